@@ -1,0 +1,274 @@
+/**
+ * MetadataStore on SQLite (`node:sqlite`, no addon). WAL mode, synchronous=FULL: a committed
+ * segment survives a crash. Several processes may share the file.
+ *
+ * Block maps are content-addressed segments shared between versions (see docs/architecture.md):
+ * an incremental backup inserts only the segments its changed blocks fall in, plus one small
+ * pointer row per segment.
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import {
+  NotFoundError,
+  UnavailableError,
+  VersionNotFoundError,
+  referencesAny,
+  type BackupStats,
+  type BlobRef,
+  type MetadataStore,
+  type RepositoryConfig,
+  type SegmentEntry,
+  type SegmentPointer,
+  type Version,
+  type VersionFilter,
+  type VersionPatch,
+} from '@blockvault/core';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+  uid TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  snapshot_name TEXT NOT NULL,
+  date INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  valid INTEGER NOT NULL,
+  protected INTEGER NOT NULL,
+  tags TEXT NOT NULL,
+  expire INTEGER,
+  stats TEXT
+);
+CREATE INDEX IF NOT EXISTS versions_name ON versions (name, date);
+CREATE TABLE IF NOT EXISTS version_segments (
+  version_uid TEXT NOT NULL,
+  seg_no INTEGER NOT NULL,
+  seg_id BLOB NOT NULL,
+  sparse_blocks INTEGER NOT NULL,
+  PRIMARY KEY (version_uid, seg_no)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS version_segments_seg ON version_segments (seg_id);
+CREATE TABLE IF NOT EXISTS segments (id BLOB PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (
+  checksum BLOB PRIMARY KEY,
+  uid TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  valid INTEGER NOT NULL,
+  created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blobs_invalid ON blobs (valid) WHERE valid = 0;
+`;
+
+interface VersionRow {
+  uid: string;
+  name: string;
+  snapshot_name: string;
+  date: number;
+  size: number;
+  size_bytes: number;
+  valid: number;
+  protected: number;
+  tags: string;
+  expire: number | null;
+  stats: string | null;
+}
+
+function toVersion(row: VersionRow): Version {
+  return {
+    uid: row.uid,
+    name: row.name,
+    snapshotName: row.snapshot_name,
+    date: new Date(row.date),
+    size: row.size,
+    sizeBytes: row.size_bytes,
+    valid: row.valid === 1,
+    protected: row.protected === 1,
+    tags: JSON.parse(row.tags) as string[],
+    expire: row.expire === null ? null : new Date(row.expire),
+    stats: row.stats === null ? null : (JSON.parse(row.stats) as BackupStats),
+  };
+}
+
+export class SqliteMetadataStore implements MetadataStore {
+  readonly #db: DatabaseSync;
+  readonly #stmt: Record<string, StatementSync>;
+
+  constructor(path: string) {
+    try {
+      this.#db = new DatabaseSync(path, { timeout: 30_000 });
+      this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;');
+      this.#db.exec(SCHEMA);
+    } catch (err) {
+      throw new UnavailableError(`cannot open the metadata database ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const db = this.#db;
+    this.#stmt = {
+      getConfig: db.prepare('SELECT value FROM config WHERE key = ?'),
+      putConfig: db.prepare('INSERT OR IGNORE INTO config (key, value) VALUES (?, ?)'),
+      insertVersion: db.prepare(
+        'INSERT INTO versions (uid, name, snapshot_name, date, size, size_bytes, valid, protected, tags, expire, stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      getVersion: db.prepare('SELECT * FROM versions WHERE uid = ?'),
+      deleteVersion: db.prepare('DELETE FROM versions WHERE uid = ?'),
+      deletePointers: db.prepare('DELETE FROM version_segments WHERE version_uid = ?'),
+      getPointers: db.prepare('SELECT seg_no, seg_id, sparse_blocks FROM version_segments WHERE version_uid = ?'),
+      putPointer: db.prepare('INSERT OR REPLACE INTO version_segments (version_uid, seg_no, seg_id, sparse_blocks) VALUES (?, ?, ?, ?)'),
+      getSegment: db.prepare('SELECT data FROM segments WHERE id = ?'),
+      putSegment: db.prepare('INSERT OR IGNORE INTO segments (id, data) VALUES (?, ?)'),
+      getBlob: db.prepare('SELECT uid, size, valid FROM blobs WHERE checksum = ?'),
+      putBlob: db.prepare(
+        'INSERT INTO blobs (checksum, uid, size, valid, created) VALUES (?, ?, ?, 1, ?) ' +
+          'ON CONFLICT (checksum) DO UPDATE SET uid = excluded.uid, size = excluded.size, valid = 1, created = excluded.created',
+      ),
+      invalidChecksums: db.prepare('SELECT checksum FROM blobs WHERE valid = 0'),
+      invalidateBlob: db.prepare('UPDATE blobs SET valid = 0 WHERE checksum = ? AND uid = ?'),
+      segmentsContaining: db.prepare('SELECT id, data FROM segments WHERE instr(data, ?) > 0'),
+      versionsUsingSegment: db.prepare('SELECT DISTINCT version_uid FROM version_segments WHERE seg_id = ?'),
+      invalidateVersion: db.prepare('UPDATE versions SET valid = 0 WHERE uid = ?'),
+    };
+  }
+
+  /** Runs `fn` in one write transaction. */
+  #tx<T>(fn: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async getConfig(): Promise<RepositoryConfig | undefined> {
+    const row = this.#stmt['getConfig']!.get('repository') as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as RepositoryConfig) : undefined;
+  }
+
+  async initConfig(config: RepositoryConfig): Promise<RepositoryConfig> {
+    this.#stmt['putConfig']!.run('repository', JSON.stringify(config));
+    return (await this.getConfig()) as RepositoryConfig;
+  }
+
+  async createVersion(v: Version): Promise<void> {
+    this.#stmt['insertVersion']!.run(
+      v.uid,
+      v.name,
+      v.snapshotName,
+      v.date.getTime(),
+      v.size,
+      v.sizeBytes,
+      v.valid ? 1 : 0,
+      v.protected ? 1 : 0,
+      JSON.stringify(v.tags),
+      v.expire ? v.expire.getTime() : null,
+      v.stats ? JSON.stringify(v.stats) : null,
+    );
+  }
+
+  async getVersion(uid: string): Promise<Version> {
+    const row = this.#stmt['getVersion']!.get(uid) as VersionRow | undefined;
+    if (!row) throw new VersionNotFoundError(uid);
+    return toVersion(row);
+  }
+
+  async listVersions(filter: VersionFilter = {}): Promise<Version[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.name !== undefined) {
+      where.push('name = ?');
+      args.push(filter.name);
+    }
+    if (filter.snapshotName !== undefined) {
+      where.push('snapshot_name = ?');
+      args.push(filter.snapshotName);
+    }
+    if (filter.tag !== undefined) {
+      where.push('EXISTS (SELECT 1 FROM json_each(versions.tags) WHERE value = ?)');
+      args.push(filter.tag);
+    }
+    const sql = `SELECT * FROM versions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY date, uid`;
+    return (this.#db.prepare(sql).all(...args) as unknown as VersionRow[]).map(toVersion);
+  }
+
+  async updateVersion(uid: string, patch: VersionPatch): Promise<void> {
+    const sets: string[] = [];
+    const args: (string | number | null)[] = [];
+    if (patch.valid !== undefined) sets.push('valid = ?'), args.push(patch.valid ? 1 : 0);
+    if (patch.protected !== undefined) sets.push('protected = ?'), args.push(patch.protected ? 1 : 0);
+    if (patch.expire !== undefined) sets.push('expire = ?'), args.push(patch.expire ? patch.expire.getTime() : null);
+    if (patch.stats !== undefined) sets.push('stats = ?'), args.push(JSON.stringify(patch.stats));
+    if (patch.tags !== undefined) sets.push('tags = ?'), args.push(JSON.stringify(patch.tags));
+    if (sets.length === 0) return;
+    const result = this.#db.prepare(`UPDATE versions SET ${sets.join(', ')} WHERE uid = ?`).run(...args, uid);
+    if (result.changes === 0) throw new VersionNotFoundError(uid);
+  }
+
+  async deleteVersion(uid: string): Promise<void> {
+    this.#tx(() => {
+      const result = this.#stmt['deleteVersion']!.run(uid);
+      if (result.changes === 0) throw new VersionNotFoundError(uid);
+      this.#stmt['deletePointers']!.run(uid);
+    });
+  }
+
+  async getVersionSegments(uid: string): Promise<Map<number, SegmentPointer>> {
+    const rows = this.#stmt['getPointers']!.all(uid) as unknown as { seg_no: number; seg_id: Uint8Array; sparse_blocks: number }[];
+    return new Map(rows.map((r) => [r.seg_no, { segId: Buffer.from(r.seg_id), sparseBlocks: r.sparse_blocks }]));
+  }
+
+  async getSegments(ids: readonly Buffer[]): Promise<Buffer[]> {
+    return ids.map((id) => {
+      const row = this.#stmt['getSegment']!.get(id) as { data: Uint8Array } | undefined;
+      if (!row) throw new NotFoundError(`block-map segment ${id.toString('hex')} is missing from the metadata store`);
+      return Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength);
+    });
+  }
+
+  async commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[]): Promise<void> {
+    const now = Date.now();
+    this.#tx(() => {
+      for (const b of newBlobs) this.#stmt['putBlob']!.run(b.checksum, b.uid, b.size, now);
+      for (const e of entries) {
+        if (e.data) this.#stmt['putSegment']!.run(e.segId, e.data);
+        this.#stmt['putPointer']!.run(versionUid, e.segNo, e.segId, e.sparseBlocks);
+      }
+    });
+  }
+
+  async lookupBlobs(checksums: readonly Buffer[]): Promise<(BlobRef | undefined)[]> {
+    return checksums.map((checksum) => {
+      const row = this.#stmt['getBlob']!.get(checksum) as { uid: string; size: number; valid: number } | undefined;
+      return row ? { checksum, uid: row.uid, size: row.size, valid: row.valid === 1 } : undefined;
+    });
+  }
+
+  async listInvalidChecksums(): Promise<Buffer[]> {
+    return (this.#stmt['invalidChecksums']!.all() as unknown as { checksum: Uint8Array }[]).map((r) => Buffer.from(r.checksum));
+  }
+
+  async invalidateBlob(checksum: Buffer, uid: string): Promise<string[]> {
+    return this.#tx(() => {
+      // A blob already replaced by a fresh copy (another uid) damages no version.
+      if (this.#stmt['invalidateBlob']!.run(checksum, uid).changes === 0) return [];
+      const versions = new Set<string>();
+      const segments = this.#stmt['segmentsContaining']!.all(checksum) as unknown as { id: Uint8Array; data: Uint8Array }[];
+      for (const seg of segments) {
+        if (!referencesAny(Buffer.from(seg.data), checksum.length, [checksum])) continue;
+        for (const row of this.#stmt['versionsUsingSegment']!.all(seg.id) as unknown as { version_uid: string }[]) versions.add(row.version_uid);
+      }
+      for (const v of versions) this.#stmt['invalidateVersion']!.run(v);
+      return [...versions].sort();
+    });
+  }
+
+  /** Bytes the database file uses (pages in use), for the metadata-size benchmark. */
+  sizeBytes(): number {
+    const row = this.#db.prepare('SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()').get() as { bytes: number };
+    return row.bytes;
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}

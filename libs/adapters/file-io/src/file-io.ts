@@ -1,0 +1,144 @@
+/** `file:///abs/path` sources and restore targets: image files and block devices. */
+import { execFile } from 'node:child_process';
+import { constants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import {
+  NotFoundError,
+  SourceNotFoundError,
+  TargetExistsError,
+  UnavailableError,
+  UnsupportedUrlError,
+  type BlockSource,
+  type BlockTarget,
+  type IoModule,
+  type OpenTargetOptions,
+} from '@blockvault/core';
+
+const run = promisify(execFile);
+
+function pathOf(url: URL): string {
+  if (url.host !== '') throw new UnsupportedUrlError(url.href, 'file URLs name a local path: file:///abs/path (three slashes)');
+  try {
+    return fileURLToPath(url);
+  } catch (err) {
+    throw new UnsupportedUrlError(url.href, (err as Error).message);
+  }
+}
+
+async function deviceSize(path: string): Promise<number> {
+  try {
+    const { stdout } = await run('blockdev', ['--getsize64', path]);
+    return Number(stdout.trim());
+  } catch (err) {
+    throw new UnavailableError(`cannot read the size of block device ${path} (blockdev --getsize64): ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function translate(err: unknown, path: string, what: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new SourceNotFoundError(`${what} ${path} does not exist`);
+  if (code === 'EACCES' || code === 'EPERM') return new UnavailableError(`${what} ${path}: permission denied`, { cause: err });
+  if (code === 'EISDIR') return new UnsupportedUrlError(`file://${path}`, 'is a directory');
+  return new UnavailableError(`${what} ${path}: ${(err as Error).message}`, { cause: err });
+}
+
+class FileSource implements BlockSource {
+  readonly url: string;
+  readonly sizeBytes: number;
+  readonly #fh: FileHandle;
+
+  constructor(url: string, fh: FileHandle, sizeBytes: number) {
+    this.url = url;
+    this.#fh = fh;
+    this.sizeBytes = sizeBytes;
+  }
+
+  async read(offset: number, length: number, into: Buffer): Promise<number> {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.#fh.read(into, done, length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  }
+
+  close(): Promise<void> {
+    return this.#fh.close();
+  }
+}
+
+class FileTarget implements BlockTarget {
+  readonly url: string;
+  readonly #fh: FileHandle;
+  readonly #regular: boolean;
+
+  constructor(url: string, fh: FileHandle, regular: boolean) {
+    this.url = url;
+    this.#fh = fh;
+    this.#regular = regular;
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.#fh.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  async finish(sizeBytes: number): Promise<void> {
+    if (this.#regular) await this.#fh.truncate(sizeBytes);
+    await this.#fh.sync();
+  }
+
+  close(): Promise<void> {
+    return this.#fh.close();
+  }
+}
+
+export class FileIo implements IoModule {
+  readonly scheme = 'file';
+
+  async openSource(url: URL): Promise<BlockSource> {
+    const path = pathOf(url);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDONLY);
+    } catch (err) {
+      throw translate(err, path, 'source');
+    }
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw new UnsupportedUrlError(url.href, 'is a directory');
+      const size = st.isBlockDevice() ? await deviceSize(path) : st.size;
+      return new FileSource(url.href, fh, size);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  async openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget> {
+    const path = pathOf(url);
+    let existing: Stats | undefined;
+    try {
+      existing = await stat(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw translate(err, path, 'target');
+    }
+    if (existing?.isDirectory()) throw new UnsupportedUrlError(url.href, 'is a directory');
+    if (existing && !options.force && !options.resume) throw new TargetExistsError(url.href);
+    if (!existing && options.resume) throw new NotFoundError(`target ${path} does not exist; a restore can only continue into the target it started`);
+    const regular = !existing || existing.isFile();
+    // A fresh restore into a regular file starts empty, so that holes left by --sparse read as zeros.
+    const flags = options.resume || !regular ? constants.O_RDWR : constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC;
+    try {
+      return new FileTarget(url.href, await open(path, flags, 0o600), regular);
+    } catch (err) {
+      throw translate(err, path, 'target');
+    }
+  }
+}

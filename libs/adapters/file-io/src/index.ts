@@ -1,0 +1,1 @@
+export { FileIo } from './file-io.ts';

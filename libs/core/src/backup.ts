@@ -1,0 +1,435 @@
+/**
+ * The backup engine: reads a source block by block, stores only blocks never seen before, and
+ * records the version's block map segment by segment. A blob is durable before any segment
+ * that refers to it is committed, so an interrupted backup can be continued.
+ */
+import { Action, BackupPlan } from './backup-plan.ts';
+import { digestAt, isSparseDigest, referencesAny, SegmentLayout, type SegmentPointer } from './block-map.ts';
+import { encodeBlobHeader } from './blob-format.ts';
+import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
+import { InvalidArgumentError, InvalidVersionStateError, SanityCheckError } from './errors.ts';
+import { classifyBlocks, type Hint } from './hints.ts';
+import { emptyStats, type BackupStats, type BlobRef, type Version } from './model.ts';
+import { BufferPool, TaskGroup, Batcher } from './pipeline.ts';
+import type { BlockSource, Lease, SegmentEntry } from './ports.ts';
+import { autoTags, isValidTag } from './tags.ts';
+import { SegmentBuilder } from './segment-builder.ts';
+import { isZero } from './zero.ts';
+
+export interface BackupRequest {
+  readonly source: string;
+  readonly name: string;
+  readonly snapshotName?: string;
+  readonly hints?: readonly Hint[];
+  readonly fromUid?: string;
+  readonly continueUid?: string;
+  readonly tags?: readonly string[];
+  readonly expire?: Date | null;
+  readonly onProgress?: ProgressListener;
+}
+
+export interface BackupResult {
+  readonly version: Version;
+  readonly stats: BackupStats;
+}
+
+/** Blocks the sanity check re-reads outside the hints. */
+export const SANITY_CHECK_BLOCKS = 10;
+const NAME_PATTERN = /^[A-Za-z0-9_.:@+-]{1,255}$/;
+
+export async function backup(ctx: EngineContext, req: BackupRequest): Promise<BackupResult> {
+  validateRequest(req);
+  const { module, url } = ctx.io.resolve(req.source);
+  const source = await module.openSource(url);
+  try {
+    return await new BackupRun(ctx, req, source).run();
+  } finally {
+    await source.close();
+  }
+}
+
+function validateRequest(req: BackupRequest): void {
+  if (!NAME_PATTERN.test(req.name)) {
+    throw new InvalidArgumentError(`invalid name ${JSON.stringify(req.name)}: use 1-255 of A-Z a-z 0-9 _ . : @ + -`);
+  }
+  for (const tag of req.tags ?? []) {
+    if (!isValidTag(tag)) throw new InvalidArgumentError(`invalid tag ${JSON.stringify(tag)}: use 1-64 of A-Z a-z 0-9 _ . : -`);
+  }
+  if (req.continueUid && req.fromUid) {
+    throw new InvalidArgumentError('--continue resumes a version as it was started; do not combine it with --from');
+  }
+}
+
+interface ResolvedBlob {
+  readonly ref: BlobRef;
+  /** Written by this run (not yet known to the metadata store before this run commits it). */
+  readonly isNew: boolean;
+}
+
+class BackupRun {
+  readonly #ctx: EngineContext;
+  readonly #req: BackupRequest;
+  readonly #source: BlockSource;
+  readonly #stats = emptyStats();
+  readonly #started: number;
+  readonly #lookup: Batcher<Buffer, BlobRef | undefined>;
+  /** Blobs this run resolved and whose segment is not committed yet, by hex checksum. */
+  readonly #inflight = new Map<string, Promise<ResolvedBlob>>();
+  #plan!: BackupPlan;
+  #base: Version | undefined;
+  #baseLayout: SegmentLayout | undefined;
+  #basePointers = new Map<number, SegmentPointer>();
+  #invalidChecksums: Buffer[] = [];
+
+  constructor(ctx: EngineContext, req: BackupRequest, source: BlockSource) {
+    this.#ctx = ctx;
+    this.#req = req;
+    this.#source = source;
+    this.#started = ctx.clock.now().getTime();
+    this.#lookup = new Batcher((keys) => ctx.metadata.lookupBlobs(keys));
+  }
+
+  async run(): Promise<BackupResult> {
+    const { config } = this.#ctx;
+    const sizeBytes = this.#source.sizeBytes;
+    const hints = this.#req.hints ? classifyBlocks(this.#req.hints, sizeBytes, config.blockSize) : undefined;
+    this.#base = this.#req.fromUid ? await this.#loadBase(this.#req.fromUid) : undefined;
+    this.#plan = new BackupPlan({ sizeBytes, blockSize: config.blockSize, hints, base: this.#base }, config.blocksPerSegment, this.#ctx.hasher.digestLength);
+    const { version, lease } = await this.#openVersion(sizeBytes);
+    try {
+      const done = await this.#ctx.metadata.getVersionSegments(version.uid);
+      this.#invalidChecksums = await this.#ctx.metadata.listInvalidChecksums();
+      await this.#sanityCheck(version.uid);
+      await this.#writeSegments(version, done);
+      return await this.#finish(version);
+    } catch (err) {
+      this.#ctx.events.publish({ kind: 'backup.failed', versionUid: version.uid, name: version.name, error: (err as Error).message });
+      throw err;
+    } finally {
+      await lease.release();
+    }
+  }
+
+  async #loadBase(uid: string): Promise<Version> {
+    const base = await this.#ctx.metadata.getVersion(uid);
+    if (!base.valid) throw new InvalidVersionStateError(`base version ${uid} is not valid; choose a valid version for --from (see \`blockvault ls\`)`);
+    this.#baseLayout = new SegmentLayout(base.size, this.#ctx.config.blocksPerSegment, this.#ctx.hasher.digestLength);
+    this.#basePointers = await this.#ctx.metadata.getVersionSegments(uid);
+    return base;
+  }
+
+  async #openVersion(sizeBytes: number): Promise<{ version: Version; lease: Lease }> {
+    const { metadata, locks, owner, clock } = this.#ctx;
+    if (this.#req.continueUid) {
+      const uid = this.#req.continueUid;
+      const lease = await locks.acquire(`version:${uid}`, { owner });
+      try {
+        const version = await metadata.getVersion(uid);
+        if (version.valid) throw new InvalidVersionStateError(`version ${uid} is complete and valid; there is nothing to continue`);
+        if (version.sizeBytes !== sizeBytes) {
+          throw new InvalidVersionStateError(`version ${uid} is ${version.sizeBytes} bytes but the source is ${sizeBytes}; a backup can only be continued from the same source`);
+        }
+        return { version, lease };
+      } catch (err) {
+        await lease.release();
+        throw err;
+      }
+    }
+    const now = clock.now();
+    const tags = this.#req.tags?.length ? [...new Set(this.#req.tags)] : autoTags(await metadata.listVersions({ name: this.#req.name }), now);
+    const version: Version = {
+      uid: this.#ctx.newVersionUid(),
+      name: this.#req.name,
+      snapshotName: this.#req.snapshotName ?? '',
+      date: now,
+      size: this.#plan.blocks,
+      sizeBytes,
+      valid: false,
+      protected: false,
+      tags,
+      expire: this.#req.expire ?? null,
+      stats: null,
+    };
+    await metadata.createVersion(version);
+    const lease = await locks.acquire(`version:${version.uid}`, { owner });
+    this.#ctx.events.publish({ kind: 'version.created', versionUid: version.uid, name: version.name, sizeBytes });
+    return { version, lease };
+  }
+
+  /** Re-reads a few blocks outside the hints; any difference from the base deletes the version. */
+  async #sanityCheck(uid: string): Promise<void> {
+    const ids = this.#plan.sanityCheckBlocks(SANITY_CHECK_BLOCKS, this.#ctx.random);
+    if (ids.length === 0) return;
+    const buf = Buffer.allocUnsafe(this.#ctx.config.blockSize);
+    for (const id of ids) {
+      const length = this.#plan.blockLength(id);
+      const data = await this.#readBlock(id, buf);
+      const expected = await this.#baseDigest(id);
+      const actual = isZero(data) ? Buffer.alloc(this.#ctx.hasher.digestLength) : this.#ctx.hasher.digest(data);
+      if (!actual.equals(expected)) {
+        await this.#ctx.metadata.deleteVersion(uid);
+        throw new SanityCheckError(id, this.#ctx.config.blockSize, uid);
+      }
+      this.#stats.blocksChecked++;
+      this.#stats.bytesChecked += length;
+    }
+  }
+
+  async #baseDigest(id: number): Promise<Buffer> {
+    const layout = this.#baseLayout as SegmentLayout;
+    const segNo = layout.segmentOf(id);
+    const segment = await this.#baseSegment(segNo);
+    return digestAt(segment, id - layout.firstBlock(segNo), layout.digestLength);
+  }
+
+  async #baseSegment(segNo: number): Promise<Buffer> {
+    const ptr = this.#basePointers.get(segNo);
+    if (!ptr) throw new InvalidVersionStateError(`base version ${this.#base?.uid} has no segment ${segNo}; it is incomplete`);
+    const [segment] = await this.#ctx.metadata.getSegments([ptr.segId]);
+    return segment as Buffer;
+  }
+
+  async #readBlock(id: number, buf: Buffer): Promise<Buffer> {
+    const length = this.#plan.blockLength(id);
+    const got = await this.#source.read(id * this.#ctx.config.blockSize, length, buf);
+    if (got !== length) {
+      throw new InvalidArgumentError(`source ${this.#source.url} ended early: block ${id} has ${got} of ${length} bytes (did it shrink during the backup?)`);
+    }
+    this.#stats.blocksRead++;
+    this.#stats.bytesRead += length;
+    return buf.subarray(0, length);
+  }
+
+  async #writeSegments(version: Version, done: Map<number, SegmentPointer>): Promise<void> {
+    const { layout } = this.#plan;
+    const meter = new ProgressMeter(this.#ctx, { operation: 'backup', versionUid: version.uid, blocksTotal: layout.blocks }, this.#req.onProgress);
+    const pool = new BufferPool(this.#ctx.concurrency, this.#ctx.config.blockSize);
+    const tasks = new TaskGroup();
+    const committer = new Committer(this.#ctx, version.uid);
+    for (let segNo = 0; segNo < layout.segments; segNo++) {
+      tasks.check();
+      committer.check();
+      if (done.has(segNo)) {
+        meter.add(layout.blocksIn(segNo), 0);
+        continue;
+      }
+      const reused = await this.#reusableBaseSegment(segNo);
+      if (reused) {
+        await this.#countReused(segNo, reused);
+        committer.add({ segNo, segId: reused.segId, sparseBlocks: reused.sparseBlocks }, []);
+        meter.add(layout.blocksIn(segNo), 0);
+        continue;
+      }
+      const builder = await this.#buildSegment(segNo, pool, tasks, meter);
+      committer.add(builder.completion, builder.newBlobs, () => this.#forget(builder.ownedKeys));
+    }
+    await tasks.drain();
+    await committer.drain();
+  }
+
+  async #reusableBaseSegment(segNo: number): Promise<SegmentPointer | undefined> {
+    if (!this.#plan.segmentIsUntouched(segNo, this.#baseLayout)) return undefined;
+    const ptr = this.#basePointers.get(segNo);
+    if (!ptr) return undefined;
+    if (this.#invalidChecksums.length > 0) {
+      // Rare: a blob is known to be bad; rebuild segments that use it so its blocks are re-read.
+      if (referencesAny(await this.#baseSegment(segNo), this.#ctx.hasher.digestLength, this.#invalidChecksums)) return undefined;
+    }
+    return ptr;
+  }
+
+  async #countReused(segNo: number, ptr: SegmentPointer): Promise<void> {
+    const { layout } = this.#plan;
+    const { blockSize } = this.#ctx.config;
+    const first = layout.firstBlock(segNo);
+    const blocks = layout.blocksIn(segNo);
+    const lastLength = this.#plan.blockLength(first + blocks - 1);
+    const bytes = (blocks - 1) * blockSize + lastLength;
+    let sparseBytes = ptr.sparseBlocks * blockSize;
+    if (lastLength !== blockSize && ptr.sparseBlocks > 0) {
+      // Only the volume's last segment has a short block; whether it is sparse decides the bytes.
+      const lastIsSparse = ptr.sparseBlocks === blocks || isSparseDigest(digestAt(await this.#baseSegment(segNo), blocks - 1, layout.digestLength));
+      if (lastIsSparse) sparseBytes += lastLength - blockSize;
+    }
+    this.#stats.blocksSparse += ptr.sparseBlocks;
+    this.#stats.bytesSparse += sparseBytes;
+    this.#stats.blocksDedup += blocks - ptr.sparseBlocks;
+    this.#stats.bytesDedup += bytes - sparseBytes;
+  }
+
+  async #buildSegment(segNo: number, pool: BufferPool, tasks: TaskGroup, meter: ProgressMeter): Promise<SegmentBuilder> {
+    const { layout } = this.#plan;
+    const first = layout.firstBlock(segNo);
+    const count = layout.blocksIn(segNo);
+    const builder = new SegmentBuilder(segNo, count, layout.digestLength, this.#ctx.hasher);
+    let baseSegment: Buffer | undefined;
+    for (let i = 0; i < count; i++) {
+      const id = first + i;
+      const length = this.#plan.blockLength(id);
+      let action = this.#plan.action(id);
+      if (action === Action.Base) {
+        baseSegment ??= await this.#baseSegment(segNo);
+        const digest = digestAt(baseSegment, i, layout.digestLength);
+        if (this.#invalidChecksums.some((c) => c.equals(digest))) {
+          action = Action.Read;
+        } else {
+          builder.set(i, digest);
+          this.#count(builder.isSparse(i) ? 'sparse' : 'dedup', length);
+          meter.add(1, 0);
+          continue;
+        }
+      }
+      if (action === Action.Sparse) {
+        this.#count('sparse', length);
+        meter.add(1, 0);
+        continue;
+      }
+      tasks.check();
+      const buf = await pool.acquire();
+      builder.begin();
+      tasks.spawn(async () => {
+        let released = false;
+        const release = (): void => {
+          if (!released) pool.release(buf);
+          released = true;
+        };
+        try {
+          await this.#storeBlock(id, buf, builder, i, release);
+          meter.add(1, length);
+          builder.end();
+        } catch (err) {
+          builder.abort(err);
+          throw err;
+        } finally {
+          release();
+        }
+      });
+    }
+    builder.sealed();
+    return builder;
+  }
+
+  #count(kind: 'sparse' | 'dedup' | 'written', bytes: number): void {
+    const s = this.#stats;
+    if (kind === 'sparse') {
+      s.blocksSparse++;
+      s.bytesSparse += bytes;
+    } else if (kind === 'dedup') {
+      s.blocksDedup++;
+      s.bytesDedup += bytes;
+    } else {
+      s.blocksWritten++;
+      s.bytesWritten += bytes;
+    }
+  }
+
+  /** Reads one block, then records it as sparse, as a duplicate, or as a new durable blob. */
+  async #storeBlock(id: number, buf: Buffer, builder: SegmentBuilder, index: number, release: () => void): Promise<void> {
+    const data = await this.#readBlock(id, buf);
+    if (isZero(data)) {
+      this.#count('sparse', data.length);
+      return;
+    }
+    const checksum = this.#ctx.hasher.digest(data);
+    const key = checksum.toString('hex');
+    let pending = this.#inflight.get(key);
+    const first = pending === undefined;
+    if (!pending) {
+      pending = this.#resolveBlob(checksum, data);
+      this.#inflight.set(key, pending);
+      builder.ownInflight(key);
+    } else {
+      release(); // a duplicate of a block already in flight needs its bytes no longer
+    }
+    const resolved = await pending;
+    builder.set(index, checksum);
+    if (resolved.isNew) builder.newBlobs.set(key, resolved.ref);
+    this.#count(first && resolved.isNew ? 'written' : 'dedup', data.length);
+  }
+
+  async #resolveBlob(checksum: Buffer, data: Buffer): Promise<ResolvedBlob> {
+    const known = await this.#lookup.load(checksum);
+    if (known && known.valid && known.size === data.length) return { ref: known, isNew: false };
+    // Unknown, or known to be damaged: store a fresh copy under a new uid.
+    const ref: BlobRef = { checksum, uid: this.#ctx.newBlobUid(), size: data.length, valid: true };
+    await this.#ctx.blobs.put(ref.uid, [encodeBlobHeader(data.length), data]);
+    return { ref, isNew: true };
+  }
+
+  async #finish(version: Version): Promise<BackupResult> {
+    const { metadata, clock, events } = this.#ctx;
+    const recorded = await metadata.getVersionSegments(version.uid);
+    if (recorded.size !== this.#plan.layout.segments) {
+      throw new InvalidVersionStateError(`version ${version.uid} has ${recorded.size} of ${this.#plan.layout.segments} segments recorded; continue it with --continue`);
+    }
+    this.#stats.durationSeconds = (clock.now().getTime() - this.#started) / 1000;
+    await metadata.updateVersion(version.uid, { valid: true, stats: this.#stats });
+    const final = await metadata.getVersion(version.uid);
+    events.publish({ kind: 'backup.completed', versionUid: final.uid, name: final.name, stats: this.#stats });
+    return { version: final, stats: { ...this.#stats } };
+  }
+
+  /** Forget in-flight entries once the segment that first resolved them is committed. */
+  #forget(keys: Iterable<string>): void {
+    for (const k of keys) this.#inflight.delete(k);
+  }
+}
+
+/** Commits segments in order, batching consecutive reused pointers into one call. */
+class Committer {
+  readonly #ctx: EngineContext;
+  readonly #uid: string;
+  #chain: Promise<void> = Promise.resolve();
+  #batch: SegmentEntry[] = [];
+  #error: unknown;
+  #failed = false;
+
+  constructor(ctx: EngineContext, uid: string) {
+    this.#ctx = ctx;
+    this.#uid = uid;
+  }
+
+  check(): void {
+    if (this.#failed) throw this.#error;
+  }
+
+  add(entry: SegmentEntry | Promise<SegmentEntry>, newBlobs: Map<string, BlobRef> | BlobRef[], committed?: () => void): void {
+    if (!(entry instanceof Promise) && Array.isArray(newBlobs) && newBlobs.length === 0) {
+      this.#batch.push(entry);
+      if (this.#batch.length >= 256) this.#flushBatch();
+      return;
+    }
+    this.#flushBatch();
+    this.#enqueue(async () => {
+      const e = await entry;
+      const blobs = Array.isArray(newBlobs) ? newBlobs : [...newBlobs.values()];
+      await this.#ctx.metadata.commitSegments(this.#uid, [e], blobs);
+      committed?.();
+    });
+  }
+
+  #flushBatch(): void {
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#enqueue(() => this.#ctx.metadata.commitSegments(this.#uid, batch, []));
+  }
+
+  #enqueue(step: () => Promise<void>): void {
+    this.#chain = this.#chain.then(async () => {
+      if (this.#failed) return;
+      try {
+        await step();
+      } catch (err) {
+        this.#failed = true;
+        this.#error = err;
+      }
+    });
+  }
+
+  async drain(): Promise<void> {
+    this.#flushBatch();
+    await this.#chain;
+    this.check();
+  }
+}

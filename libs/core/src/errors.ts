@@ -1,0 +1,135 @@
+/**
+ * One error class per failure. Each carries a stable `code` (a category that adapters, the gRPC
+ * edge and the CLI map to statuses and exit codes) and readonly context. Messages say what was
+ * wrong and what to do about it.
+ */
+
+export const ErrorCode = {
+  InvalidArgument: 'INVALID_ARGUMENT',
+  NotFound: 'NOT_FOUND',
+  AlreadyExists: 'ALREADY_EXISTS',
+  Conflict: 'CONFLICT',
+  Integrity: 'INTEGRITY',
+  Unavailable: 'UNAVAILABLE',
+  Internal: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export abstract class BlockvaultError extends Error {
+  abstract readonly code: ErrorCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidArgumentError extends BlockvaultError {
+  readonly code = ErrorCode.InvalidArgument;
+}
+
+export class UnsupportedUrlError extends InvalidArgumentError {
+  readonly url: string;
+  constructor(url: string, reason: string) {
+    super(`unsupported URL ${JSON.stringify(url)}: ${reason}`);
+    this.url = url;
+  }
+}
+
+export class InvalidHintsError extends InvalidArgumentError {}
+
+export class NotFoundError extends BlockvaultError {
+  readonly code = ErrorCode.NotFound;
+}
+
+export class VersionNotFoundError extends NotFoundError {
+  readonly uid: string;
+  constructor(uid: string) {
+    super(`version ${uid} not found (list versions with \`blockvault ls\`)`);
+    this.uid = uid;
+  }
+}
+
+export class BlobNotFoundError extends NotFoundError {
+  readonly key: string;
+  constructor(key: string, options?: { cause?: unknown }) {
+    super(`blob ${key} not found in the blob store`, options);
+    this.key = key;
+  }
+}
+
+export class SourceNotFoundError extends NotFoundError {}
+
+export class AlreadyExistsError extends BlockvaultError {
+  readonly code = ErrorCode.AlreadyExists;
+}
+
+export class TargetExistsError extends AlreadyExistsError {
+  readonly target: string;
+  constructor(target: string) {
+    super(`restore target ${target} already exists; pass --force to overwrite it`);
+    this.target = target;
+  }
+}
+
+export class ConflictError extends BlockvaultError {
+  readonly code = ErrorCode.Conflict;
+}
+
+export class VersionLockedError extends ConflictError {
+  readonly lock: string;
+  readonly holder: string;
+  constructor(lock: string, holder: string) {
+    super(`${lock} is locked by ${holder}; wait for it to finish (a crashed holder's lock expires)`);
+    this.lock = lock;
+    this.holder = holder;
+  }
+}
+
+export class ProtectedVersionError extends ConflictError {
+  readonly uid: string;
+  constructor(uid: string) {
+    super(`version ${uid} is protected; unprotect it first`);
+    this.uid = uid;
+  }
+}
+
+export class InvalidVersionStateError extends ConflictError {}
+
+export class IntegrityError extends BlockvaultError {
+  readonly code = ErrorCode.Integrity;
+}
+
+/** Blocks outside the hints differ from the base version: the hints or the source are wrong. */
+export class SanityCheckError extends IntegrityError {
+  readonly blockId: number;
+  constructor(blockId: number, blockSize: number, deletedUid: string) {
+    super(
+      `source and base version differ outside the hints at block ${blockId} ` +
+        `(offset ${blockId * blockSize}): the hints do not match the source, or the source is a ` +
+        `different volume; version ${deletedUid} was deleted`,
+    );
+    this.blockId = blockId;
+  }
+}
+
+/** A restore or scrub finished but found damaged blocks (they are marked invalid). */
+export class DamagedBlocksError extends IntegrityError {
+  readonly blockIds: readonly number[];
+  constructor(what: string, blockIds: readonly number[]) {
+    const shown = blockIds.slice(0, 10).join(', ') + (blockIds.length > 10 ? ', ...' : '');
+    super(`${what}: ${blockIds.length} damaged block(s) [${shown}] were marked invalid`);
+    this.blockIds = blockIds;
+  }
+}
+
+export class UnavailableError extends BlockvaultError {
+  readonly code = ErrorCode.Unavailable;
+}
+
+export class InternalError extends BlockvaultError {
+  readonly code = ErrorCode.Internal;
+}
+
+export function isBlockvaultError(err: unknown): err is BlockvaultError {
+  return err instanceof BlockvaultError;
+}

@@ -1,0 +1,14 @@
+export * from './errors.ts';
+export * from './model.ts';
+export * from './ports.ts';
+export * from './hash.ts';
+export * from './hints.ts';
+export * from './block-map.ts';
+export * from './blob-format.ts';
+export * from './io-registry.ts';
+export * from './context.ts';
+export * from './tags.ts';
+export { backup, SANITY_CHECK_BLOCKS, type BackupRequest, type BackupResult } from './backup.ts';
+export { restore, type RestoreRequest, type RestoreResult } from './restore.ts';
+export { Repository, type DiskUsage, type ListOptions } from './repository.ts';
+export { isZero, zeroBuffer } from './zero.ts';

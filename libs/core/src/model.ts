@@ -1,0 +1,94 @@
+/** Blockvault's domain model: repositories, versions, blocks and per-backup statistics. */
+
+export const HASH_ALGORITHMS = ['blake3', 'sha256', 'sha512'] as const;
+export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
+
+/** Fixed for a repository's life when it is created. */
+export interface RepositoryConfig {
+  readonly formatVersion: 1;
+  /** @default 'blake3' */
+  readonly hash: HashAlgorithm;
+  /** Bytes per block. @default 4194304 (4 MiB) */
+  readonly blockSize: number;
+  /** Blocks per block-map segment (see docs/architecture.md). @default 256 */
+  readonly blocksPerSegment: number;
+  /** `rm` without --force refuses versions younger than this. @default 0 */
+  readonly disallowRmWhenYoungerThanDays: number;
+  readonly createdAt: string;
+}
+
+export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_BLOCKS_PER_SEGMENT = 256;
+
+export interface BackupStats {
+  bytesRead: number;
+  blocksRead: number;
+  bytesWritten: number;
+  blocksWritten: number;
+  bytesDedup: number;
+  blocksDedup: number;
+  bytesSparse: number;
+  blocksSparse: number;
+  bytesChecked: number;
+  blocksChecked: number;
+  durationSeconds: number;
+}
+
+export function emptyStats(): BackupStats {
+  return {
+    bytesRead: 0,
+    blocksRead: 0,
+    bytesWritten: 0,
+    blocksWritten: 0,
+    bytesDedup: 0,
+    blocksDedup: 0,
+    bytesSparse: 0,
+    blocksSparse: 0,
+    bytesChecked: 0,
+    blocksChecked: 0,
+    durationSeconds: 0,
+  };
+}
+
+export interface Version {
+  readonly uid: string;
+  /** The volume's name, e.g. `vm1`. */
+  readonly name: string;
+  readonly snapshotName: string;
+  readonly date: Date;
+  /** Number of blocks. */
+  readonly size: number;
+  readonly sizeBytes: number;
+  /** True only once every block is recorded, and while no scrub or restore found damage. */
+  readonly valid: boolean;
+  readonly protected: boolean;
+  readonly tags: readonly string[];
+  readonly expire: Date | null;
+  /** Stats of the backup run that wrote this version (the last run, for a continued one). */
+  readonly stats: BackupStats | null;
+}
+
+/** Where one block's data lives: a blob in the blob store, found by the block's checksum. */
+export interface BlobRef {
+  readonly checksum: Buffer;
+  readonly uid: string;
+  readonly size: number;
+  readonly valid: boolean;
+}
+
+/** One block of a version, as `show` reports it. Sparse blocks have no uid and no checksum. */
+export interface BlockInfo {
+  readonly id: number;
+  readonly uid: string | null;
+  readonly checksum: string | null;
+  readonly size: number;
+  readonly valid: boolean;
+}
+
+export function blockCount(sizeBytes: number, blockSize: number): number {
+  return Math.ceil(sizeBytes / blockSize);
+}
+
+export function blockLength(id: number, sizeBytes: number, blockSize: number): number {
+  return Math.min(blockSize, sizeBytes - id * blockSize);
+}

@@ -1,0 +1,142 @@
+/**
+ * The ports: what the engines need from the outside world. Adapters (embedded SQLite and files,
+ * MongoDB, S3, NATS, ...) implement them in their own libraries and translate their SDK's errors
+ * into this library's typed errors.
+ */
+import type { SegmentPointer } from './block-map.ts';
+import type { BackupStats, BlobRef, RepositoryConfig, Version } from './model.ts';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface VersionFilter {
+  readonly name?: string;
+  readonly tag?: string;
+  readonly snapshotName?: string;
+}
+
+export interface VersionPatch {
+  readonly valid?: boolean;
+  readonly protected?: boolean;
+  readonly expire?: Date | null;
+  readonly stats?: BackupStats;
+  readonly tags?: readonly string[];
+}
+
+/** One segment pointer of a version. `data` is given when the segment may be new to the store. */
+export interface SegmentEntry extends SegmentPointer {
+  readonly segNo: number;
+  readonly data?: Buffer;
+}
+
+/**
+ * Version metadata and block maps. A version's block map is a list of segments (fixed runs of
+ * block checksums, content-addressed and shared between versions); blobs are found by checksum.
+ */
+export interface MetadataStore {
+  getConfig(): Promise<RepositoryConfig | undefined>;
+  /** Stores `config` unless one exists; returns the one in force. */
+  initConfig(config: RepositoryConfig): Promise<RepositoryConfig>;
+
+  createVersion(version: Version): Promise<void>;
+  /** @throws VersionNotFoundError */
+  getVersion(uid: string): Promise<Version>;
+  listVersions(filter?: VersionFilter): Promise<Version[]>;
+  /** @throws VersionNotFoundError */
+  updateVersion(uid: string, patch: VersionPatch): Promise<void>;
+  /** Forgets the version and its segment pointers; segments and blobs stay for cleanup. */
+  deleteVersion(uid: string): Promise<void>;
+
+  /** segNo -> pointer, for every segment recorded for the version. */
+  getVersionSegments(uid: string): Promise<Map<number, SegmentPointer>>;
+  /** Segment bytes in the order of `ids`. @throws NotFoundError when one is missing */
+  getSegments(ids: readonly Buffer[]): Promise<Buffer[]>;
+  /**
+   * Records segments of a version and the blobs they newly reference, atomically or in an
+   * order that is safe to repeat: blob rows, then segments, then the version's pointers.
+   * Every blob in `newBlobs` must already be durable in the blob store.
+   */
+  commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[]): Promise<void>;
+
+  /** The blob for each checksum, in order; undefined where none is known. */
+  lookupBlobs(checksums: readonly Buffer[]): Promise<(BlobRef | undefined)[]>;
+  listInvalidChecksums(): Promise<Buffer[]>;
+  /**
+   * Marks the blob invalid, and every version whose block map references its checksum.
+   * Returns the uids of those versions.
+   */
+  invalidateBlob(checksum: Buffer, uid: string): Promise<string[]>;
+
+  close(): Promise<void>;
+}
+
+/** Raw blob bytes by key. `put` resolves only once the blob is durable. */
+export interface BlobStore {
+  put(key: string, chunks: readonly Uint8Array[]): Promise<void>;
+  /** @throws BlobNotFoundError */
+  get(key: string): Promise<Buffer>;
+  delete(keys: readonly string[]): Promise<void>;
+  list(prefix?: string): AsyncIterable<string>;
+  close(): Promise<void>;
+}
+
+export interface Lease {
+  readonly name: string;
+  release(): Promise<void>;
+}
+
+export interface LockOptions {
+  /** Who holds it, for messages. */
+  readonly owner: string;
+  /** A holder that stops renewing loses the lock after this long. @default 60000 */
+  readonly ttlMs?: number;
+}
+
+export interface Locks {
+  /** @throws VersionLockedError when another live holder has it */
+  acquire(name: string, options: LockOptions): Promise<Lease>;
+}
+
+export interface BlockvaultEvent {
+  readonly kind: string;
+  readonly [key: string]: unknown;
+}
+
+export interface EventBus {
+  publish(event: BlockvaultEvent): void;
+  subscribe(kind: string | '*', handler: (event: BlockvaultEvent) => void): () => void;
+}
+
+/** A byte range to back up. */
+export interface BlockSource {
+  readonly url: string;
+  readonly sizeBytes: number;
+  /** Reads up to `length` bytes at `offset` into `into`; returns the bytes read. */
+  read(offset: number, length: number, into: Buffer): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface BlockTarget {
+  readonly url: string;
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** Makes the target exactly `sizeBytes` long (holes where nothing was written) and durable. */
+  finish(sizeBytes: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenTargetOptions {
+  readonly force: boolean;
+  /** Resuming a restore: an existing target is expected. */
+  readonly resume: boolean;
+  readonly sizeBytes: number;
+}
+
+/** Sources and restore targets of one URL scheme. */
+export interface IoModule {
+  readonly scheme: string;
+  openSource(url: URL): Promise<BlockSource>;
+  openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget>;
+}

@@ -1,0 +1,181 @@
+/** Version lifecycle: listing, inspection, space accounting, protection, tags, expiry, removal. */
+import { backup, type BackupRequest, type BackupResult } from './backup.ts';
+import { digestAt, isSparseDigest, SegmentLayout } from './block-map.ts';
+import type { EngineContext } from './context.ts';
+import { ConflictError, InvalidArgumentError, InvalidVersionStateError, ProtectedVersionError } from './errors.ts';
+import { blockLength, type BlockInfo, type Version } from './model.ts';
+import type { VersionFilter } from './ports.ts';
+import { restore, type RestoreRequest, type RestoreResult } from './restore.ts';
+import { isValidTag } from './tags.ts';
+
+export interface ListOptions extends VersionFilter {
+  /** Only versions whose expire date has passed. */
+  readonly expired?: boolean;
+}
+
+/** Space used by one version. Exact even when a block repeats inside the version. */
+export interface DiskUsage {
+  readonly uid: string;
+  readonly name: string;
+  readonly sizeBytes: number;
+  /** Bytes of non-sparse blocks. */
+  readonly realBytes: number;
+  readonly sparseBytes: number;
+  /** Bytes saved because a block repeats inside this version. */
+  readonly dedupBytes: number;
+  /** Bytes of distinct blobs this version references. */
+  readonly uniqueBytes: number;
+  /** Of those, bytes of blobs other versions reference too. */
+  readonly sharedBytes: number;
+  /** Of those, bytes freed if this version alone were removed (and cleaned up). */
+  readonly exclusiveBytes: number;
+}
+
+const DAY_MS = 86_400_000;
+
+export class Repository {
+  readonly ctx: EngineContext;
+
+  constructor(ctx: EngineContext) {
+    this.ctx = ctx;
+  }
+
+  backup(req: BackupRequest): Promise<BackupResult> {
+    return backup(this.ctx, req);
+  }
+
+  restore(req: RestoreRequest): Promise<RestoreResult> {
+    return restore(this.ctx, req);
+  }
+
+  async ls(options: ListOptions = {}): Promise<Version[]> {
+    const versions = await this.ctx.metadata.listVersions(options);
+    const now = this.ctx.clock.now();
+    const shown = options.expired ? versions.filter((v) => v.expire !== null && v.expire <= now) : versions;
+    return shown.sort((a, b) => a.date.getTime() - b.date.getTime() || a.uid.localeCompare(b.uid));
+  }
+
+  getVersion(uid: string): Promise<Version> {
+    return this.ctx.metadata.getVersion(uid);
+  }
+
+  async blocks(uid: string): Promise<BlockInfo[]> {
+    const version = await this.ctx.metadata.getVersion(uid);
+    const blocks: BlockInfo[] = [];
+    await this.#eachBlock(version, async (first, segment, layout) => {
+      const digests = Array.from({ length: segment.length / layout.digestLength }, (_, i) => digestAt(segment, i, layout.digestLength));
+      const refs = await this.ctx.metadata.lookupBlobs(digests.filter((d) => !isSparseDigest(d)));
+      let r = 0;
+      digests.forEach((d, i) => {
+        const id = first + i;
+        const size = blockLength(id, version.sizeBytes, this.ctx.config.blockSize);
+        if (isSparseDigest(d)) {
+          blocks.push({ id, uid: null, checksum: null, size, valid: true });
+          return;
+        }
+        const ref = refs[r++];
+        blocks.push({ id, uid: ref?.uid ?? null, checksum: d.toString('hex'), size, valid: ref?.valid ?? false });
+      });
+    });
+    return blocks;
+  }
+
+  async du(uid?: string): Promise<DiskUsage[]> {
+    const all = await this.ctx.metadata.listVersions();
+    const wanted = uid ? [await this.ctx.metadata.getVersion(uid)] : all;
+    // How many versions reference each blob (counted once per version).
+    const users = new Map<string, number>();
+    const perVersion = new Map<string, { blobs: Map<string, number>; realBytes: number }>();
+    for (const v of all) {
+      const blobs = new Map<string, number>();
+      let realBytes = 0;
+      await this.#eachBlock(v, (first, segment, layout) => {
+        for (let i = 0; i < segment.length / layout.digestLength; i++) {
+          const d = digestAt(segment, i, layout.digestLength);
+          if (isSparseDigest(d)) continue;
+          const size = blockLength(first + i, v.sizeBytes, this.ctx.config.blockSize);
+          realBytes += size;
+          blobs.set(d.toString('hex'), size);
+        }
+        return Promise.resolve();
+      });
+      for (const k of blobs.keys()) users.set(k, (users.get(k) ?? 0) + 1);
+      perVersion.set(v.uid, { blobs, realBytes });
+    }
+    return wanted.map((v) => this.#usage(v, perVersion.get(v.uid) ?? { blobs: new Map(), realBytes: 0 }, users));
+  }
+
+  #usage(v: Version, mine: { blobs: Map<string, number>; realBytes: number }, users: Map<string, number>): DiskUsage {
+    let uniqueBytes = 0;
+    let sharedBytes = 0;
+    for (const [k, size] of mine.blobs) {
+      uniqueBytes += size;
+      if ((users.get(k) ?? 0) > 1) sharedBytes += size;
+    }
+    return {
+      uid: v.uid,
+      name: v.name,
+      sizeBytes: v.sizeBytes,
+      realBytes: mine.realBytes,
+      sparseBytes: v.sizeBytes - mine.realBytes,
+      dedupBytes: mine.realBytes - uniqueBytes,
+      uniqueBytes,
+      sharedBytes,
+      exclusiveBytes: uniqueBytes - sharedBytes,
+    };
+  }
+
+  async #eachBlock(version: Version, fn: (first: number, segment: Buffer, layout: SegmentLayout) => Promise<void>): Promise<void> {
+    const layout = new SegmentLayout(version.size, this.ctx.config.blocksPerSegment, this.ctx.hasher.digestLength);
+    const pointers = await this.ctx.metadata.getVersionSegments(version.uid);
+    for (const [segNo, ptr] of [...pointers].sort((a, b) => a[0] - b[0])) {
+      const [segment] = await this.ctx.metadata.getSegments([ptr.segId]);
+      await fn(layout.firstBlock(segNo), segment as Buffer, layout);
+    }
+  }
+
+  async rm(uid: string, options: { force?: boolean } = {}): Promise<void> {
+    const version = await this.ctx.metadata.getVersion(uid);
+    if (version.protected) throw new ProtectedVersionError(uid);
+    const minDays = this.ctx.config.disallowRmWhenYoungerThanDays;
+    const ageDays = (this.ctx.clock.now().getTime() - version.date.getTime()) / DAY_MS;
+    if (!options.force && ageDays < minDays) {
+      throw new ConflictError(`version ${uid} is ${ageDays.toFixed(1)} days old; versions younger than ${minDays} days are kept unless you pass --force`);
+    }
+    const lease = await this.ctx.locks.acquire(`version:${uid}`, { owner: this.ctx.owner });
+    try {
+      await this.ctx.metadata.deleteVersion(uid);
+    } finally {
+      await lease.release();
+    }
+    this.ctx.events.publish({ kind: 'version.removed', versionUid: uid, name: version.name });
+  }
+
+  async setProtected(uid: string, value: boolean): Promise<Version> {
+    const version = await this.ctx.metadata.getVersion(uid);
+    if (version.protected === value) throw new InvalidVersionStateError(`version ${uid} is already ${value ? 'protected' : 'unprotected'}`);
+    await this.ctx.metadata.updateVersion(uid, { protected: value });
+    return this.ctx.metadata.getVersion(uid);
+  }
+
+  async addTags(uid: string, tags: readonly string[]): Promise<Version> {
+    for (const t of tags) if (!isValidTag(t)) throw new InvalidArgumentError(`invalid tag ${JSON.stringify(t)}: use 1-64 of A-Z a-z 0-9 _ . : -`);
+    const version = await this.ctx.metadata.getVersion(uid);
+    await this.ctx.metadata.updateVersion(uid, { tags: [...new Set([...version.tags, ...tags])] });
+    return this.ctx.metadata.getVersion(uid);
+  }
+
+  async removeTags(uid: string, tags: readonly string[]): Promise<Version> {
+    const version = await this.ctx.metadata.getVersion(uid);
+    const missing = tags.filter((t) => !version.tags.includes(t));
+    if (missing.length > 0) throw new InvalidArgumentError(`version ${uid} has no tag ${missing.join(', ')}`);
+    await this.ctx.metadata.updateVersion(uid, { tags: version.tags.filter((t) => !tags.includes(t)) });
+    return this.ctx.metadata.getVersion(uid);
+  }
+
+  async setExpire(uid: string, expire: Date | null): Promise<Version> {
+    await this.ctx.metadata.getVersion(uid);
+    await this.ctx.metadata.updateVersion(uid, { expire });
+    return this.ctx.metadata.getVersion(uid);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The restore engine: writes a version's blocks to a target, verifying every block against its
+ * checksum. A damaged block invalidates its blob in every version that uses it, is reported, and
+ * the restore goes on; the target ends at exactly the version's size.
+ */
+import { digestAt, isSparseDigest, SegmentLayout, type SegmentPointer } from './block-map.ts';
+import { decodeBlob } from './blob-format.ts';
+import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
+import { InvalidArgumentError, InvalidVersionStateError, isBlockvaultError } from './errors.ts';
+import { blockLength, type BlobRef, type Version } from './model.ts';
+import { TaskGroup } from './pipeline.ts';
+import type { BlockTarget } from './ports.ts';
+import { zeroBuffer } from './zero.ts';
+
+export interface RestoreRequest {
+  readonly uid: string;
+  readonly target: string;
+  /** Leave holes for sparse blocks instead of writing zeros. */
+  readonly sparse?: boolean;
+  /** Overwrite an existing target. */
+  readonly force?: boolean;
+  /** Resume an interrupted restore from this block id. */
+  readonly continueFrom?: number;
+  readonly onProgress?: ProgressListener;
+}
+
+export interface RestoreResult {
+  readonly version: Version;
+  readonly blocksRestored: number;
+  readonly bytesRestored: number;
+  /** Blocks whose data was missing or did not match its checksum. */
+  readonly damagedBlocks: number[];
+  /** Versions marked invalid because they share a damaged blob. */
+  readonly invalidatedVersions: string[];
+  readonly durationSeconds: number;
+}
+
+/** Segments fetched per metadata round trip. */
+const SEGMENT_BATCH = 16;
+
+export async function restore(ctx: EngineContext, req: RestoreRequest): Promise<RestoreResult> {
+  const version = await ctx.metadata.getVersion(req.uid);
+  const continueFrom = req.continueFrom ?? 0;
+  if (!Number.isSafeInteger(continueFrom) || continueFrom < 0 || (version.size > 0 && continueFrom >= version.size)) {
+    throw new InvalidArgumentError(`--continue-from ${req.continueFrom} is not a block of version ${version.uid} (0..${version.size - 1})`);
+  }
+  const { module, url } = ctx.io.resolve(req.target);
+  const lease = await ctx.locks.acquire(`version:${version.uid}`, { owner: ctx.owner });
+  try {
+    const layout = new SegmentLayout(version.size, ctx.config.blocksPerSegment, ctx.hasher.digestLength);
+    const pointers = await ctx.metadata.getVersionSegments(version.uid);
+    if (pointers.size !== layout.segments) {
+      throw new InvalidVersionStateError(`version ${version.uid} is incomplete (${pointers.size} of ${layout.segments} segments); continue its backup with --continue first`);
+    }
+    const target = await module.openTarget(url, { force: req.force ?? false, resume: continueFrom > 0, sizeBytes: version.sizeBytes });
+    try {
+      const result = await new RestoreRun(ctx, req, version, layout, pointers, target).run(continueFrom);
+      ctx.events.publish({ kind: 'restore.completed', versionUid: version.uid, target: req.target, damagedBlocks: result.damagedBlocks.length });
+      return result;
+    } finally {
+      await target.close();
+    }
+  } catch (err) {
+    ctx.events.publish({ kind: 'restore.failed', versionUid: version.uid, target: req.target, error: (err as Error).message });
+    throw err;
+  } finally {
+    await lease.release();
+  }
+}
+
+class RestoreRun {
+  readonly #ctx: EngineContext;
+  readonly #req: RestoreRequest;
+  readonly #version: Version;
+  readonly #layout: SegmentLayout;
+  readonly #pointers: Map<number, SegmentPointer>;
+  readonly #target: BlockTarget;
+  readonly #damaged: number[] = [];
+  readonly #invalidated = new Set<string>();
+  readonly #badChecksums = new Set<string>();
+  #blocks = 0;
+  #bytes = 0;
+
+  constructor(ctx: EngineContext, req: RestoreRequest, version: Version, layout: SegmentLayout, pointers: Map<number, SegmentPointer>, target: BlockTarget) {
+    this.#ctx = ctx;
+    this.#req = req;
+    this.#version = version;
+    this.#layout = layout;
+    this.#pointers = pointers;
+    this.#target = target;
+  }
+
+  async run(continueFrom: number): Promise<RestoreResult> {
+    const started = this.#ctx.clock.now().getTime();
+    const meter = new ProgressMeter(this.#ctx, { operation: 'restore', versionUid: this.#version.uid, blocksTotal: this.#version.size - continueFrom }, this.#req.onProgress);
+    const tasks = new TaskGroup();
+    const firstSeg = this.#layout.segmentOf(continueFrom);
+    for (let seg = firstSeg; seg < this.#layout.segments; seg += SEGMENT_BATCH) {
+      const segNos = Array.from({ length: Math.min(SEGMENT_BATCH, this.#layout.segments - seg) }, (_, i) => seg + i);
+      const segments = await this.#ctx.metadata.getSegments(segNos.map((n) => (this.#pointers.get(n) as SegmentPointer).segId));
+      const refs = await this.#lookupRefs(segments);
+      for (const [i, segNo] of segNos.entries()) {
+        const segment = segments[i] as Buffer;
+        const first = this.#layout.firstBlock(segNo);
+        for (let j = 0; j < this.#layout.blocksIn(segNo); j++) {
+          const id = first + j;
+          if (id < continueFrom) continue;
+          const checksum = digestAt(segment, j, this.#layout.digestLength);
+          await tasks.below(this.#ctx.concurrency);
+          tasks.check();
+          tasks.spawn(async () => {
+            const length = await this.#restoreBlock(id, checksum, refs.get(checksum.toString('hex')));
+            meter.add(1, length);
+          });
+        }
+      }
+    }
+    await tasks.drain();
+    await this.#target.finish(this.#version.sizeBytes);
+    return {
+      version: await this.#ctx.metadata.getVersion(this.#version.uid),
+      blocksRestored: this.#blocks,
+      bytesRestored: this.#bytes,
+      damagedBlocks: this.#damaged.sort((a, b) => a - b),
+      invalidatedVersions: [...this.#invalidated].sort(),
+      durationSeconds: (this.#ctx.clock.now().getTime() - started) / 1000,
+    };
+  }
+
+  async #lookupRefs(segments: Buffer[]): Promise<Map<string, BlobRef>> {
+    const wanted = new Map<string, Buffer>();
+    for (const segment of segments) {
+      for (let off = 0; off < segment.length; off += this.#layout.digestLength) {
+        const c = segment.subarray(off, off + this.#layout.digestLength);
+        if (!isSparseDigest(c)) wanted.set(c.toString('hex'), c);
+      }
+    }
+    const checksums = [...wanted.values()];
+    const found = await this.#ctx.metadata.lookupBlobs(checksums);
+    const refs = new Map<string, BlobRef>();
+    found.forEach((ref, i) => {
+      if (ref) refs.set((checksums[i] as Buffer).toString('hex'), ref);
+    });
+    return refs;
+  }
+
+  async #restoreBlock(id: number, checksum: Buffer, ref: BlobRef | undefined): Promise<number> {
+    const length = blockLength(id, this.#version.sizeBytes, this.#ctx.config.blockSize);
+    const offset = id * this.#ctx.config.blockSize;
+    if (isSparseDigest(checksum)) {
+      if (!this.#req.sparse) await this.#target.write(offset, zeroBuffer(length));
+      this.#count(length);
+      return length;
+    }
+    const data = ref ? await this.#readVerified(id, checksum, ref, length) : undefined;
+    if (!ref) this.#damaged.push(id);
+    // Damaged data of the right length is still the best copy there is; otherwise zeros.
+    await this.#target.write(offset, data && data.length === length ? data : zeroBuffer(length));
+    this.#count(length);
+    return length;
+  }
+
+  async #readVerified(id: number, checksum: Buffer, ref: BlobRef, length: number): Promise<Buffer | undefined> {
+    let data: Buffer | undefined;
+    try {
+      data = decodeBlob(ref.uid, await this.#ctx.blobs.get(ref.uid));
+    } catch (err) {
+      if (!isBlockvaultError(err) || err.code === 'UNAVAILABLE') throw err;
+    }
+    if (data && data.length === length && this.#ctx.hasher.digest(data).equals(checksum)) return data;
+    this.#damaged.push(id);
+    await this.#invalidate(checksum, ref);
+    return data;
+  }
+
+  async #invalidate(checksum: Buffer, ref: BlobRef): Promise<void> {
+    const key = checksum.toString('hex');
+    if (this.#badChecksums.has(key)) return;
+    this.#badChecksums.add(key);
+    const versions = await this.#ctx.metadata.invalidateBlob(checksum, ref.uid);
+    for (const v of versions) this.#invalidated.add(v);
+    this.#ctx.events.publish({ kind: 'blob.invalid', blobUid: ref.uid, checksum: key, versions });
+  }
+
+  #count(bytes: number): void {
+    this.#blocks++;
+    this.#bytes += bytes;
+  }
+}

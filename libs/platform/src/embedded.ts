@@ -1,0 +1,107 @@
+/**
+ * The embedded single-process repository: metadata and locks in SQLite, blobs in files, events
+ * in memory, all under one home directory. This is the wiring the CLI uses by default.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import {
+  createHasher,
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_BLOCKS_PER_SEGMENT,
+  DEFAULT_CONCURRENCY,
+  defaultUids,
+  InvalidArgumentError,
+  IoRegistry,
+  Repository,
+  systemClock,
+  type Clock,
+  type HashAlgorithm,
+  type RepositoryConfig,
+} from '@blockvault/core';
+import { FileIo } from '@blockvault/adapter-file-io';
+import { FsBlobStore, MemoryEventBus, SqliteLocks, SqliteMetadataStore } from '@blockvault/adapter-embedded';
+
+export interface EmbeddedOptions {
+  /** The repository's directory; created on first use. */
+  readonly home: string;
+  /** Used only when the repository is created. @default 'blake3' */
+  readonly hash?: HashAlgorithm;
+  /** Used only when the repository is created. @default 4194304 */
+  readonly blockSize?: number;
+  /** @default 256 */
+  readonly blocksPerSegment?: number;
+  /** @default the system clock */
+  readonly clock?: Clock;
+  /** Blocks in flight. @default 8 */
+  readonly concurrency?: number;
+}
+
+export interface EmbeddedRepository {
+  readonly repository: Repository;
+  readonly metadata: SqliteMetadataStore;
+  readonly blobs: FsBlobStore;
+  readonly events: MemoryEventBus;
+  readonly home: string;
+  close(): Promise<void>;
+}
+
+const MIN_BLOCK_SIZE = 4096;
+const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
+
+export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRepository> {
+  const { home } = options;
+  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+  if (!Number.isSafeInteger(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || blockSize % 4096 !== 0) {
+    throw new InvalidArgumentError(`block size ${blockSize} must be a multiple of 4096 between ${MIN_BLOCK_SIZE} and ${MAX_BLOCK_SIZE}`);
+  }
+  const requestedHash = options.hash ?? 'blake3';
+  createHasher(requestedHash);
+  mkdirSync(join(home, 'blobs'), { recursive: true, mode: 0o700 });
+  const clock = options.clock ?? systemClock;
+  const metadata = new SqliteMetadataStore(join(home, 'metadata.sqlite'));
+  const locks = new SqliteLocks(join(home, 'metadata.sqlite'), clock);
+  const wanted: RepositoryConfig = {
+    formatVersion: 1,
+    hash: requestedHash,
+    blockSize,
+    blocksPerSegment: options.blocksPerSegment ?? DEFAULT_BLOCKS_PER_SEGMENT,
+    disallowRmWhenYoungerThanDays: 0,
+    createdAt: clock.now().toISOString(),
+  };
+  const config = await metadata.initConfig(wanted);
+  for (const key of ['hash', 'blockSize'] as const) {
+    if (options[key] !== undefined && options[key] !== config[key]) {
+      await metadata.close();
+      locks.close();
+      throw new InvalidArgumentError(`the repository in ${home} uses ${key} ${config[key]}, fixed when it was created; it cannot change to ${options[key]}`);
+    }
+  }
+  const blobs = new FsBlobStore(join(home, 'blobs'));
+  const events = new MemoryEventBus();
+  const repository = new Repository({
+    config,
+    hasher: createHasher(config.hash),
+    metadata,
+    blobs,
+    locks,
+    events,
+    clock,
+    io: new IoRegistry([new FileIo()]),
+    owner: `${hostname()}:${process.pid}`,
+    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+    random: Math.random,
+    ...defaultUids,
+  });
+  return {
+    repository,
+    metadata,
+    blobs,
+    events,
+    home,
+    close: async () => {
+      await metadata.close();
+      locks.close();
+    },
+  };
+}

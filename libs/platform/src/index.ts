@@ -1,0 +1,1 @@
+export { openEmbedded, type EmbeddedOptions, type EmbeddedRepository } from './embedded.ts';
