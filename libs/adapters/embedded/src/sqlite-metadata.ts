@@ -194,11 +194,15 @@ export class SqliteMetadataStore implements MetadataStore {
   async updateVersion(uid: string, patch: VersionPatch): Promise<void> {
     const sets: string[] = [];
     const args: (string | number | null)[] = [];
-    if (patch.valid !== undefined) sets.push('valid = ?'), args.push(patch.valid ? 1 : 0);
-    if (patch.protected !== undefined) sets.push('protected = ?'), args.push(patch.protected ? 1 : 0);
-    if (patch.expire !== undefined) sets.push('expire = ?'), args.push(patch.expire ? patch.expire.getTime() : null);
-    if (patch.stats !== undefined) sets.push('stats = ?'), args.push(JSON.stringify(patch.stats));
-    if (patch.tags !== undefined) sets.push('tags = ?'), args.push(JSON.stringify(patch.tags));
+    const set = (column: string, value: string | number | null): void => {
+      sets.push(`${column} = ?`);
+      args.push(value);
+    };
+    if (patch.valid !== undefined) set('valid', patch.valid ? 1 : 0);
+    if (patch.protected !== undefined) set('protected', patch.protected ? 1 : 0);
+    if (patch.expire !== undefined) set('expire', patch.expire ? patch.expire.getTime() : null);
+    if (patch.stats !== undefined) set('stats', JSON.stringify(patch.stats));
+    if (patch.tags !== undefined) set('tags', JSON.stringify(patch.tags));
     if (sets.length === 0) return;
     const result = this.#db.prepare(`UPDATE versions SET ${sets.join(', ')} WHERE uid = ?`).run(...args, uid);
     if (result.changes === 0) throw new VersionNotFoundError(uid);

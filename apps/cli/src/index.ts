@@ -1,0 +1,2 @@
+export { buildProgram, resolveHome } from './program.ts';
+export { ExitCode, exitCodeFor } from './exit-codes.ts';

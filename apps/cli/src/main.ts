@@ -1,0 +1,24 @@
+/** Entry point of the `blockvault` binary: runs the program and turns errors into exit codes. */
+import { CommanderError } from 'commander';
+import { isBlockvaultError } from '@blockvault/core';
+import { ExitCode, exitCodeFor } from './exit-codes.ts';
+import { buildProgram } from './program.ts';
+
+async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram({ out: (text) => process.stdout.write(`${text}\n`) });
+  try {
+    await program.parseAsync(argv as string[]);
+    return ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.Ok;
+      return ExitCode.Usage; // commander has already printed the message
+    }
+    const code = exitCodeFor(err);
+    if (isBlockvaultError(err)) process.stderr.write(`blockvault: ${err.message}\n`);
+    else process.stderr.write(`blockvault: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return code;
+  }
+}
+
+process.exitCode = await main(process.argv);
