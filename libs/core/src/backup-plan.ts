@@ -68,9 +68,14 @@ export class BackupPlan {
     if (!this.#input.hints || !this.#input.base) return [];
     const untouched: number[] = [];
     for (let id = 0; id < this.blocks; id++) if (this.action(id) === Action.Base) untouched.push(id);
-    const chosen = new Set(untouched.slice(0, Math.ceil(count / 2)));
-    const wanted = Math.min(count, untouched.length);
-    while (chosen.size < wanted) chosen.add(untouched[Math.floor(random() * untouched.length)] as number);
-    return [...chosen].sort((a, b) => a - b);
+    const head = Math.min(Math.ceil(count / 2), untouched.length);
+    const rest = untouched.slice(head);
+    const picks = Math.min(count - head, rest.length);
+    // A partial Fisher-Yates shuffle: `picks` distinct random blocks from the rest.
+    for (let i = 0; i < picks; i++) {
+      const j = i + Math.floor(random() * (rest.length - i));
+      [rest[i], rest[j]] = [rest[j] as number, rest[i] as number];
+    }
+    return [...untouched.slice(0, head), ...rest.slice(0, picks)].sort((a, b) => a - b);
   }
 }

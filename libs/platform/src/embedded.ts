@@ -15,6 +15,7 @@ import {
   IoRegistry,
   Repository,
   systemClock,
+  type BlobStore,
   type Clock,
   type HashAlgorithm,
   type RepositoryConfig,
@@ -35,6 +36,10 @@ export interface EmbeddedOptions {
   readonly clock?: Clock;
   /** Blocks in flight. @default 8 */
   readonly concurrency?: number;
+  /** Wraps the blob store (retries, metrics, fault injection in tests). @default none */
+  readonly wrapBlobStore?: (store: BlobStore) => BlobStore;
+  /** Random numbers for the sanity check's sample. @default Math.random */
+  readonly random?: () => number;
 }
 
 export interface EmbeddedRepository {
@@ -78,19 +83,20 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRe
     }
   }
   const blobs = new FsBlobStore(join(home, 'blobs'));
+  const store = options.wrapBlobStore ? options.wrapBlobStore(blobs) : blobs;
   const events = new MemoryEventBus();
   const repository = new Repository({
     config,
     hasher: createHasher(config.hash),
     metadata,
-    blobs,
+    blobs: store,
     locks,
     events,
     clock,
     io: new IoRegistry([new FileIo()]),
     owner: `${hostname()}:${process.pid}`,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
-    random: Math.random,
+    random: options.random ?? Math.random,
     ...defaultUids,
   });
   return {

@@ -1,0 +1,4 @@
+export { buildImage, overwrite, tempDir, type BlockSpec, type TempDir } from './data.ts';
+export { FaultyBlobStore } from './faulty-blob-store.ts';
+export { metadataContract } from './metadata-contract.ts';
+export { blobStoreContract } from './blob-store-contract.ts';

@@ -1,0 +1,124 @@
+/**
+ * The MetadataStore contract: every adapter (embedded SQLite, MongoDB, ...) runs this suite.
+ * `open` returns a fresh, empty store.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { NotFoundError, VersionNotFoundError, type MetadataStore, type RepositoryConfig, type Version } from '@blockvault/core';
+
+const config: RepositoryConfig = {
+  formatVersion: 1,
+  hash: 'blake3',
+  blockSize: 4096,
+  blocksPerSegment: 4,
+  disallowRmWhenYoungerThanDays: 0,
+  createdAt: '2026-01-01T00:00:00.000Z',
+};
+
+function version(uid: string, overrides: Partial<Version> = {}): Version {
+  return {
+    uid,
+    name: 'vm1',
+    snapshotName: 'snap',
+    date: new Date('2026-03-01T10:00:00Z'),
+    size: 8,
+    sizeBytes: 8 * 4096,
+    valid: false,
+    protected: false,
+    tags: ['b_daily'],
+    expire: null,
+    stats: null,
+    ...overrides,
+  };
+}
+
+const digest = (): Buffer => randomBytes(32);
+
+export function metadataContract(name: string, open: () => Promise<MetadataStore>): void {
+  describe(`MetadataStore contract: ${name}`, () => {
+    let store: MetadataStore;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    it('keeps the first repository config and returns it to later writers', async () => {
+      assert.equal(await store.getConfig(), undefined);
+      assert.deepEqual(await store.initConfig(config), config);
+      assert.deepEqual(await store.initConfig({ ...config, hash: 'sha256' }), config);
+    });
+
+    it('creates, reads, filters, updates and deletes versions', async () => {
+      await store.createVersion(version('v-a', { tags: ['x', 'y'] }));
+      await store.createVersion(version('v-b', { name: 'vm2', date: new Date('2026-03-02T00:00:00Z'), snapshotName: 'other' }));
+      const a = await store.getVersion('v-a');
+      assert.deepEqual(a, version('v-a', { tags: ['x', 'y'] }));
+      assert.deepEqual((await store.listVersions({ name: 'vm2' })).map((v) => v.uid), ['v-b']);
+      assert.deepEqual((await store.listVersions({ tag: 'y' })).map((v) => v.uid), ['v-a']);
+      assert.deepEqual((await store.listVersions({ snapshotName: 'other' })).map((v) => v.uid), ['v-b']);
+      const expire = new Date('2027-01-01T00:00:00Z');
+      await store.updateVersion('v-a', { valid: true, protected: true, expire, tags: ['z'] });
+      const updated = await store.getVersion('v-a');
+      assert.equal(updated.valid, true);
+      assert.equal(updated.protected, true);
+      assert.deepEqual(updated.expire, expire);
+      assert.deepEqual(updated.tags, ['z']);
+      await store.deleteVersion('v-b');
+      await assert.rejects(store.getVersion('v-b'), VersionNotFoundError);
+      await assert.rejects(store.updateVersion('v-b', { valid: true }), VersionNotFoundError);
+      await assert.rejects(store.deleteVersion('v-b'), VersionNotFoundError);
+    });
+
+    it('records segments with their blobs and shares identical segments between versions', async () => {
+      await store.createVersion(version('v-seg'));
+      const [c1, c2] = [digest(), digest()];
+      const data = Buffer.concat([c1, Buffer.alloc(32), c2, c1]);
+      const segId = digest();
+      await store.commitSegments('v-seg', [{ segNo: 0, segId, sparseBlocks: 1, data }], [
+        { checksum: c1, uid: 'aa01', size: 4096, valid: true },
+        { checksum: c2, uid: 'aa02', size: 4096, valid: true },
+      ]);
+      await store.commitSegments('v-seg', [{ segNo: 1, segId, sparseBlocks: 1 }], []);
+      const pointers = await store.getVersionSegments('v-seg');
+      assert.deepEqual([...pointers.keys()].sort(), [0, 1]);
+      assert.deepEqual(pointers.get(1), { segId, sparseBlocks: 1 });
+      assert.deepEqual(await store.getSegments([segId]), [data]);
+      await assert.rejects(store.getSegments([digest()]), NotFoundError);
+      const found = await store.lookupBlobs([c2, digest(), c1]);
+      assert.equal(found[0]?.uid, 'aa02');
+      assert.equal(found[1], undefined);
+      assert.deepEqual({ ...found[2], checksum: undefined }, { checksum: undefined, uid: 'aa01', size: 4096, valid: true });
+    });
+
+    it('invalidates a blob in every version that uses it, and a fresh copy makes it valid again', async () => {
+      const c = digest();
+      const segA = Buffer.concat([c, digest()]);
+      const segB = Buffer.concat([digest(), c]);
+      await store.createVersion(version('v-i1', { valid: true }));
+      await store.createVersion(version('v-i2', { valid: true }));
+      await store.createVersion(version('v-i3', { valid: true }));
+      await store.commitSegments('v-i1', [{ segNo: 0, segId: digest(), sparseBlocks: 0, data: segA }], [{ checksum: c, uid: 'bb01', size: 4096, valid: true }]);
+      await store.commitSegments('v-i2', [{ segNo: 3, segId: digest(), sparseBlocks: 0, data: segB }], []);
+      await store.commitSegments('v-i3', [{ segNo: 0, segId: digest(), sparseBlocks: 0, data: Buffer.concat([digest(), digest()]) }], []);
+      assert.deepEqual(await store.invalidateBlob(c, 'bb01'), ['v-i1', 'v-i2']);
+      assert.equal((await store.getVersion('v-i1')).valid, false);
+      assert.equal((await store.getVersion('v-i3')).valid, true);
+      assert.ok((await store.listInvalidChecksums()).some((x) => x.equals(c)));
+      assert.equal((await store.lookupBlobs([c]))[0]?.valid, false);
+      await store.commitSegments('v-i3', [], [{ checksum: c, uid: 'bb02', size: 4096, valid: true }]);
+      assert.deepEqual((await store.lookupBlobs([c]))[0]?.uid, 'bb02');
+      assert.ok(!(await store.listInvalidChecksums()).some((x) => x.equals(c)));
+      assert.deepEqual(await store.invalidateBlob(c, 'bb01'), [], 'the replaced copy no longer damages anything');
+    });
+
+    it('deleting a version forgets its segment pointers', async () => {
+      await store.createVersion(version('v-del'));
+      await store.commitSegments('v-del', [{ segNo: 0, segId: digest(), sparseBlocks: 0, data: digest() }], []);
+      await store.deleteVersion('v-del');
+      assert.equal((await store.getVersionSegments('v-del')).size, 0);
+    });
+  });
+}
