@@ -1,6 +1,29 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The dependency direction (STYLE.md): app -> platform -> adapters -> domain; the domain depends
+ * on nothing. Test files may also use the shared test library.
+ */
+function boundaries(inTests) {
+  const extra = inTests ? ['type:testing'] : [];
+  return [
+    'error',
+    {
+      enforceBuildableLibDependency: false,
+      allow: [],
+      depConstraints: [
+        { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
+        { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
+        { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', ...extra] },
+        { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform'] },
+        { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', ...extra] },
+        { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:testing', 'type:app'] },
+      ],
+    },
+  ];
+}
+
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '**/.nx/**'] },
   ...nx.configs['flat/base'],
@@ -9,23 +32,13 @@ export default [
     files: ['**/*.ts'],
     languageOptions: { parser: tseslint.parser },
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain'] },
-            { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain'] },
-            { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform'] },
-            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:testing', 'type:app'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:testing'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': boundaries(false),
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
+  },
+  {
+    files: ['**/*.test.ts'],
+    rules: { '@nx/enforce-module-boundaries': boundaries(true) },
   },
 ];

@@ -3,7 +3,7 @@
  * (digestLength bytes each; all zero = sparse). A segment is content-addressed (its id is the
  * hash of its bytes), so versions share unchanged segments and an incremental backup writes only
  * the segments its changed blocks fall in. 1 TiB at 4 MiB blocks and 32-byte digests is 8 MiB of
- * segments for a first version, plus 32 bytes of pointer per 256 blocks (see docs/architecture.md).
+ * segments for a first version, plus 32 bytes of pointer per 256 blocks (see libs/core/README.md).
  */
 import type { Hasher } from './hash.ts';
 

@@ -10,7 +10,7 @@ export interface RepositoryConfig {
   readonly hash: HashAlgorithm;
   /** Bytes per block. @default 4194304 (4 MiB) */
   readonly blockSize: number;
-  /** Blocks per block-map segment (see docs/architecture.md). @default 256 */
+  /** Blocks per block-map segment (see libs/core/README.md). @default 256 */
   readonly blocksPerSegment: number;
   /** `rm` without --force refuses versions younger than this. @default 0 */
   readonly disallowRmWhenYoungerThanDays: number;

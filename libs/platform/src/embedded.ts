@@ -32,6 +32,8 @@ export interface EmbeddedOptions {
   readonly blockSize?: number;
   /** @default 256 */
   readonly blocksPerSegment?: number;
+  /** Used only when the repository is created: `rm` without force refuses younger versions. @default 0 */
+  readonly disallowRmWhenYoungerThanDays?: number;
   /** @default the system clock */
   readonly clock?: Clock;
   /** Blocks in flight. @default 8 */
@@ -71,7 +73,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRe
     hash: requestedHash,
     blockSize,
     blocksPerSegment: options.blocksPerSegment ?? DEFAULT_BLOCKS_PER_SEGMENT,
-    disallowRmWhenYoungerThanDays: 0,
+    disallowRmWhenYoungerThanDays: options.disallowRmWhenYoungerThanDays ?? 0,
     createdAt: clock.now().toISOString(),
   };
   const config = await metadata.initConfig(wanted);

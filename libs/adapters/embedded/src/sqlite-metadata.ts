@@ -2,7 +2,7 @@
  * MetadataStore on SQLite (`node:sqlite`, no addon). WAL mode, synchronous=FULL: a committed
  * segment survives a crash. Several processes may share the file.
  *
- * Block maps are content-addressed segments shared between versions (see docs/architecture.md):
+ * Block maps are content-addressed segments shared between versions (see libs/core/README.md):
  * an incremental backup inserts only the segments its changed blocks fall in, plus one small
  * pointer row per segment.
  */
