@@ -1,0 +1,230 @@
+/**
+ * `npm run bench`: the machine's limits, BorgBackup and Blockvault side by side in one run.
+ * See README.md beside this file for what each row measures and the targets.
+ *
+ *   npm run bench [-- --size-gib 2] [-- --no-borg] [-- --no-tib] [-- --keep]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createHasher } from '@blockvault/core';
+import { BLOCK, changeBlocks, mixedImage, sparseFile } from './images.ts';
+
+const { values } = parseArgs({
+  options: {
+    'size-gib': { type: 'string', default: '2' },
+    'no-borg': { type: 'boolean', default: false },
+    'no-tib': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const BLOCKS = Math.round(Number(values['size-gib']) * 256);
+const BYTES = BLOCKS * BLOCK;
+const WORKER = resolve(import.meta.dirname, 'worker.ts');
+const TIB = 1024 ** 4;
+
+interface Row {
+  what: string;
+  seconds: number;
+  bytes: number;
+  limit?: string;
+  peer?: string;
+  rssMiB?: number;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const results = new Map<string, Row>();
+function record(row: Row): Row {
+  rows.push(row);
+  results.set(row.what, row);
+  const mbps = row.bytes / row.seconds / 1e6;
+  console.error(`  ${row.what}: ${row.seconds.toFixed(2)} s, ${mbps.toFixed(0)} MB/s${row.rssMiB ? `, peak RSS ${row.rssMiB.toFixed(0)} MiB` : ''}`);
+  return row;
+}
+
+function timed(fn: () => void): number {
+  const t = performance.now();
+  fn();
+  return (performance.now() - t) / 1000;
+}
+
+async function timedAsync(fn: () => Promise<void>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
+interface WorkerOut {
+  uid?: string;
+  seconds: number;
+  maxRssMiB: number;
+  metadataBytes: number;
+  stats?: Record<string, number>;
+}
+
+function worker(...args: string[]): WorkerOut {
+  const r = spawnSync(process.execPath, [WORKER, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`worker ${args.join(' ')} exited with ${r.status}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as WorkerOut;
+}
+
+async function readAll(path: string, onBlock?: (b: Buffer) => void): Promise<void> {
+  const fh = await open(path);
+  const buf = Buffer.allocUnsafe(BLOCK);
+  for (let pos = 0; ; pos += BLOCK) {
+    const { bytesRead } = await fh.read(buf, 0, BLOCK, pos);
+    if (bytesRead === 0) break;
+    onBlock?.(buf.subarray(0, bytesRead));
+  }
+  await fh.close();
+}
+
+async function limits(dir: string, image: string): Promise<void> {
+  console.error('limits');
+  await readAll(image); // warm the page cache
+  record({ what: 'limit: read image (page cache)', seconds: await timedAsync(() => readAll(image)), bytes: BYTES });
+  const hasher = createHasher('blake3');
+  record({ what: 'limit: read + BLAKE3', seconds: await timedAsync(() => readAll(image, (b) => void hasher.digest(b))), bytes: BYTES });
+  const files = join(dir, 'fsync-files');
+  await mkdir(files);
+  const data = Buffer.alloc(BLOCK, 7);
+  const n = Math.min(128, BLOCKS);
+  const seconds = await timedAsync(async () => {
+    for (let i = 0; i < n; i++) {
+      const fh = await open(join(files, String(i)), 'w');
+      await fh.write(data);
+      await fh.sync();
+      await fh.close();
+    }
+  });
+  record({ what: 'limit: write 4 MiB files, fsync each', seconds, bytes: n * BLOCK });
+  await rm(files, { recursive: true });
+  const big = join(dir, 'new-file');
+  record({
+    what: 'limit: write a new file (page cache + final fsync)',
+    seconds: await timedAsync(async () => {
+      const fh = await open(big, 'w');
+      for (let i = 0; i < BLOCKS; i++) await fh.write(data, 0, BLOCK, i * BLOCK);
+      await fh.sync();
+      await fh.close();
+    }),
+    bytes: BYTES,
+  });
+  await rm(big);
+}
+
+function borgAvailable(): boolean {
+  if (spawnSync('borg', ['--version']).status === 0) return true;
+  if (process.getuid?.() !== 0) return false;
+  console.error('borg is missing: installing Debian borgbackup');
+  spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', 'borgbackup'], { stdio: 'ignore' });
+  return spawnSync('borg', ['--version']).status === 0;
+}
+
+/** borg reads the images by relative name from `dir`, as img1 and img2. */
+function borg(dir: string): void {
+  console.error(`peer: ${execFileSync('borg', ['--version'], { encoding: 'utf8' }).trim()}`);
+  const env = { ...process.env, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', BORG_BASE_DIR: join(dir, 'borg-home') };
+  const repo = join(dir, 'borg-repo');
+  const run = (...args: string[]): void => {
+    execFileSync('borg', args, { env, cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  };
+  run('init', '--encryption=none', repo);
+  const chunker = ['--chunker-params', 'fixed,4194304'];
+  record({ what: 'borg: full backup', seconds: timed(() => run('create', ...chunker, `${repo}::v1`, 'img1')), bytes: BYTES, note: 'borg create -e none, default lz4' });
+  record({ what: 'borg: incremental (reads all)', seconds: timed(() => run('create', ...chunker, `${repo}::v2`, 'img2')), bytes: BYTES });
+  const out = join(dir, 'borg-out');
+  execFileSync('mkdir', ['-p', out]);
+  // Blockvault's restore ends with an fsync of the target; time borg's extract to the same point.
+  const extract = (): void => {
+    execFileSync('borg', ['extract', `${repo}::v1`], { env, cwd: out });
+    execFileSync('sync', [join(out, 'img1')]);
+  };
+  record({ what: 'borg: extract + sync', seconds: timed(extract), bytes: BYTES });
+}
+
+async function engine(dir: string, img1: string, img2: string, hints2: string): Promise<void> {
+  console.error('blockvault');
+  const home = join(dir, 'bv-home');
+  const fresh = worker('backup', home, img1, 'vm1');
+  record({ what: 'blockvault: fresh backup', seconds: fresh.seconds, bytes: BYTES, limit: 'limit: read + BLAKE3', peer: 'borg: full backup', rssMiB: fresh.maxRssMiB });
+  const again = worker('backup', home, img1, 'vm1');
+  record({ what: 'blockvault: unchanged re-backup, no hints', seconds: again.seconds, bytes: BYTES, limit: 'limit: read + BLAKE3', peer: 'borg: incremental (reads all)', rssMiB: again.maxRssMiB });
+  const inc = worker('backup', home, img2, 'vm1', fresh.uid as string, hints2);
+  record({ what: 'blockvault: incremental, 5% changed, hints', seconds: inc.seconds, bytes: BYTES, peer: 'borg: incremental (reads all)', rssMiB: inc.maxRssMiB, note: `read ${inc.stats?.['blocksRead']} blocks` });
+  const target = join(dir, 'restored.img');
+  const restored = worker('restore', home, fresh.uid as string, target);
+  const same = spawnSync('cmp', ['-s', img1, target]).status === 0;
+  record({ what: 'blockvault: restore', seconds: restored.seconds, bytes: BYTES, limit: 'limit: write a new file (page cache + final fsync)', peer: 'borg: extract + sync', rssMiB: restored.maxRssMiB, note: same ? 'verified identical' : 'RESTORE DIFFERS' });
+  await rm(target);
+  if (!same) throw new Error('the restored image differs from the source');
+}
+
+async function tebibyte(dir: string): Promise<void> {
+  console.error('blockvault: 1 TiB sparse volume, 0.1% of blocks changed');
+  const home = join(dir, 'tib-home');
+  const vol = join(dir, 'tib.img');
+  const blocks = TIB / BLOCK;
+  const changes = Math.round(blocks * 0.001);
+  await sparseFile(vol, TIB);
+  const first = await changeBlocks(vol, blocks, changes);
+  await writeFile(join(dir, 'tib-hints-1.json'), JSON.stringify(first.hints));
+  const base = worker('backup', home, vol, 'tib', '', join(dir, 'tib-hints-1.json'));
+  record({ what: 'blockvault: 1 TiB first backup, hints (allocated only)', seconds: base.seconds, bytes: TIB, rssMiB: base.maxRssMiB, note: `metadata ${(base.metadataBytes / 1e6).toFixed(2)} MB` });
+  const next = await changeBlocks(vol, blocks, changes, first.changed);
+  await writeFile(join(dir, 'tib-hints-2.json'), JSON.stringify(next.hints));
+  const inc = worker('backup', home, vol, 'tib', base.uid as string, join(dir, 'tib-hints-2.json'));
+  record({
+    what: 'blockvault: 1 TiB incremental, 0.1% changed, hints',
+    seconds: inc.seconds,
+    bytes: TIB,
+    rssMiB: inc.maxRssMiB,
+    note: `target <= 5 s; metadata +${((inc.metadataBytes - base.metadataBytes) / 1e6).toFixed(2)} MB; read ${inc.stats?.['blocksRead']} blocks`,
+  });
+}
+
+function report(): void {
+  const mbps = (r: Row): number => r.bytes / r.seconds / 1e6;
+  const table = rows.map((r) => {
+    const limit = r.limit ? results.get(r.limit) : undefined;
+    const peer = r.peer ? results.get(r.peer) : undefined;
+    return {
+      what: r.what,
+      seconds: Number(r.seconds.toFixed(2)),
+      'MB/s': Math.round(mbps(r)),
+      'x limit': limit ? Number((mbps(r) / mbps(limit)).toFixed(2)) : '',
+      'x borg': peer ? Number((mbps(r) / mbps(peer)).toFixed(2)) : '',
+      'peak RSS MiB': r.rssMiB ? Math.round(r.rssMiB) : '',
+      note: r.note ?? '',
+    };
+  });
+  console.table(table);
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(process.env['BLOCKVAULT_BENCH_DIR'] ?? tmpdir(), 'blockvault-bench-'));
+  try {
+    console.error(`bench directory ${dir}; image ${BLOCKS} blocks of 4 MiB`);
+    const [img1, img2] = [join(dir, 'img1'), join(dir, 'img2')];
+    await mixedImage(img1, BLOCKS);
+    await copyFile(img1, img2);
+    const { hints } = await changeBlocks(img2, BLOCKS, Math.round(BLOCKS * 0.05));
+    const hints2 = join(dir, 'img2-hints.json');
+    await writeFile(hints2, JSON.stringify(hints));
+    await readAll(img2);
+    await limits(dir, img1);
+    if (!values['no-borg'] && borgAvailable()) borg(dir);
+    else console.error('peer: borg not available, skipped');
+    await engine(dir, img1, img2, hints2);
+    if (!values['no-tib']) await tebibyte(dir);
+    report();
+  } finally {
+    if (values.keep) console.error(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
