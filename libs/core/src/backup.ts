@@ -14,6 +14,7 @@ import { BufferPool, TaskGroup, Batcher } from './pipeline.ts';
 import type { BlockSource, Lease, SegmentEntry } from './ports.ts';
 import { autoTags, isValidTag } from './tags.ts';
 import { SegmentBuilder } from './segment-builder.ts';
+import { BackupSessionLease } from './session.ts';
 import { isZero } from './zero.ts';
 
 export interface BackupRequest {
@@ -80,33 +81,42 @@ class BackupRun {
   #baseLayout: SegmentLayout | undefined;
   #basePointers = new Map<number, SegmentPointer>();
   #invalidChecksums: Buffer[] = [];
+  #fence!: BackupSessionLease;
 
   constructor(ctx: EngineContext, req: BackupRequest, source: BlockSource) {
     this.#ctx = ctx;
     this.#req = req;
     this.#source = source;
     this.#started = ctx.clock.now().getTime();
-    this.#lookup = new Batcher((keys) => ctx.metadata.lookupBlobs(keys));
+    this.#lookup = new Batcher((keys) => ctx.metadata.claimBlobs(keys, ctx.clock.now()));
   }
 
   async run(): Promise<BackupResult> {
     const { config } = this.#ctx;
     const sizeBytes = this.#source.sizeBytes;
     const hints = this.#req.hints ? classifyBlocks(this.#req.hints, sizeBytes, config.blockSize) : undefined;
-    this.#base = this.#req.fromUid ? await this.#loadBase(this.#req.fromUid) : undefined;
-    this.#plan = new BackupPlan({ sizeBytes, blockSize: config.blockSize, hints, base: this.#base }, config.blocksPerSegment, this.#ctx.hasher.digestLength);
-    const { version, lease } = await this.#openVersion(sizeBytes);
+    const uid = this.#req.continueUid ?? this.#ctx.newVersionUid();
+    // The session pins the base against rm before the base is read (see libs/core/README.md).
+    const session = await BackupSessionLease.open(this.#ctx, uid, this.#req.fromUid ?? null);
+    this.#fence = session;
     try {
-      const done = await this.#ctx.metadata.getVersionSegments(version.uid);
-      this.#invalidChecksums = await this.#ctx.metadata.listInvalidChecksums();
-      await this.#sanityCheck(version.uid);
-      await this.#writeSegments(version, done);
-      return await this.#finish(version);
-    } catch (err) {
-      this.#ctx.events.publish({ kind: 'backup.failed', versionUid: version.uid, name: version.name, error: (err as Error).message });
-      throw err;
+      this.#base = this.#req.fromUid ? await this.#loadBase(this.#req.fromUid) : undefined;
+      this.#plan = new BackupPlan({ sizeBytes, blockSize: config.blockSize, hints, base: this.#base }, config.blocksPerSegment, this.#ctx.hasher.digestLength);
+      const { version, lease } = await this.#openVersion(uid, sizeBytes);
+      try {
+        const done = await this.#ctx.metadata.getVersionSegments(version.uid);
+        this.#invalidChecksums = await this.#ctx.metadata.listInvalidChecksums();
+        await this.#sanityCheck(version.uid);
+        await this.#writeSegments(version, done);
+        return await this.#finish(version);
+      } catch (err) {
+        this.#ctx.events.publish({ kind: 'backup.failed', versionUid: version.uid, name: version.name, error: (err as Error).message });
+        throw err;
+      } finally {
+        await lease.release();
+      }
     } finally {
-      await lease.release();
+      await session.close();
     }
   }
 
@@ -118,10 +128,9 @@ class BackupRun {
     return base;
   }
 
-  async #openVersion(sizeBytes: number): Promise<{ version: Version; lease: Lease }> {
+  async #openVersion(uid: string, sizeBytes: number): Promise<{ version: Version; lease: Lease }> {
     const { metadata, locks, owner, clock } = this.#ctx;
     if (this.#req.continueUid) {
-      const uid = this.#req.continueUid;
       const lease = await locks.acquire(`version:${uid}`, { owner });
       try {
         const version = await metadata.getVersion(uid);
@@ -138,7 +147,7 @@ class BackupRun {
     const now = clock.now();
     const tags = this.#req.tags?.length ? [...new Set(this.#req.tags)] : autoTags(await metadata.listVersions({ name: this.#req.name }), now);
     const version: Version = {
-      uid: this.#ctx.newVersionUid(),
+      uid,
       name: this.#req.name,
       snapshotName: this.#req.snapshotName ?? '',
       date: now,
@@ -167,7 +176,7 @@ class BackupRun {
       const expected = await this.#baseDigest(id);
       const actual = isZero(data) ? Buffer.alloc(this.#ctx.hasher.digestLength) : this.#ctx.hasher.digest(data);
       if (!actual.equals(expected)) {
-        await this.#ctx.metadata.deleteVersion(uid);
+        await this.#ctx.metadata.deleteVersion(uid, this.#ctx.clock.now());
         throw new SanityCheckError(id, this.#ctx.config.blockSize, uid);
       }
       this.#stats.blocksChecked++;
@@ -205,7 +214,7 @@ class BackupRun {
     const meter = new ProgressMeter(this.#ctx, { operation: 'backup', versionUid: version.uid, blocksTotal: layout.blocks }, this.#req.onProgress);
     const pool = new BufferPool(this.#ctx.concurrency, this.#ctx.config.blockSize);
     const tasks = new TaskGroup();
-    const committer = new Committer(this.#ctx, version.uid);
+    const committer = new Committer(this.#ctx, version.uid, this.#fence);
     for (let segNo = 0; segNo < layout.segments; segNo++) {
       tasks.check();
       committer.check();
@@ -363,6 +372,8 @@ class BackupRun {
       throw new InvalidVersionStateError(`version ${version.uid} has ${recorded.size} of ${this.#plan.layout.segments} segments recorded; continue it with --continue`);
     }
     this.#stats.durationSeconds = (clock.now().getTime() - this.#started) / 1000;
+    // The last fenced write: a backup whose session expired must not mark its version valid.
+    await metadata.commitSegments(version.uid, [], [], this.#fence.fence());
     await metadata.updateVersion(version.uid, { valid: true, stats: this.#stats });
     const final = await metadata.getVersion(version.uid);
     events.publish({ kind: 'backup.completed', versionUid: final.uid, name: final.name, stats: this.#stats });
@@ -379,14 +390,16 @@ class BackupRun {
 class Committer {
   readonly #ctx: EngineContext;
   readonly #uid: string;
+  readonly #session: BackupSessionLease;
   #chain: Promise<void> = Promise.resolve();
   #batch: SegmentEntry[] = [];
   #error: unknown;
   #failed = false;
 
-  constructor(ctx: EngineContext, uid: string) {
+  constructor(ctx: EngineContext, uid: string, session: BackupSessionLease) {
     this.#ctx = ctx;
     this.#uid = uid;
+    this.#session = session;
   }
 
   check(): void {
@@ -403,7 +416,7 @@ class Committer {
     this.#enqueue(async () => {
       const e = await entry;
       const blobs = Array.isArray(newBlobs) ? newBlobs : [...newBlobs.values()];
-      await this.#ctx.metadata.commitSegments(this.#uid, [e], blobs);
+      await this.#ctx.metadata.commitSegments(this.#uid, [e], blobs, this.#session.fence());
       committed?.();
     });
   }
@@ -412,7 +425,7 @@ class Committer {
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     this.#batch = [];
-    this.#enqueue(() => this.#ctx.metadata.commitSegments(this.#uid, batch, []));
+    this.#enqueue(() => this.#ctx.metadata.commitSegments(this.#uid, batch, [], this.#session.fence()));
   }
 
   #enqueue(step: () => Promise<void>): void {

@@ -24,9 +24,12 @@ export interface EngineContext {
   readonly newVersionUid: () => string;
   /** New blob uids. @default 32 random hex digits */
   readonly newBlobUid: () => string;
+  /** A backup session not renewed for this long expires; cleanup then stops sparing it. @default 300000 */
+  readonly sessionTtlMs: number;
 }
 
 export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_SESSION_TTL_MS = 300_000;
 
 export const defaultUids = {
   newVersionUid: (): string => randomUUID(),

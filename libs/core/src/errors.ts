@@ -95,6 +95,22 @@ export class ProtectedVersionError extends ConflictError {
 
 export class InvalidVersionStateError extends ConflictError {}
 
+/** A running backup uses the version as its base. */
+export class VersionInUseError extends ConflictError {
+  readonly uid: string;
+  constructor(uid: string) {
+    super(`version ${uid} is the base of a running backup; remove it after that backup ends`);
+    this.uid = uid;
+  }
+}
+
+/** A backup's session expired (it stalled longer than its lease); its writes are refused. */
+export class SessionExpiredError extends ConflictError {
+  constructor(sessionId: string) {
+    super(`backup session ${sessionId} expired before it finished (did the process stall?); continue the version with --continue`);
+  }
+}
+
 export class IntegrityError extends BlockvaultError {
   readonly code = ErrorCode.Integrity;
 }

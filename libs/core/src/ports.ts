@@ -32,6 +32,33 @@ export interface SegmentEntry extends SegmentPointer {
   readonly data?: Buffer;
 }
 
+/** A running backup, registered so that cleanup spares what it may still reference. */
+export interface BackupSession {
+  readonly id: string;
+  readonly versionUid: string;
+  /** The version it takes unchanged segments from; `rm` refuses it while the session lives. */
+  readonly baseUid: string | null;
+  readonly started: Date;
+  readonly expires: Date;
+}
+
+/** A blob row as cleanup sees it. */
+export interface BlobRecord extends BlobRef {
+  /** 'deleting': cleanup has condemned it; backups must not deduplicate against it. */
+  readonly state: 'live' | 'deleting';
+  readonly created: Date;
+  /** Last time a backup deduplicated against it. */
+  readonly touched: Date;
+  /** When cleanup first found it unreferenced; null while referenced. */
+  readonly unreferencedSince: Date | null;
+}
+
+/** Fencing for writes of a backup: the commit fails if its session is gone or expired. */
+export interface CommitFence {
+  readonly sessionId: string;
+  readonly now: Date;
+}
+
 /**
  * Version metadata and block maps. A version's block map is a list of segments (fixed runs of
  * block checksums, content-addressed and shared between versions); blobs are found by checksum.
@@ -47,8 +74,11 @@ export interface MetadataStore {
   listVersions(filter?: VersionFilter): Promise<Version[]>;
   /** @throws VersionNotFoundError */
   updateVersion(uid: string, patch: VersionPatch): Promise<void>;
-  /** Forgets the version and its segment pointers; segments and blobs stay for cleanup. */
-  deleteVersion(uid: string): Promise<void>;
+  /**
+   * Forgets the version and its segment pointers; segments and blobs stay for cleanup.
+   * @throws VersionInUseError while a live backup session uses it as its base
+   */
+  deleteVersion(uid: string, now: Date): Promise<void>;
 
   /** segNo -> pointer, for every segment recorded for the version. */
   getVersionSegments(uid: string): Promise<Map<number, SegmentPointer>>;
@@ -59,16 +89,49 @@ export interface MetadataStore {
    * order that is safe to repeat: blob rows, then segments, then the version's pointers.
    * Every blob in `newBlobs` must already be durable in the blob store.
    */
-  commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[]): Promise<void>;
+  commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[], fence?: CommitFence): Promise<void>;
 
   /** The blob for each checksum, in order; undefined where none is known. */
   lookupBlobs(checksums: readonly Buffer[]): Promise<(BlobRef | undefined)[]>;
+  /**
+   * Lookup for deduplication: each live, valid blob found is touched (its `touched` set to `now`,
+   * atomically with the check that it is live), so that cleanup spares it. Blobs cleanup is
+   * deleting are reported as undefined: the caller stores a fresh copy.
+   */
+  claimBlobs(checksums: readonly Buffer[], now: Date): Promise<(BlobRef | undefined)[]>;
   listInvalidChecksums(): Promise<Buffer[]>;
   /**
    * Marks the blob invalid, and every version whose block map references its checksum.
    * Returns the uids of those versions.
    */
   invalidateBlob(checksum: Buffer, uid: string): Promise<string[]>;
+
+  // Backup sessions.
+  openSession(session: BackupSession): Promise<void>;
+  /** @throws SessionExpiredError when the session is gone (cleanup expired it) */
+  renewSession(id: string, expires: Date, now: Date): Promise<void>;
+  closeSession(id: string): Promise<void>;
+  /** Removes sessions that expired before `now`; returns the live ones. */
+  liveSessions(now: Date): Promise<BackupSession[]>;
+
+  // Cleanup (see libs/core/README.md, "Cleanup").
+  /** Ids of every segment some version points to. */
+  referencedSegmentIds(): Promise<Buffer[]>;
+  /** Drops segments no version points to; returns how many. */
+  deleteUnreferencedSegments(): Promise<number>;
+  listBlobRecords(): Promise<BlobRecord[]>;
+  /** Sets `unreferencedSince` where unset (first arg) and clears it (second arg). */
+  markUnreferenced(unreferenced: readonly Buffer[], referenced: readonly Buffer[], since: Date): Promise<void>;
+  /**
+   * Moves a live blob to 'deleting' if it still has `uid`, was created and last touched before
+   * `cutoff`. Returns false when any of that no longer holds (a backup claimed it meanwhile).
+   */
+  condemnBlob(checksum: Buffer, uid: string, cutoff: Date): Promise<boolean>;
+  /** Removes a 'deleting' blob row if it still has `uid` (a fresh copy may have replaced it). */
+  forgetBlob(checksum: Buffer, uid: string): Promise<void>;
+  /** Blob uids replaced by fresh copies (repairs, re-uploads), no longer in any row. */
+  listOrphans(): Promise<{ uid: string; since: Date }[]>;
+  forgetOrphans(uids: readonly string[]): Promise<void>;
 
   close(): Promise<void>;
 }
@@ -80,6 +143,8 @@ export interface BlobStore {
   get(key: string): Promise<Buffer>;
   delete(keys: readonly string[]): Promise<void>;
   list(prefix?: string): AsyncIterable<string>;
+  /** Keys with their last-modified time (by the store's clock), for `cleanup --full`. */
+  listWithDates(prefix?: string): AsyncIterable<{ key: string; modified: Date }>;
   close(): Promise<void>;
 }
 

@@ -1,5 +1,6 @@
 /** Version lifecycle: listing, inspection, space accounting, protection, tags, expiry, removal. */
 import { backup, type BackupRequest, type BackupResult } from './backup.ts';
+import { cleanup, type CleanupOptions, type CleanupResult } from './cleanup.ts';
 import { digestAt, isSparseDigest, SegmentLayout } from './block-map.ts';
 import type { EngineContext } from './context.ts';
 import { ConflictError, InvalidArgumentError, InvalidVersionStateError, ProtectedVersionError } from './errors.ts';
@@ -46,6 +47,10 @@ export class Repository {
 
   restore(req: RestoreRequest): Promise<RestoreResult> {
     return restore(this.ctx, req);
+  }
+
+  cleanup(options?: CleanupOptions): Promise<CleanupResult> {
+    return cleanup(this.ctx, options);
   }
 
   async ls(options: ListOptions = {}): Promise<Version[]> {
@@ -144,7 +149,7 @@ export class Repository {
     }
     const lease = await this.ctx.locks.acquire(`version:${uid}`, { owner: this.ctx.owner });
     try {
-      await this.ctx.metadata.deleteVersion(uid);
+      await this.ctx.metadata.deleteVersion(uid, this.ctx.clock.now());
     } finally {
       await lease.release();
     }

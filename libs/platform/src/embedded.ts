@@ -10,6 +10,7 @@ import {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_BLOCKS_PER_SEGMENT,
   DEFAULT_CONCURRENCY,
+  DEFAULT_SESSION_TTL_MS,
   defaultUids,
   InvalidArgumentError,
   IoRegistry,
@@ -18,6 +19,7 @@ import {
   type BlobStore,
   type Clock,
   type HashAlgorithm,
+  type MetadataStore,
   type RepositoryConfig,
 } from '@blockvault/core';
 import { FileIo } from '@blockvault/adapter-file-io';
@@ -38,8 +40,12 @@ export interface EmbeddedOptions {
   readonly clock?: Clock;
   /** Blocks in flight. @default 8 */
   readonly concurrency?: number;
+  /** Wraps the metadata store (metrics, fault injection in tests). @default none */
+  readonly wrapMetadata?: (store: MetadataStore) => MetadataStore;
   /** Wraps the blob store (retries, metrics, fault injection in tests). @default none */
   readonly wrapBlobStore?: (store: BlobStore) => BlobStore;
+  /** A backup session not renewed for this long expires. @default 300000 */
+  readonly sessionTtlMs?: number;
   /** Random numbers for the sanity check's sample. @default Math.random */
   readonly random?: () => number;
 }
@@ -90,7 +96,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRe
   const repository = new Repository({
     config,
     hasher: createHasher(config.hash),
-    metadata,
+    metadata: options.wrapMetadata ? options.wrapMetadata(metadata) : metadata,
     blobs: store,
     locks,
     events,
@@ -98,6 +104,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRe
     io: new IoRegistry([new FileIo()]),
     owner: `${hostname()}:${process.pid}`,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+    sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
     random: options.random ?? Math.random,
     ...defaultUids,
   });

@@ -33,6 +33,10 @@ export class FaultyBlobStore implements BlobStore {
     return this.inner.list(prefix);
   }
 
+  listWithDates(prefix?: string): AsyncIterable<{ key: string; modified: Date }> {
+    return this.inner.listWithDates(prefix);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

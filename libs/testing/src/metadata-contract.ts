@@ -66,10 +66,10 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
       assert.equal(updated.protected, true);
       assert.deepEqual(updated.expire, expire);
       assert.deepEqual(updated.tags, ['z']);
-      await store.deleteVersion('v-b');
+      await store.deleteVersion('v-b', new Date());
       await assert.rejects(store.getVersion('v-b'), VersionNotFoundError);
       await assert.rejects(store.updateVersion('v-b', { valid: true }), VersionNotFoundError);
-      await assert.rejects(store.deleteVersion('v-b'), VersionNotFoundError);
+      await assert.rejects(store.deleteVersion('v-b', new Date()), VersionNotFoundError);
     });
 
     it('records segments with their blobs and shares identical segments between versions', async () => {
@@ -117,7 +117,7 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
     it('deleting a version forgets its segment pointers', async () => {
       await store.createVersion(version('v-del'));
       await store.commitSegments('v-del', [{ segNo: 0, segId: digest(), sparseBlocks: 0, data: digest() }], []);
-      await store.deleteVersion('v-del');
+      await store.deleteVersion('v-del', new Date());
       assert.equal((await store.getVersionSegments('v-del')).size, 0);
     });
   });

@@ -4,7 +4,7 @@
  * put resolved for survives a crash.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobNotFoundError, InvalidArgumentError, UnavailableError, type BlobStore } from '@blockvault/core';
 
@@ -77,6 +77,16 @@ export class FsBlobStore implements BlobStore {
         for (const key of await entries(join(this.root, a, b))) {
           if (!key.startsWith('.tmp-') && key.startsWith(prefix)) yield key;
         }
+      }
+    }
+  }
+
+  async *listWithDates(prefix = ''): AsyncIterable<{ key: string; modified: Date }> {
+    for await (const key of this.list(prefix)) {
+      try {
+        yield { key, modified: (await stat(join(this.#dir(key), key))).mtime };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
     }
   }

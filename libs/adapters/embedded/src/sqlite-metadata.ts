@@ -9,11 +9,16 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
   NotFoundError,
+  SessionExpiredError,
   UnavailableError,
+  VersionInUseError,
   VersionNotFoundError,
   referencesAny,
+  type BackupSession,
   type BackupStats,
+  type BlobRecord,
   type BlobRef,
+  type CommitFence,
   type MetadataStore,
   type RepositoryConfig,
   type SegmentEntry,
@@ -53,10 +58,40 @@ CREATE TABLE IF NOT EXISTS blobs (
   uid TEXT NOT NULL,
   size INTEGER NOT NULL,
   valid INTEGER NOT NULL,
-  created INTEGER NOT NULL
+  created INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'live',
+  touched INTEGER NOT NULL,
+  unref_since INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blobs_invalid ON blobs (valid) WHERE valid = 0;
+CREATE TABLE IF NOT EXISTS orphans (uid TEXT PRIMARY KEY, since INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  id TEXT PRIMARY KEY,
+  version_uid TEXT NOT NULL,
+  base_uid TEXT,
+  started INTEGER NOT NULL,
+  expires INTEGER NOT NULL
+);
 `;
+
+interface BlobRow {
+  checksum: Uint8Array;
+  uid: string;
+  size: number;
+  valid: number;
+  created: number;
+  state: 'live' | 'deleting';
+  touched: number;
+  unref_since: number | null;
+}
+
+interface SessionRow {
+  id: string;
+  version_uid: string;
+  base_uid: string | null;
+  started: number;
+  expires: number;
+}
 
 interface VersionRow {
   uid: string;
@@ -115,10 +150,15 @@ export class SqliteMetadataStore implements MetadataStore {
       getSegment: db.prepare('SELECT data FROM segments WHERE id = ?'),
       putSegment: db.prepare('INSERT OR IGNORE INTO segments (id, data) VALUES (?, ?)'),
       getBlob: db.prepare('SELECT uid, size, valid FROM blobs WHERE checksum = ?'),
+      orphanReplaced: db.prepare('INSERT OR IGNORE INTO orphans (uid, since) SELECT uid, ? FROM blobs WHERE checksum = ? AND uid != ?'),
       putBlob: db.prepare(
-        'INSERT INTO blobs (checksum, uid, size, valid, created) VALUES (?, ?, ?, 1, ?) ' +
-          'ON CONFLICT (checksum) DO UPDATE SET uid = excluded.uid, size = excluded.size, valid = 1, created = excluded.created',
+        "INSERT INTO blobs (checksum, uid, size, valid, created, state, touched) VALUES (?, ?, ?, 1, ?, 'live', ?) " +
+          "ON CONFLICT (checksum) DO UPDATE SET uid = excluded.uid, size = excluded.size, valid = 1, created = excluded.created, state = 'live', touched = excluded.touched, unref_since = NULL",
       ),
+      getBlobFull: db.prepare('SELECT uid, size, valid, state FROM blobs WHERE checksum = ?'),
+      touchBlob: db.prepare("UPDATE blobs SET touched = ?, unref_since = NULL WHERE checksum = ? AND state = 'live'"),
+      getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
+      pinned: db.prepare('SELECT id FROM sessions WHERE base_uid = ? AND expires > ?'),
       invalidChecksums: db.prepare('SELECT checksum FROM blobs WHERE valid = 0'),
       invalidateBlob: db.prepare('UPDATE blobs SET valid = 0 WHERE checksum = ? AND uid = ?'),
       segmentsContaining: db.prepare('SELECT id, data FROM segments WHERE instr(data, ?) > 0'),
@@ -208,8 +248,9 @@ export class SqliteMetadataStore implements MetadataStore {
     if (result.changes === 0) throw new VersionNotFoundError(uid);
   }
 
-  async deleteVersion(uid: string): Promise<void> {
+  async deleteVersion(uid: string, now: Date): Promise<void> {
     this.#tx(() => {
+      if (this.#stmt['pinned']!.get(uid, now.getTime())) throw new VersionInUseError(uid);
       const result = this.#stmt['deleteVersion']!.run(uid);
       if (result.changes === 0) throw new VersionNotFoundError(uid);
       this.#stmt['deletePointers']!.run(uid);
@@ -229,10 +270,17 @@ export class SqliteMetadataStore implements MetadataStore {
     });
   }
 
-  async commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[]): Promise<void> {
-    const now = Date.now();
+  async commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[], fence?: CommitFence): Promise<void> {
+    const now = fence ? fence.now.getTime() : Date.now();
     this.#tx(() => {
-      for (const b of newBlobs) this.#stmt['putBlob']!.run(b.checksum, b.uid, b.size, now);
+      if (fence) {
+        const session = this.#stmt['getSession']!.get(fence.sessionId) as SessionRow | undefined;
+        if (!session || session.expires <= now) throw new SessionExpiredError(fence.sessionId);
+      }
+      for (const b of newBlobs) {
+        this.#stmt['orphanReplaced']!.run(now, b.checksum, b.uid);
+        this.#stmt['putBlob']!.run(b.checksum, b.uid, b.size, now, now);
+      }
       for (const e of entries) {
         if (e.data) this.#stmt['putSegment']!.run(e.segId, e.data);
         this.#stmt['putPointer']!.run(versionUid, e.segNo, e.segId, e.sparseBlocks);
@@ -244,6 +292,95 @@ export class SqliteMetadataStore implements MetadataStore {
     return checksums.map((checksum) => {
       const row = this.#stmt['getBlob']!.get(checksum) as { uid: string; size: number; valid: number } | undefined;
       return row ? { checksum, uid: row.uid, size: row.size, valid: row.valid === 1 } : undefined;
+    });
+  }
+
+  async claimBlobs(checksums: readonly Buffer[], now: Date): Promise<(BlobRef | undefined)[]> {
+    return this.#tx(() =>
+      checksums.map((checksum) => {
+        const row = this.#stmt['getBlobFull']!.get(checksum) as { uid: string; size: number; valid: number; state: string } | undefined;
+        if (!row || row.state !== 'live') return undefined;
+        if (row.valid === 1) this.#stmt['touchBlob']!.run(now.getTime(), checksum);
+        return { checksum, uid: row.uid, size: row.size, valid: row.valid === 1 };
+      }),
+    );
+  }
+
+  async openSession(session: BackupSession): Promise<void> {
+    this.#db
+      .prepare('INSERT INTO sessions (id, version_uid, base_uid, started, expires) VALUES (?, ?, ?, ?, ?)')
+      .run(session.id, session.versionUid, session.baseUid, session.started.getTime(), session.expires.getTime());
+  }
+
+  async renewSession(id: string, expires: Date, now: Date): Promise<void> {
+    const result = this.#db.prepare('UPDATE sessions SET expires = ? WHERE id = ? AND expires > ?').run(expires.getTime(), id, now.getTime());
+    if (result.changes === 0) throw new SessionExpiredError(id);
+  }
+
+  async closeSession(id: string): Promise<void> {
+    this.#db.prepare('DELETE FROM sessions WHERE id = ?').run(id);
+  }
+
+  async liveSessions(now: Date): Promise<BackupSession[]> {
+    return this.#tx(() => {
+      this.#db.prepare('DELETE FROM sessions WHERE expires <= ?').run(now.getTime());
+      const rows = this.#db.prepare('SELECT * FROM sessions').all() as unknown as SessionRow[];
+      return rows.map((r) => ({ id: r.id, versionUid: r.version_uid, baseUid: r.base_uid, started: new Date(r.started), expires: new Date(r.expires) }));
+    });
+  }
+
+  async referencedSegmentIds(): Promise<Buffer[]> {
+    const rows = this.#db.prepare('SELECT DISTINCT seg_id FROM version_segments').all() as unknown as { seg_id: Uint8Array }[];
+    return rows.map((r) => Buffer.from(r.seg_id));
+  }
+
+  async deleteUnreferencedSegments(): Promise<number> {
+    return Number(this.#db.prepare('DELETE FROM segments WHERE id NOT IN (SELECT seg_id FROM version_segments)').run().changes);
+  }
+
+  async listBlobRecords(): Promise<BlobRecord[]> {
+    const rows = this.#db.prepare('SELECT * FROM blobs').all() as unknown as BlobRow[];
+    return rows.map((r) => ({
+      checksum: Buffer.from(r.checksum),
+      uid: r.uid,
+      size: r.size,
+      valid: r.valid === 1,
+      state: r.state,
+      created: new Date(r.created),
+      touched: new Date(r.touched),
+      unreferencedSince: r.unref_since === null ? null : new Date(r.unref_since),
+    }));
+  }
+
+  async markUnreferenced(unreferenced: readonly Buffer[], referenced: readonly Buffer[], since: Date): Promise<void> {
+    const set = this.#db.prepare('UPDATE blobs SET unref_since = ? WHERE checksum = ? AND unref_since IS NULL');
+    const clear = this.#db.prepare('UPDATE blobs SET unref_since = NULL WHERE checksum = ? AND unref_since IS NOT NULL');
+    this.#tx(() => {
+      for (const c of unreferenced) set.run(since.getTime(), c);
+      for (const c of referenced) clear.run(c);
+    });
+  }
+
+  async condemnBlob(checksum: Buffer, uid: string, cutoff: Date): Promise<boolean> {
+    const result = this.#db
+      .prepare("UPDATE blobs SET state = 'deleting' WHERE checksum = ? AND uid = ? AND state = 'live' AND touched < ? AND created < ?")
+      .run(checksum, uid, cutoff.getTime(), cutoff.getTime());
+    return result.changes === 1;
+  }
+
+  async forgetBlob(checksum: Buffer, uid: string): Promise<void> {
+    this.#db.prepare("DELETE FROM blobs WHERE checksum = ? AND uid = ? AND state = 'deleting'").run(checksum, uid);
+  }
+
+  async listOrphans(): Promise<{ uid: string; since: Date }[]> {
+    const rows = this.#db.prepare('SELECT uid, since FROM orphans').all() as unknown as { uid: string; since: number }[];
+    return rows.map((r) => ({ uid: r.uid, since: new Date(r.since) }));
+  }
+
+  async forgetOrphans(uids: readonly string[]): Promise<void> {
+    const del = this.#db.prepare('DELETE FROM orphans WHERE uid = ?');
+    this.#tx(() => {
+      for (const u of uids) del.run(u);
     });
   }
 
