@@ -12,7 +12,7 @@ import { tempDir } from '@blockvault/testing';
 import { BS, PER_SEGMENT } from './harness.ts';
 
 const WORKERS = 3;
-const ITERATIONS = 60;
+const ITERATIONS = 80;
 
 function run(args: string[]): Promise<Record<string, number>> {
   return new Promise((done, fail) => {
@@ -44,6 +44,14 @@ describe('cleanup under concurrent backups, removals and cleanups in several pro
     assert.ok(versions.length > 0);
     for (const v of versions) {
       const result = await repo.repository.restore({ uid: v.uid, target: dir.url(`restored-${v.uid}`) });
+      if (result.damagedBlocks.length > 0) {
+        const blocks = await repo.repository.blocks(v.uid);
+        for (const id of result.damagedBlocks) {
+          const b = blocks[id]!;
+          const recs = (await repo.metadata.listBlobRecords()).filter((r) => r.checksum.toString('hex') === b.checksum);
+          console.log('DAMAGE', v.uid, id, b, recs, b.uid ? await repo.blobs.stat(b.uid) : null, JSON.stringify(await repo.metadata.listOrphans()));
+        }
+      }
       assert.deepEqual(result.damagedBlocks, [], `version ${v.uid} lost blocks (seed ${seed})`);
       assert.deepEqual(await dir.read(`restored-${v.uid}`), await dir.read(`expected/${v.uid}`), `version ${v.uid} differs (seed ${seed})`);
     }

@@ -5,7 +5,7 @@
  *
  *   node stress-worker.ts HOME WORKDIR WORKER_ID ITERATIONS SEED
  */
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, isBlockvaultError } from '@blockvault/core';
 import { openEmbedded } from '@blockvault/platform';
@@ -24,7 +24,7 @@ function random(): number {
 const pick = (n: number): number => Math.floor(random() * n);
 
 /** POOL distinct block contents shared by every worker (so backups deduplicate across them), and zero. */
-const POOL = 24;
+const POOL = Number(process.env["STRESS_POOL"] ?? 32);
 function poolBlock(i: number): Buffer {
   const b = Buffer.alloc(BS);
   if (i === POOL) return b;
@@ -33,6 +33,12 @@ function poolBlock(i: number): Buffer {
 }
 const BLOCKS = 3 * PER_SEGMENT;
 const image = (): Buffer => Buffer.concat(Array.from({ length: BLOCKS }, () => poolBlock(pick(POOL + 1))));
+
+/** Saves the expected image atomically: other workers read these files. */
+async function expect(uid: string, src: string): Promise<void> {
+  await copyFile(src, join(work, `.tmp-${uid}`));
+  await rename(join(work, `.tmp-${uid}`), join(work, 'expected', uid));
+}
 
 const repo = await openEmbedded({ home });
 const counts: Record<string, number> = { backup: 0, incremental: 0, rm: 0, cleanup: 0, blobsDeleted: 0, tolerated: 0 };
@@ -45,19 +51,21 @@ for (let i = 0; i < Number(iterations); i++) {
     if (roll < 0.3) {
       await writeFile(src, image());
       const { version } = await repo.repository.backup({ source: `file://${src}`, name: `w${workerId}` });
-      await copyFile(src, join(work, 'expected', version.uid));
+      await expect(version.uid, src);
       counts['backup']!++;
     } else if (roll < 0.55) {
       const bases = (await repo.repository.ls()).filter((v) => v.valid);
       if (bases.length === 0) continue;
       const base = bases[pick(bases.length)]!;
-      const img = await readFile(join(work, 'expected', base.uid));
+      // Another worker may not have saved the expected image of a version it just finished.
+      const img = await readFile(join(work, 'expected', base.uid)).catch(() => undefined);
+      if (!img) continue;
       const changed = [pick(BLOCKS), pick(BLOCKS)];
       for (const b of changed) poolBlock(pick(POOL + 1)).copy(img, b * BS);
       await writeFile(src, img);
       const hints = changed.map((b) => ({ offset: b * BS, length: BS, exists: true }));
       const { version } = await repo.repository.backup({ source: `file://${src}`, name: base.name, fromUid: base.uid, hints });
-      await copyFile(src, join(work, 'expected', version.uid));
+      await expect(version.uid, src);
       counts['incremental']!++;
     } else if (roll < 0.8) {
       const versions = await repo.repository.ls();

@@ -9,6 +9,7 @@ export const ExitCode = {
   Conflict: 4,
   Integrity: 5,
   Unavailable: 6,
+  SlaBreached: 7,
 } as const;
 
 export const EXIT_CODE_HELP = `Exit codes:
@@ -18,7 +19,8 @@ export const EXIT_CODE_HELP = `Exit codes:
   3  not found (version, source, blob)
   4  conflict (target exists, version locked or protected, wrong state)
   5  integrity (sanity check failed; damaged blocks found and marked invalid)
-  6  unavailable (storage or I/O failure)`;
+  6  unavailable (storage or I/O failure)
+  7  SLA breaches found (sla)`;
 
 export function exitCodeFor(err: unknown): number {
   if (!isBlockvaultError(err)) return ExitCode.Internal;

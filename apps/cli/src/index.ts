@@ -1,2 +1,3 @@
-export { buildProgram, resolveHome } from './program.ts';
+export { buildProgram } from './program.ts';
+export { resolveHome } from './cli-context.ts';
 export { ExitCode, exitCodeFor } from './exit-codes.ts';

@@ -5,10 +5,11 @@ import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { buildProgram } from './program.ts';
 
 async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram({ out: (text) => process.stdout.write(`${text}\n`) });
+  const program = buildProgram({ out: (text) => process.stdout.write(`${text}\n`), err: (text) => process.stderr.write(`${text}\n`) });
   try {
     await program.parseAsync(argv as string[]);
-    return ExitCode.Ok;
+    // A command may report a non-error outcome through the exit code (sla: breaches found).
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.Ok;

@@ -1,29 +1,13 @@
 /** The `blockvault` command line: one subcommand per operation, `--home` and `--json` anywhere. */
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { DamagedBlocksError, HASH_ALGORITHMS, InvalidArgumentError, parseHints, type HashAlgorithm, type Repository } from '@blockvault/core';
-import { openEmbedded, type EmbeddedRepository } from '@blockvault/platform';
+import { openEmbedded, openVersionFromBlobStore } from '@blockvault/platform';
+import { Cli, resolveHome, type GlobalOptions, type Io } from './cli-context.ts';
 import { EXIT_CODE_HELP } from './exit-codes.ts';
+import { registerMaintenance } from './maintenance.ts';
 import { blocksTable, duTable, restoreJson, statsTable, statsText, versionJson, versionsTable } from './format.ts';
 import { progressBar } from './progress.ts';
-
-export interface GlobalOptions {
-  home?: string;
-  json?: boolean;
-}
-
-export interface Io {
-  out(text: string): void;
-}
-
-/** `--home`, then BLOCKVAULT_HOME, then $XDG_DATA_HOME/blockvault or ~/.local/share/blockvault. */
-export function resolveHome(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return flag;
-  if (env['BLOCKVAULT_HOME']) return env['BLOCKVAULT_HOME'];
-  return join(env['XDG_DATA_HOME'] || join(homedir(), '.local', 'share'), 'blockvault');
-}
 
 function parseDate(value: string): Date {
   const ms = Date.parse(value);
@@ -52,22 +36,14 @@ export function buildProgram(io: Io): Command {
     .description('Block-level, deduplicating backups of disk images, block devices and Ceph RBD volumes.')
     .option('--home <dir>', 'repository directory (default: $BLOCKVAULT_HOME or ~/.local/share/blockvault)')
     .option('--json', 'print machine-readable JSON on stdout')
+    .option('--override-lock', 'take locks other holders have (after checking they are gone); logged')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText('after', `\nSources and targets are URLs: file:///abs/path (image file or block device).\n\n${EXIT_CODE_HELP}`);
 
-  const withRepo = async <T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> => {
-    const g = cmd.optsWithGlobals<GlobalOptions>();
-    const embedded: EmbeddedRepository = await openEmbedded({ home: resolveHome(g.home) });
-    try {
-      return await fn(embedded.repository, g);
-    } finally {
-      await embedded.close();
-    }
-  };
-  const print = (g: GlobalOptions, json: unknown, human: () => string): void => {
-    io.out(g.json ? JSON.stringify(json, null, 2) : human());
-  };
+  const cli = new Cli(io);
+  const withRepo = cli.withRepo.bind(cli);
+  const print = cli.print.bind(cli);
 
   program
     .command('init')
@@ -114,8 +90,10 @@ export function buildProgram(io: Io): Command {
     .option('--sparse', 'leave holes for sparse blocks instead of writing zeros')
     .option('--force', 'overwrite an existing target')
     .option('--continue-from <block>', 'resume an interrupted restore at this block id', parseBlockId)
-    .action(async (uid: string, target: string, opts: { sparse?: boolean; force?: boolean; continueFrom?: number }, cmd: Command) => {
-      await withRepo(cmd, async (repo, g) => {
+    .option('--without-metadata', 'restore from the blob store alone (the metadata copy stored with the version)')
+    .action(async (uid: string, target: string, opts: { sparse?: boolean; force?: boolean; continueFrom?: number; withoutMetadata?: boolean }, cmd: Command) => {
+      const run = opts.withoutMetadata ? withDetached : withRepo;
+      await run(cmd, async (repo, g) => {
         const bar = progressBar('restore');
         const result = await repo
           .restore({ uid, target, sparse: opts.sparse, force: opts.force, continueFrom: opts.continueFrom, onProgress: bar.listener })
@@ -124,6 +102,17 @@ export function buildProgram(io: Io): Command {
         if (result.damagedBlocks.length > 0) throw new DamagedBlocksError(`restore of ${uid} completed with errors`, result.damagedBlocks);
       });
     });
+
+  const withDetached = async <T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> => {
+    const g = cmd.optsWithGlobals<GlobalOptions>();
+    const uid = cmd.args[0] as string;
+    const detached = await openVersionFromBlobStore(resolveHome(g.home), uid);
+    try {
+      return await fn(detached.repository, g);
+    } finally {
+      await detached.close();
+    }
+  };
 
   program
     .command('ls')
@@ -227,6 +216,7 @@ export function buildProgram(io: Io): Command {
       });
     });
 
+  registerMaintenance(program, cli);
   return program;
 }
 

@@ -8,6 +8,7 @@ import { digestAt, isSparseDigest, referencesAny, SegmentLayout, type SegmentPoi
 import { encodeBlobHeader } from './blob-format.ts';
 import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
 import { InvalidArgumentError, InvalidVersionStateError, SanityCheckError } from './errors.ts';
+import { storeVersionMetadata } from './export.ts';
 import { classifyBlocks, type Hint } from './hints.ts';
 import { emptyStats, type BackupStats, type BlobRef, type Version } from './model.ts';
 import { BufferPool, TaskGroup, Batcher } from './pipeline.ts';
@@ -159,8 +160,14 @@ class BackupRun {
       expire: this.#req.expire ?? null,
       stats: null,
     };
-    await metadata.createVersion(version);
+    // Lock first: between creating the version and locking it, an rm could remove it.
     const lease = await locks.acquire(`version:${version.uid}`, { owner });
+    try {
+      await metadata.createVersion(version);
+    } catch (err) {
+      await lease.release();
+      throw err;
+    }
     this.#ctx.events.publish({ kind: 'version.created', versionUid: version.uid, name: version.name, sizeBytes });
     return { version, lease };
   }
@@ -375,9 +382,19 @@ class BackupRun {
     // The last fenced write: a backup whose session expired must not mark its version valid.
     await metadata.commitSegments(version.uid, [], [], this.#fence.fence());
     await metadata.updateVersion(version.uid, { valid: true, stats: this.#stats });
+    await this.#storeMetadataCopy(version.uid);
     const final = await metadata.getVersion(version.uid);
     events.publish({ kind: 'backup.completed', versionUid: final.uid, name: final.name, stats: this.#stats });
     return { version: final, stats: { ...this.#stats } };
+  }
+
+  /** The copy in the blob store is for disaster recovery: failing to write it fails nothing. */
+  async #storeMetadataCopy(uid: string): Promise<void> {
+    try {
+      await storeVersionMetadata(this.#ctx, uid);
+    } catch (err) {
+      this.#ctx.events.publish({ kind: 'version.metadata-copy-failed', versionUid: uid, error: (err as Error).message });
+    }
   }
 
   /** Forget in-flight entries once the segment that first resolved them is committed. */

@@ -67,6 +67,9 @@ export interface MetadataStore {
   getConfig(): Promise<RepositoryConfig | undefined>;
   /** Stores `config` unless one exists; returns the one in force. */
   initConfig(config: RepositoryConfig): Promise<RepositoryConfig>;
+  /** Repository settings other than the fixed config (schedules, ...), as JSON values. */
+  getSetting(key: string): Promise<unknown>;
+  putSetting(key: string, value: unknown): Promise<void>;
 
   createVersion(version: Version): Promise<void>;
   /** @throws VersionNotFoundError */
@@ -136,11 +139,17 @@ export interface MetadataStore {
   close(): Promise<void>;
 }
 
-/** Raw blob bytes by key. `put` resolves only once the blob is durable. */
+/**
+ * Raw blob bytes by key. `put` resolves only once the blob is durable. Block blobs have hex keys;
+ * version metadata documents live under `versions/<uid>` (see METADATA_KEY_PREFIX); `list` and
+ * `listWithDates` without a prefix list block blobs only.
+ */
 export interface BlobStore {
   put(key: string, chunks: readonly Uint8Array[]): Promise<void>;
   /** @throws BlobNotFoundError */
   get(key: string): Promise<Buffer>;
+  /** The stored size, or undefined when the blob does not exist. */
+  stat(key: string): Promise<{ size: number } | undefined>;
   delete(keys: readonly string[]): Promise<void>;
   list(prefix?: string): AsyncIterable<string>;
   /** Keys with their last-modified time (by the store's clock), for `cleanup --full`. */

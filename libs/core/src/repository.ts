@@ -1,6 +1,10 @@
 /** Version lifecycle: listing, inspection, space accounting, protection, tags, expiry, removal. */
 import { backup, type BackupRequest, type BackupResult } from './backup.ts';
 import { cleanup, type CleanupOptions, type CleanupResult } from './cleanup.ts';
+import { exportVersion, importVersion, metadataKey, recoverFromBlobStore, type ExportDocument } from './export.ts';
+import { planRetention, type RetentionDecision, type RetentionRules } from './retention.ts';
+import { isDue, slaBreaches, validateSchedule, type Schedule } from './schedules.ts';
+import { batchScrub, scrub, type BatchScrubOptions, type ScrubOptions, type ScrubResult } from './scrub.ts';
 import { digestAt, isSparseDigest, SegmentLayout } from './block-map.ts';
 import type { EngineContext } from './context.ts';
 import { ConflictError, InvalidArgumentError, InvalidVersionStateError, ProtectedVersionError } from './errors.ts';
@@ -51,6 +55,89 @@ export class Repository {
 
   cleanup(options?: CleanupOptions): Promise<CleanupResult> {
     return cleanup(this.ctx, options);
+  }
+
+  scrub(uid: string, options?: ScrubOptions): Promise<ScrubResult> {
+    return scrub(this.ctx, uid, options);
+  }
+
+  batchScrub(options?: BatchScrubOptions): Promise<ScrubResult[]> {
+    return batchScrub(this.ctx, options);
+  }
+
+  exportVersion(uid: string): Promise<ExportDocument> {
+    return exportVersion(this.ctx, uid);
+  }
+
+  importVersion(doc: ExportDocument): Promise<Version> {
+    return importVersion(this.ctx, doc);
+  }
+
+  recover(): Promise<{ imported: string[]; skipped: string[] }> {
+    return recoverFromBlobStore(this.ctx);
+  }
+
+  /**
+   * Applies retention rules to each volume (or one). Removed versions are forgotten; their blobs
+   * go with the next cleanup. A version locked by a running job is kept this time.
+   */
+  async enforce(rules: RetentionRules, options: { name?: string; dryRun?: boolean; timeZone?: string } = {}): Promise<(RetentionDecision & { removed: boolean })[]> {
+    const versions = await this.ctx.metadata.listVersions(options.name !== undefined ? { name: options.name } : {});
+    const byName = Map.groupBy(versions, (v) => v.name);
+    const now = this.ctx.clock.now();
+    const out: (RetentionDecision & { removed: boolean })[] = [];
+    for (const [, mine] of [...byName].sort((a, b) => a[0].localeCompare(b[0]))) {
+      for (const d of planRetention(mine, rules, now, options.timeZone ?? 'UTC')) {
+        let removed = false;
+        if (!d.keep && !options.dryRun) {
+          try {
+            await this.rm(d.version.uid, { force: true });
+            removed = true;
+          } catch (err) {
+            if (!(err instanceof ConflictError)) throw err;
+            d.reasons.push(`kept this time: ${err.message}`);
+          }
+        }
+        out.push({ ...d, removed });
+      }
+    }
+    return out;
+  }
+
+  async schedules(): Promise<Schedule[]> {
+    return ((await this.ctx.metadata.getSetting('schedules')) as Schedule[] | undefined) ?? [];
+  }
+
+  async setSchedule(schedule: Schedule): Promise<Schedule[]> {
+    validateSchedule(schedule);
+    const others = (await this.schedules()).filter((s) => !(s.name === schedule.name && s.scheduler === schedule.scheduler));
+    const all = [...others, schedule].sort((a, b) => a.name.localeCompare(b.name) || a.scheduler.localeCompare(b.scheduler));
+    await this.ctx.metadata.putSetting('schedules', all);
+    return all;
+  }
+
+  async removeSchedule(name: string, scheduler: string): Promise<Schedule[]> {
+    const all = await this.schedules();
+    const left = all.filter((s) => !(s.name === name && s.scheduler === scheduler));
+    if (left.length === all.length) throw new InvalidArgumentError(`no schedule ${scheduler} for ${name}`);
+    await this.ctx.metadata.putSetting('schedules', left);
+    return left;
+  }
+
+  /** Schedules whose next backup is due now (or within 30 s). */
+  async due(name?: string): Promise<Schedule[]> {
+    const versions = await this.ctx.metadata.listVersions();
+    const now = this.ctx.clock.now();
+    return (await this.schedules()).filter((s) => (name === undefined || s.name === name) && isDue(versions, s, now));
+  }
+
+  async sla(name?: string): Promise<{ schedule: Schedule; breaches: string[] }[]> {
+    const versions = await this.ctx.metadata.listVersions();
+    const now = this.ctx.clock.now();
+    return (await this.schedules())
+      .filter((s) => name === undefined || s.name === name)
+      .map((schedule) => ({ schedule, breaches: slaBreaches(versions, schedule, now) }))
+      .filter((r) => r.breaches.length > 0);
   }
 
   async ls(options: ListOptions = {}): Promise<Version[]> {
@@ -150,6 +237,7 @@ export class Repository {
     const lease = await this.ctx.locks.acquire(`version:${uid}`, { owner: this.ctx.owner });
     try {
       await this.ctx.metadata.deleteVersion(uid, this.ctx.clock.now());
+      await this.ctx.blobs.delete([metadataKey(uid)]);
     } finally {
       await lease.release();
     }

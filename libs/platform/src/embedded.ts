@@ -28,6 +28,8 @@ import { FsBlobStore, MemoryEventBus, SqliteLocks, SqliteMetadataStore } from '@
 export interface EmbeddedOptions {
   /** The repository's directory; created on first use. */
   readonly home: string;
+  /** The metadata database; ':memory:' for a throwaway one. @default <home>/metadata.sqlite */
+  readonly metadataPath?: string;
   /** Used only when the repository is created. @default 'blake3' */
   readonly hash?: HashAlgorithm;
   /** Used only when the repository is created. @default 4194304 */
@@ -46,6 +48,9 @@ export interface EmbeddedOptions {
   readonly wrapBlobStore?: (store: BlobStore) => BlobStore;
   /** A backup session not renewed for this long expires. @default 300000 */
   readonly sessionTtlMs?: number;
+  /** Take locks held by others (`--override-lock`); each override is reported to `onLockOverride`. @default false */
+  readonly overrideLocks?: boolean;
+  readonly onLockOverride?: (name: string, holder: string) => void;
   /** Random numbers for the sanity check's sample. @default Math.random */
   readonly random?: () => number;
 }
@@ -72,8 +77,9 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRe
   createHasher(requestedHash);
   mkdirSync(join(home, 'blobs'), { recursive: true, mode: 0o700 });
   const clock = options.clock ?? systemClock;
-  const metadata = new SqliteMetadataStore(join(home, 'metadata.sqlite'));
-  const locks = new SqliteLocks(join(home, 'metadata.sqlite'), clock);
+  const metadataPath = options.metadataPath ?? join(home, 'metadata.sqlite');
+  const metadata = new SqliteMetadataStore(metadataPath);
+  const locks = new SqliteLocks(metadataPath, clock, { override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
   const wanted: RepositoryConfig = {
     formatVersion: 1,
     hash: requestedHash,
@@ -83,7 +89,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRe
     createdAt: clock.now().toISOString(),
   };
   const config = await metadata.initConfig(wanted);
-  for (const key of ['hash', 'blockSize'] as const) {
+  for (const key of ['hash', 'blockSize', 'blocksPerSegment'] as const) {
     if (options[key] !== undefined && options[key] !== config[key]) {
       await metadata.close();
       locks.close();

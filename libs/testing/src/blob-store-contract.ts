@@ -26,8 +26,27 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStore>):
       assert.deepEqual(await store.get('1111222233334444'), Buffer.from('two'));
     });
 
-    it('reports a missing blob as BlobNotFoundError', async () => {
+    it('reports a missing blob as BlobNotFoundError, and stat as undefined', async () => {
       await assert.rejects(store.get('ffffeeeeddddcccc'), BlobNotFoundError);
+      assert.equal(await store.stat('ffffeeeeddddcccc'), undefined);
+    });
+
+    it('stats a blob: its stored size', async () => {
+      await store.put('2222333344445555', [Buffer.alloc(10), Buffer.alloc(5)]);
+      assert.deepEqual(await store.stat('2222333344445555'), { size: 15 });
+    });
+
+    it('keeps version metadata documents under versions/, apart from block blobs', async () => {
+      await store.put('versions/0b6f-uid', [Buffer.from('{}')]);
+      await store.put('5555666677778888', [Buffer.from('block')]);
+      const blocks: string[] = [];
+      for await (const k of store.list()) blocks.push(k);
+      assert.ok(!blocks.some((k) => k.startsWith('versions/')));
+      const docs: string[] = [];
+      for await (const k of store.list('versions/')) docs.push(k);
+      assert.deepEqual(docs, ['versions/0b6f-uid']);
+      assert.deepEqual(await store.get('versions/0b6f-uid'), Buffer.from('{}'));
+      await store.delete(['versions/0b6f-uid', '5555666677778888']);
     });
 
     it('lists keys by prefix and deletes them (deleting a missing key is fine)', async () => {

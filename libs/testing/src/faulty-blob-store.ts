@@ -25,6 +25,10 @@ export class FaultyBlobStore implements BlobStore {
     return this.inner.get(key);
   }
 
+  stat(key: string): Promise<{ size: number } | undefined> {
+    return this.inner.stat(key);
+  }
+
   delete(keys: readonly string[]): Promise<void> {
     return this.inner.delete(keys);
   }

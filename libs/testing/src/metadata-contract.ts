@@ -114,6 +114,41 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
       assert.deepEqual(await store.invalidateBlob(c, 'bb01'), [], 'the replaced copy no longer damages anything');
     });
 
+    it('a second sound copy of a recorded blob becomes an orphan; the recorded copy stays in use', async () => {
+      const c = digest();
+      await store.createVersion(version('v-copy'));
+      await store.commitSegments('v-copy', [], [{ checksum: c, uid: 'cc01', size: 4096, valid: true }]);
+      await store.commitSegments('v-copy', [], [{ checksum: c, uid: 'cc02', size: 4096, valid: true }]);
+      await store.commitSegments('v-copy', [], [{ checksum: c, uid: 'cc01', size: 4096, valid: true }]);
+      assert.equal((await store.lookupBlobs([c]))[0]?.uid, 'cc01');
+      const orphans = (await store.listOrphans()).map((o) => o.uid);
+      assert.ok(orphans.includes('cc02') && !orphans.includes('cc01'), `orphans: ${orphans.join(', ')}`);
+    });
+
+    it('claims only live blobs: a condemned blob is not offered for deduplication', async () => {
+      const c = digest();
+      await store.createVersion(version('v-claim'));
+      await store.commitSegments('v-claim', [], [{ checksum: c, uid: 'dd01', size: 4096, valid: true }]);
+      assert.equal((await store.claimBlobs([c], new Date()))[0]?.uid, 'dd01');
+      assert.equal(await store.condemnBlob(c, 'dd01', new Date(0)), false, 'touched after the cutoff');
+      assert.equal(await store.condemnBlob(c, 'dd01', new Date(Date.now() + 60_000)), true);
+      assert.equal((await store.claimBlobs([c], new Date()))[0], undefined);
+      await store.forgetBlob(c, 'dd01');
+      assert.equal((await store.lookupBlobs([c]))[0], undefined);
+    });
+
+    it('refuses to remove the base of a live session, and fences commits of an expired one', async () => {
+      const now = new Date();
+      await store.createVersion(version('v-base'));
+      await store.createVersion(version('v-new'));
+      await store.openSession({ id: 's1', versionUid: 'v-new', baseUid: 'v-base', started: now, expires: new Date(now.getTime() + 60_000) });
+      await assert.rejects(store.deleteVersion('v-base', now), /base of a running backup/);
+      const later = new Date(now.getTime() + 120_000);
+      await assert.rejects(store.commitSegments('v-new', [], [], { sessionId: 's1', now: later }), /expired/);
+      assert.deepEqual(await store.liveSessions(later), []);
+      await store.deleteVersion('v-base', later);
+    });
+
     it('deleting a version forgets its segment pointers', async () => {
       await store.createVersion(version('v-del'));
       await store.commitSegments('v-del', [{ segNo: 0, segId: digest(), sparseBlocks: 0, data: digest() }], []);

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { BlobNotFoundError, InvalidArgumentError, UnavailableError, type BlobStore } from '@blockvault/core';
 
 const KEY_PATTERN = /^[0-9a-f]{8,64}$/;
+const META_PATTERN = /^versions\/[A-Za-z0-9_.:-]{1,128}$/;
+const SHARD = /^[0-9a-f]{2}$/;
 
 export class FsBlobStore implements BlobStore {
   readonly root: string;
@@ -19,8 +21,13 @@ export class FsBlobStore implements BlobStore {
   }
 
   #dir(key: string): string {
+    if (META_PATTERN.test(key)) return join(this.root, 'versions');
     if (!KEY_PATTERN.test(key)) throw new InvalidArgumentError(`invalid blob key ${JSON.stringify(key)}`);
     return join(this.root, key.slice(0, 2), key.slice(2, 4));
+  }
+
+  #path(key: string): string {
+    return join(this.#dir(key), META_PATTERN.test(key) ? key.slice('versions/'.length) : key);
   }
 
   async put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
@@ -30,7 +37,7 @@ export class FsBlobStore implements BlobStore {
         await mkdir(dir, { recursive: true });
         this.#dirs.add(dir);
       }
-      const tmp = join(dir, `.tmp-${key}-${randomBytes(4).toString('hex')}`);
+      const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
       const fh = await open(tmp, 'w', 0o600);
       try {
         await fh.writev(chunks as Uint8Array[]);
@@ -38,7 +45,7 @@ export class FsBlobStore implements BlobStore {
       } finally {
         await fh.close();
       }
-      await rename(tmp, join(dir, key));
+      await rename(tmp, this.#path(key));
       const dh = await open(dir, 'r');
       try {
         await dh.sync();
@@ -52,17 +59,26 @@ export class FsBlobStore implements BlobStore {
 
   async get(key: string): Promise<Buffer> {
     try {
-      return await readFile(join(this.#dir(key), key));
+      return await readFile(this.#path(key));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(key, { cause: err });
       throw new UnavailableError(`cannot read blob ${key}: ${(err as Error).message}`, { cause: err });
     }
   }
 
+  async stat(key: string): Promise<{ size: number } | undefined> {
+    try {
+      return { size: (await stat(this.#path(key))).size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new UnavailableError(`cannot stat blob ${key}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async delete(keys: readonly string[]): Promise<void> {
     for (const key of keys) {
       try {
-        await unlink(join(this.#dir(key), key));
+        await unlink(this.#path(key));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UnavailableError(`cannot delete blob ${key}: ${(err as Error).message}`, { cause: err });
       }
@@ -70,8 +86,14 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(prefix = ''): AsyncIterable<string> {
+    if (prefix.startsWith('versions/')) {
+      for (const name of await entries(join(this.root, 'versions'))) {
+        if (!name.startsWith('.tmp-') && `versions/${name}`.startsWith(prefix)) yield `versions/${name}`;
+      }
+      return;
+    }
     for (const a of await entries(this.root)) {
-      if (!a.startsWith(prefix.slice(0, 2))) continue;
+      if (!SHARD.test(a) || !a.startsWith(prefix.slice(0, 2))) continue;
       for (const b of await entries(join(this.root, a))) {
         if (!(a + b).startsWith(prefix.slice(0, 4))) continue;
         for (const key of await entries(join(this.root, a, b))) {
@@ -84,7 +106,7 @@ export class FsBlobStore implements BlobStore {
   async *listWithDates(prefix = ''): AsyncIterable<{ key: string; modified: Date }> {
     for await (const key of this.list(prefix)) {
       try {
-        yield { key, modified: (await stat(join(this.#dir(key), key))).mtime };
+        yield { key, modified: (await stat(this.#path(key))).mtime };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }

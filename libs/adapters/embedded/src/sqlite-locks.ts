@@ -27,12 +27,24 @@ function processAlive(pid: number): boolean {
   }
 }
 
+export interface SqliteLocksOptions {
+  /**
+   * Take locks even when another live holder has them (`--override-lock`), calling `onOverride`
+   * so the override is logged. For clearing up after an operator has checked the holder is gone.
+   * @default false
+   */
+  readonly override?: boolean;
+  readonly onOverride?: (name: string, holder: string) => void;
+}
+
 export class SqliteLocks implements Locks {
   readonly #db: DatabaseSync;
   readonly #clock: Clock;
   readonly #host = hostname();
+  readonly #options: SqliteLocksOptions;
 
-  constructor(path: string, clock: Clock) {
+  constructor(path: string, clock: Clock, options: SqliteLocksOptions = {}) {
+    this.#options = options;
     this.#db = new DatabaseSync(path, { timeout: 30_000 });
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;');
     this.#db.exec('CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, token TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, expires INTEGER NOT NULL)');
@@ -47,7 +59,9 @@ export class SqliteLocks implements Locks {
       const now = this.#clock.now().getTime();
       const held = this.#db.prepare('SELECT owner, token, host, pid, expires FROM locks WHERE name = ?').get(name) as LockRow | undefined;
       if (held && held.expires > now && !(held.host === this.#host && !processAlive(held.pid))) {
-        throw new VersionLockedError(name, `${held.owner} (pid ${held.pid} on ${held.host})`);
+        const holder = `${held.owner} (pid ${held.pid} on ${held.host})`;
+        if (!this.#options.override) throw new VersionLockedError(name, holder);
+        this.#options.onOverride?.(name, holder);
       }
       this.#db
         .prepare('INSERT OR REPLACE INTO locks (name, owner, token, host, pid, expires) VALUES (?, ?, ?, ?, ?, ?)')

@@ -8,6 +8,8 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
+  AlreadyExistsError,
+  ConflictError,
   NotFoundError,
   SessionExpiredError,
   UnavailableError,
@@ -150,7 +152,7 @@ export class SqliteMetadataStore implements MetadataStore {
       getSegment: db.prepare('SELECT data FROM segments WHERE id = ?'),
       putSegment: db.prepare('INSERT OR IGNORE INTO segments (id, data) VALUES (?, ?)'),
       getBlob: db.prepare('SELECT uid, size, valid FROM blobs WHERE checksum = ?'),
-      orphanReplaced: db.prepare('INSERT OR IGNORE INTO orphans (uid, since) SELECT uid, ? FROM blobs WHERE checksum = ? AND uid != ?'),
+      addOrphan: db.prepare('INSERT OR IGNORE INTO orphans (uid, since) VALUES (?, ?)'),
       putBlob: db.prepare(
         "INSERT INTO blobs (checksum, uid, size, valid, created, state, touched) VALUES (?, ?, ?, 1, ?, 'live', ?) " +
           "ON CONFLICT (checksum) DO UPDATE SET uid = excluded.uid, size = excluded.size, valid = 1, created = excluded.created, state = 'live', touched = excluded.touched, unref_since = NULL",
@@ -190,7 +192,17 @@ export class SqliteMetadataStore implements MetadataStore {
     return (await this.getConfig()) as RepositoryConfig;
   }
 
+  async getSetting(key: string): Promise<unknown> {
+    const row = this.#stmt['getConfig']!.get(`setting:${key}`) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as unknown) : undefined;
+  }
+
+  async putSetting(key: string, value: unknown): Promise<void> {
+    this.#db.prepare('INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)').run(`setting:${key}`, JSON.stringify(value));
+  }
+
   async createVersion(v: Version): Promise<void> {
+    if (this.#stmt['getVersion']!.get(v.uid)) throw new AlreadyExistsError(`version ${v.uid} already exists`);
     this.#stmt['insertVersion']!.run(
       v.uid,
       v.name,
@@ -277,15 +289,34 @@ export class SqliteMetadataStore implements MetadataStore {
         const session = this.#stmt['getSession']!.get(fence.sessionId) as SessionRow | undefined;
         if (!session || session.expires <= now) throw new SessionExpiredError(fence.sessionId);
       }
-      for (const b of newBlobs) {
-        this.#stmt['orphanReplaced']!.run(now, b.checksum, b.uid);
-        this.#stmt['putBlob']!.run(b.checksum, b.uid, b.size, now, now);
-      }
+      for (const b of newBlobs) this.#recordNewBlob(b, now);
       for (const e of entries) {
         if (e.data) this.#stmt['putSegment']!.run(e.segId, e.data);
         this.#stmt['putPointer']!.run(versionUid, e.segNo, e.segId, e.sparseBlocks);
       }
     });
+  }
+
+  /**
+   * A blob a backup stored. If a sound copy of the same content is already recorded (another
+   * backup stored it meanwhile), that copy stays the one in use and the new one becomes an
+   * orphan; a damaged or condemned copy is replaced, and becomes the orphan instead. Swapping
+   * sound copies back and forth would orphan the copy in use (and cleanup would delete it).
+   */
+  #recordNewBlob(b: BlobRef, now: number): void {
+    const row = this.#stmt['getBlobFull']!.get(b.checksum) as { uid: string; valid: number; state: string } | undefined;
+    if (row && row.uid === b.uid) {
+      if (row.state === 'deleting') throw new ConflictError(`blob ${b.uid} is being deleted by cleanup; continue the backup to store it again`);
+      this.#stmt['touchBlob']!.run(now, b.checksum);
+      return;
+    }
+    if (row && row.state === 'live' && row.valid === 1) {
+      this.#stmt['touchBlob']!.run(now, b.checksum);
+      this.#stmt['addOrphan']!.run(b.uid, now);
+      return;
+    }
+    if (row) this.#stmt['addOrphan']!.run(row.uid, now);
+    this.#stmt['putBlob']!.run(b.checksum, b.uid, b.size, now, now);
   }
 
   async lookupBlobs(checksums: readonly Buffer[]): Promise<(BlobRef | undefined)[]> {
