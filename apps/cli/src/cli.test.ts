@@ -1,38 +1,12 @@
 /** The `blockvault` binary, run as a user runs it: a child process, its stdout, stderr and exit code. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage, overwrite, tempDir, type TempDir } from '@blockvault/testing';
+import { assertUserError, cli as runCli, json, type Run } from './cli-harness.ts';
 
-const BIN = resolve(import.meta.dirname, '../bin/blockvault.js');
 const BS = 4 * 1024 * 1024;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, BLOCKVAULT_HOME: '' } }, (err, stdout, stderr) => {
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-function json<T>(run: Run): T {
-  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
-  return JSON.parse(run.stdout) as T;
-}
-
-function assertUserError(run: Run, code: number, pattern: RegExp): void {
-  assert.equal(run.code, code, `expected exit ${code}, got ${run.code}: ${run.stderr}`);
-  assert.match(run.stderr, pattern);
-  assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace for a user error');
-}
+const cli = (...args: string[]): Promise<Run> => runCli(args);
 
 interface VersionJson {
   uid: string;

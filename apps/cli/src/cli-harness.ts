@@ -1,0 +1,33 @@
+/** Test helpers: run the real `blockvault` binary as a child process. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+
+const BIN = resolve(import.meta.dirname, '../bin/blockvault.js');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], stdin?: string): Promise<Run> {
+  return new Promise((done) => {
+    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, BLOCKVAULT_HOME: '' } }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (stdin !== undefined) child.stdin?.end(stdin);
+    else child.stdin?.end();
+  });
+}
+
+export function json<T>(run: Run): T {
+  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+}
+
+export function assertUserError(run: Run, code: number, pattern: RegExp): void {
+  assert.equal(run.code, code, `expected exit ${code}, got ${run.code}: ${run.stderr}`);
+  assert.match(run.stderr, pattern);
+  assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace for a user error');
+}
