@@ -1,34 +1,8 @@
 /** Human tables and `--json` shapes (camelCase, dates as ISO 8601). */
 import Table from 'cli-table3';
-import type { BackupStats, BlockInfo, DiskUsage, RestoreResult, Version } from '@blockvault/core';
+import { versionToJson, type BackupStats, type BlockInfo, type DiskUsage, type RestoreResult, type Version } from '@blockvault/core';
 
-export interface VersionJson {
-  uid: string;
-  name: string;
-  snapshotName: string;
-  date: string;
-  size: number;
-  sizeBytes: number;
-  valid: boolean;
-  protected: boolean;
-  tags: string[];
-  expire: string | null;
-}
-
-export function versionJson(v: Version): VersionJson {
-  return {
-    uid: v.uid,
-    name: v.name,
-    snapshotName: v.snapshotName,
-    date: v.date.toISOString(),
-    size: v.size,
-    sizeBytes: v.sizeBytes,
-    valid: v.valid,
-    protected: v.protected,
-    tags: [...v.tags],
-    expire: v.expire ? v.expire.toISOString() : null,
-  };
-}
+export { versionToJson as versionJson } from '@blockvault/core';
 
 export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -111,7 +85,7 @@ export function duTable(rows: readonly DiskUsage[]): string {
 
 export function restoreJson(r: RestoreResult, target: string): Record<string, unknown> {
   return {
-    version: versionJson(r.version),
+    version: versionToJson(r.version),
     target,
     blocksRestored: r.blocksRestored,
     bytesRestored: r.bytesRestored,

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { digestAt, isSparseDigest, SegmentLayout } from './block-map.ts';
 import type { EngineContext } from './context.ts';
 import { AlreadyExistsError, InvalidArgumentError, InvalidVersionStateError } from './errors.ts';
-import type { BackupStats, BlobRef, Version } from './model.ts';
+import { versionToJson, type BackupStats, type BlobRef, type Version, type VersionJson } from './model.ts';
 import { BackupSessionLease } from './session.ts';
 
 export const EXPORT_KIND = 'blockvault-version';
@@ -17,19 +17,7 @@ export const METADATA_KEY_PREFIX = 'versions/';
 
 export interface ExportBody {
   readonly repository: { readonly hash: string; readonly blockSize: number; readonly blocksPerSegment: number };
-  readonly version: {
-    uid: string;
-    name: string;
-    snapshotName: string;
-    date: string;
-    size: number;
-    sizeBytes: number;
-    valid: boolean;
-    protected: boolean;
-    tags: string[];
-    expire: string | null;
-    stats: BackupStats | null;
-  };
+  readonly version: VersionJson & { stats: BackupStats | null };
   /** Segment bytes in order, base64. */
   readonly segments: string[];
   /** hex checksum -> [blob uid, size]. */
@@ -71,19 +59,7 @@ export async function exportVersion(ctx: EngineContext, uid: string): Promise<Ex
   for (const ref of refs) if (ref) blobs[ref.checksum.toString('hex')] = [ref.uid, ref.size];
   const body: ExportBody = {
     repository: { hash: config.hash, blockSize: config.blockSize, blocksPerSegment: config.blocksPerSegment },
-    version: {
-      uid: v.uid,
-      name: v.name,
-      snapshotName: v.snapshotName,
-      date: v.date.toISOString(),
-      size: v.size,
-      sizeBytes: v.sizeBytes,
-      valid: v.valid,
-      protected: v.protected,
-      tags: [...v.tags],
-      expire: v.expire?.toISOString() ?? null,
-      stats: v.stats,
-    },
+    version: { ...versionToJson(v), stats: v.stats },
     segments: segments.map((s) => s.toString('base64')),
     blobs,
   };

@@ -68,6 +68,35 @@ export interface Version {
   readonly stats: BackupStats | null;
 }
 
+/** A version as JSON (CLI `--json`, exports, events): camelCase, dates as ISO 8601. */
+export interface VersionJson {
+  uid: string;
+  name: string;
+  snapshotName: string;
+  date: string;
+  size: number;
+  sizeBytes: number;
+  valid: boolean;
+  protected: boolean;
+  tags: string[];
+  expire: string | null;
+}
+
+export function versionToJson(v: Version): VersionJson {
+  return {
+    uid: v.uid,
+    name: v.name,
+    snapshotName: v.snapshotName,
+    date: v.date.toISOString(),
+    size: v.size,
+    sizeBytes: v.sizeBytes,
+    valid: v.valid,
+    protected: v.protected,
+    tags: [...v.tags],
+    expire: v.expire ? v.expire.toISOString() : null,
+  };
+}
+
 /** Where one block's data lives: a blob in the blob store, found by the block's checksum. */
 export interface BlobRef {
   readonly checksum: Buffer;
