@@ -1,9 +1,10 @@
 /**
  * One engine operation in its own process, so that its peak RSS is its own:
  *   node worker.ts backup HOME SOURCE_PATH NAME [FROM_UID HINTS_FILE]
- *   node worker.ts restore HOME UID TARGET_PATH
+ *   node worker.ts restore HOME UID TARGET_PATH [sparse]
  * Prints one JSON line: {seconds, maxRssMiB, ...}.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseHints } from '@blockvault/core';
 import { openEmbedded } from '@blockvault/platform';
@@ -18,8 +19,8 @@ if (op === 'backup') {
   const r = await repo.repository.backup({ source: `file://${source}`, name, fromUid, hints });
   result = { uid: r.version.uid, sizeBytes: r.version.sizeBytes, stats: r.stats };
 } else if (op === 'restore') {
-  const [uid, target] = args as [string, string];
-  const r = await repo.repository.restore({ uid, target: `file://${target}`, force: true });
+  const [uid, target, mode] = args as [string, string, string?];
+  const r = await repo.repository.restore({ uid, target: `file://${target}`, force: true, sparse: mode === 'sparse' });
   result = { sizeBytes: r.version.sizeBytes, damaged: r.damagedBlocks.length };
 } else {
   throw new Error(`unknown op ${op}`);
@@ -27,4 +28,7 @@ if (op === 'backup') {
 const seconds = (performance.now() - started) / 1000;
 result['metadataBytes'] = repo.metadata.sizeBytes();
 await repo.close();
-console.log(JSON.stringify({ ...result, seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+// VmHWM, not getrusage's maxRSS: Linux carries ru_maxrss across execve, so it would report the
+// parent's (the bench's) peak instead of this process's.
+const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+console.log(JSON.stringify({ ...result, seconds, maxRssMiB: Number(hwm?.[1]) / 1024 }));
