@@ -10,6 +10,7 @@ export const ExitCode = {
   Integrity: 5,
   Unavailable: 6,
   SlaBreached: 7,
+  Unauthenticated: 8,
 } as const;
 
 export const EXIT_CODE_HELP = `Exit codes:
@@ -20,7 +21,8 @@ export const EXIT_CODE_HELP = `Exit codes:
   4  conflict (target exists, version locked or protected, wrong state)
   5  integrity (sanity check failed; damaged blocks found and marked invalid)
   6  unavailable (storage or I/O failure)
-  7  SLA breaches found (sla)`;
+  7  SLA breaches found (sla)
+  8  a store refused the credentials`;
 
 export function exitCodeFor(err: unknown): number {
   if (!isBlockvaultError(err)) return ExitCode.Internal;
@@ -36,6 +38,8 @@ export function exitCodeFor(err: unknown): number {
       return ExitCode.Integrity;
     case ErrorCode.Unavailable:
       return ExitCode.Unavailable;
+    case ErrorCode.Unauthenticated:
+      return ExitCode.Unauthenticated;
     default:
       return ExitCode.Internal;
   }

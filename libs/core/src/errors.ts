@@ -11,6 +11,7 @@ export const ErrorCode = {
   Conflict: 'CONFLICT',
   Integrity: 'INTEGRITY',
   Unavailable: 'UNAVAILABLE',
+  Unauthenticated: 'UNAUTHENTICATED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -140,6 +141,11 @@ export class DamagedBlocksError extends IntegrityError {
 
 export class UnavailableError extends BlockvaultError {
   readonly code = ErrorCode.Unavailable;
+}
+
+/** A store refused our credentials. */
+export class AuthenticationError extends BlockvaultError {
+  readonly code = ErrorCode.Unauthenticated;
 }
 
 export class InternalError extends BlockvaultError {

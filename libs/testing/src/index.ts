@@ -3,3 +3,4 @@ export { FaultyBlobStore } from './faulty-blob-store.ts';
 export { Gate, type Pause } from './gated.ts';
 export { metadataContract } from './metadata-contract.ts';
 export { blobStoreContract } from './blob-store-contract.ts';
+export * from './servers/index.ts';

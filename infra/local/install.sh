@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the real servers the integration tests and `npm run stack` use, when missing:
+#   nats-server and ferretdb (built with Go from the module proxy) into $BLOCKVAULT_TOOLS,
+#   Ceph (mon, osd, mgr, radosgw, rbd) from Debian's packages.
+# Idempotent and quick when everything is there. Prints the tools directory on stdout.
+#   infra/local/install.sh [nats] [ferretdb] [ceph]     (default: all three)
+set -euo pipefail
+
+TOOLS="${BLOCKVAULT_TOOLS:-$HOME/.cache/blockvault/bin}"
+NATS_VERSION="${BLOCKVAULT_NATS_VERSION:-v2.12.1}"
+FERRETDB_VERSION="${BLOCKVAULT_FERRETDB_VERSION:-v1.24.2}"
+mkdir -p "$TOOLS"
+log() { echo "install: $*" >&2; }
+
+want() { [ $# -eq 0 ] && return 0; for w in "${WANTED[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
+WANTED=("$@")
+[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb ceph)
+
+if want nats && ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
+  log "nats-server $NATS_VERSION (go install)"
+  GOBIN="$TOOLS" GOFLAGS=-buildvcs=false go install "github.com/nats-io/nats-server/v2@$NATS_VERSION"
+fi
+
+if want ferretdb && ! "$TOOLS/ferretdb" --version 2>/dev/null | grep -q "$FERRETDB_VERSION"; then
+  # `go install` builds a binary that panics: FerretDB embeds build/version/version.txt, which
+  # its release process generates and the module zip lacks. Build a copy with the file written.
+  log "ferretdb $FERRETDB_VERSION (go build)"
+  src=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  cp -r "$src"/. "$work"
+  chmod -R u+w "$work"
+  echo "$FERRETDB_VERSION" > "$work/build/version/version.txt"
+  (cd "$work" && GOFLAGS=-buildvcs=false go build -o "$TOOLS/ferretdb" ./cmd/ferretdb)
+fi
+
+if want ceph && ! { command -v ceph-mon && command -v ceph-osd && command -v radosgw && command -v rbd; } >/dev/null 2>&1; then
+  log "ceph (Debian packages)"
+  [ "$(id -u)" = 0 ] || { log "installing Ceph needs root (apt-get)"; exit 1; }
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    ceph-mon ceph-osd ceph-mgr ceph-common radosgw uuid-runtime >/dev/null
+fi
+
+echo "$TOOLS"

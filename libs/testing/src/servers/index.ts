@@ -1,0 +1,4 @@
+export { startCeph, type CephCluster, type S3Config } from './ceph.ts';
+export { startFerretDb, type MongoServer } from './ferretdb.ts';
+export { startNats, type NatsServer } from './nats.ts';
+export { freePort, waitFor } from './process.ts';

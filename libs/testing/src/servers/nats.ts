@@ -1,0 +1,26 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { daemon, freePort, stopAll, tool, waitFor, workDir, type Started } from './process.ts';
+
+export interface NatsServer extends Started {
+  readonly url: string;
+}
+
+/** nats-server with JetStream (file store in a fresh directory) on free ports. */
+export async function startNats(): Promise<NatsServer> {
+  const bin = tool('nats-server', 'nats');
+  const dir = await workDir('blockvault-nats-');
+  const [port, http] = [await freePort(), await freePort()];
+  const conf = join(dir.path, 'nats.conf');
+  await writeFile(conf, `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${http}\nmax_payload: 8MB\njetstream { store_dir: "${dir.path}/js" }\n`);
+  const child = daemon('nats', dir.path, bin, ['-c', conf]);
+  await waitFor('nats-server', async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).ok, 30_000);
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    dir: dir.path,
+    stop: async () => {
+      await stopAll([child]);
+      await dir.remove();
+    },
+  };
+}
