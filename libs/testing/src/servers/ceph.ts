@@ -3,7 +3,7 @@
  * only) in a fresh directory: RBD images and an S3 endpoint for the integration tests. The
  * configuration is the one measured in ../shared/reference/ceph-micro-cluster.md.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -40,7 +40,7 @@ export async function startCeph(): Promise<CephCluster> {
   await writeFile(conf, cephConf(B, fsid, v2, v1, rgw, msBase));
   const env = { ...process.env, CEPH_CONF: conf };
   const ceph = (cmd: string, ...args: string[]) => run(cmd, args, { env, timeout: 60_000 });
-  const children = [];
+  const children: ChildProcess[] = [];
   try {
     await ceph('monmaptool', '--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${v2},v1:127.0.0.1:${v1}]`, join(B, 'monmap'));
     await ceph('ceph-mon', '--mkfs', '-i', 'a', '--monmap', join(B, 'monmap'), '--keyring', '/dev/null');
