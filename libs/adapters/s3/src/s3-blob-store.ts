@@ -1,0 +1,163 @@
+/**
+ * BlobStore on any S3-compatible store (MinIO, Ceph RGW, AWS S3) through the `minio` client.
+ *
+ * Key layout: block blobs at `blocks/<uid[0:2]>/<uid>` (hex uids spread evenly; `cleanup --full
+ * --prefix ab` lists one slice), version metadata copies at `versions/<uid>`. A PUT that S3
+ * acknowledged is durable, which is all the engine needs of `put`. Transient failures (network
+ * errors, 5xx, SlowDown) are retried with backoff and jitter; others are translated at once.
+ */
+import { Client, S3Error } from 'minio';
+import {
+  AuthenticationError,
+  BlobNotFoundError,
+  InvalidArgumentError,
+  UnavailableError,
+  isBlockvaultError,
+  type BlobStore,
+} from '@blockvault/core';
+
+export interface S3Options {
+  readonly endPoint: string;
+  readonly port?: number;
+  /** @default true */
+  readonly useSSL?: boolean;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  readonly bucket: string;
+  /** Path-style addressing (RGW, MinIO on one host). @default true */
+  readonly pathStyle?: boolean;
+  /** Attempts for transient failures. @default 4 */
+  readonly attempts?: number;
+}
+
+const BLOB_KEY = /^[0-9a-f]{8,64}$/;
+const META_KEY = /^versions\/[A-Za-z0-9_.:-]{1,128}$/;
+const AUTH_CODES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken']);
+const TRANSIENT_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed']);
+const TRANSIENT_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+
+function objectName(key: string): string {
+  if (BLOB_KEY.test(key)) return `blocks/${key.slice(0, 2)}/${key}`;
+  if (META_KEY.test(key)) return key;
+  throw new InvalidArgumentError(`invalid blob key ${JSON.stringify(key)}`);
+}
+
+function keyOf(name: string): string {
+  return name.startsWith('blocks/') ? name.slice(name.lastIndexOf('/') + 1) : name;
+}
+
+function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; $metadata?: unknown; statusCode?: number };
+  if (err instanceof S3Error) return TRANSIENT_CODES.has(e.code ?? '') || (e.statusCode ?? 0) >= 500;
+  return TRANSIENT_ERRNO.has(e.code ?? '');
+}
+
+export class S3BlobStore implements BlobStore {
+  readonly bucket: string;
+  readonly #client: Client;
+  readonly #attempts: number;
+  readonly #where: string;
+
+  constructor(options: S3Options) {
+    this.bucket = options.bucket;
+    this.#attempts = options.attempts ?? 4;
+    this.#where = `s3://${options.endPoint}${options.port ? `:${options.port}` : ''}/${options.bucket}`;
+    this.#client = new Client({
+      endPoint: options.endPoint,
+      port: options.port,
+      useSSL: options.useSSL ?? true,
+      accessKey: options.accessKey,
+      secretKey: options.secretKey,
+      region: options.region ?? 'us-east-1',
+      pathStyle: options.pathStyle ?? true,
+    });
+  }
+
+  /** Creates the bucket when it does not exist. */
+  async init(): Promise<void> {
+    await this.#call('check the bucket', async () => {
+      if (!(await this.#client.bucketExists(this.bucket))) await this.#client.makeBucket(this.bucket);
+    });
+  }
+
+  /** Retries transient failures; translates the rest into the port's errors. Never logs secrets. */
+  async #call<T>(what: string, fn: () => Promise<T>, key?: string): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (isBlockvaultError(err)) throw err;
+        const code = (err as { code?: string }).code ?? '';
+        if ((code === 'NoSuchKey' || code === 'NotFound') && key !== undefined) throw new BlobNotFoundError(key, { cause: err });
+        if (AUTH_CODES.has(code)) {
+          throw new AuthenticationError(`${this.#where}: the S3 store refused the credentials (${code}); check the access key and secret key`, { cause: err });
+        }
+        if (isTransient(err) && attempt < this.#attempts) {
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
+          continue;
+        }
+        throw new UnavailableError(`${this.#where}: cannot ${what}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+
+  async put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
+    const name = objectName(key);
+    const body = chunks.length === 1 ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength) : Buffer.concat(chunks);
+    await this.#call(`store blob ${key}`, () => this.#client.putObject(this.bucket, name, body, body.length));
+  }
+
+  async get(key: string): Promise<Buffer> {
+    const name = objectName(key);
+    return this.#call(
+      `read blob ${key}`,
+      async () => {
+        const stream = await this.#client.getObject(this.bucket, name);
+        const parts: Buffer[] = [];
+        for await (const part of stream) parts.push(part as Buffer);
+        return Buffer.concat(parts);
+      },
+      key,
+    );
+  }
+
+  async stat(key: string): Promise<{ size: number } | undefined> {
+    const name = objectName(key);
+    try {
+      return await this.#call(`stat blob ${key}`, async () => ({ size: (await this.#client.statObject(this.bucket, name)).size }), key);
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const names = keys.slice(i, i + 1000).map(objectName);
+      const results = await this.#call('delete blobs', () => this.#client.removeObjects(this.bucket, names));
+      const failed = results.filter((r) => r?.Error && r.Error.Code !== 'NoSuchKey');
+      if (failed.length > 0) throw new UnavailableError(`${this.#where}: cannot delete ${failed.length} blobs: ${failed[0]?.Error?.Code} ${failed[0]?.Error?.Message}`);
+    }
+  }
+
+  async *list(prefix = ''): AsyncIterable<string> {
+    for await (const item of this.listWithDates(prefix)) yield item.key;
+  }
+
+  async *listWithDates(prefix = ''): AsyncIterable<{ key: string; modified: Date }> {
+    const s3prefix = prefix.startsWith('versions/') ? prefix : prefix.length >= 2 ? `blocks/${prefix.slice(0, 2)}/${prefix}` : `blocks/${prefix}`;
+    try {
+      for await (const item of this.#client.listObjectsV2(this.bucket, s3prefix, true)) {
+        if ('name' in item && item.name) yield { key: keyOf(item.name), modified: item.lastModified };
+      }
+    } catch (err) {
+      await this.#call('list blobs', () => Promise.reject(err));
+    }
+  }
+
+  async close(): Promise<void> {
+    // The client holds no connection that needs closing.
+  }
+}
