@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Repository } from '@blockvault/core';
-import { openEmbedded } from '@blockvault/platform';
+import { openRepository, storesFromEnv } from '@blockvault/platform';
 
 export interface GlobalOptions {
   home?: string;
@@ -37,8 +37,9 @@ export class Cli {
   /** Opens the embedded repository for one command and closes it afterwards. */
   async withRepo<T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> {
     const g = this.globals(cmd);
-    const embedded = await openEmbedded({
+    const embedded = await openRepository({
       home: resolveHome(g.home),
+      stores: storesFromEnv(),
       overrideLocks: g.overrideLock ?? false,
       onLockOverride: (name, holder) => this.io.err(`blockvault: warning: --override-lock: taking ${name} from ${holder}`),
     });

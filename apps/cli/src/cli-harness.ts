@@ -11,9 +11,15 @@ export interface Run {
   stderr: string;
 }
 
-export function cli(args: string[], stdin?: string): Promise<Run> {
+/** The environment without BLOCKVAULT_* settings (the embedded mode), plus `extra`. */
+function environment(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
+  return { ...env, ...extra };
+}
+
+export function cli(args: string[], stdin?: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((done) => {
-    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, BLOCKVAULT_HOME: '' } }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 64 * 1024 * 1024, env: environment(extraEnv) }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
     if (stdin !== undefined) child.stdin?.end(stdin);

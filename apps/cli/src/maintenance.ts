@@ -12,7 +12,7 @@ import {
   parseRetentionRules,
   type ScrubResult,
 } from '@blockvault/core';
-import { openForRecovery } from '@blockvault/platform';
+import { openForRecovery, storesFromEnv } from '@blockvault/platform';
 import { resolveHome, type Cli } from './cli-context.ts';
 import { ExitCode } from './exit-codes.ts';
 import { bytes, versionJson } from './format.ts';
@@ -218,7 +218,7 @@ export function registerMaintenance(program: Command, cli: Cli): void {
     .description('rebuild the metadata database from the version copies in the blob store')
     .action(async (_opts: unknown, c: Command) => {
       const g = cli.globals(c);
-      const embedded = await openForRecovery(resolveHome(g.home));
+      const embedded = await openForRecovery(resolveHome(g.home), { stores: storesFromEnv() });
       try {
         const r = await embedded.repository.recover();
         cli.print(g, r, () => `recovered ${r.imported.length} versions; ${r.skipped.length} were already known`);

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { DamagedBlocksError, HASH_ALGORITHMS, InvalidArgumentError, parseHints, type HashAlgorithm, type Repository } from '@blockvault/core';
-import { openEmbedded, openVersionFromBlobStore } from '@blockvault/platform';
+import { openRepository, openVersionFromBlobStore, storesFromEnv } from '@blockvault/platform';
 import { Cli, resolveHome, type GlobalOptions, type Io } from './cli-context.ts';
 import { EXIT_CODE_HELP } from './exit-codes.ts';
 import { registerMaintenance } from './maintenance.ts';
@@ -53,7 +53,7 @@ export function buildProgram(io: Io): Command {
     .action(async (opts: { hash: HashAlgorithm; blockSize: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const home = resolveHome(g.home);
-      const embedded = await openEmbedded({ home, hash: opts.hash, blockSize: opts.blockSize });
+      const embedded = await openRepository({ home, stores: storesFromEnv(), hash: opts.hash, blockSize: opts.blockSize });
       const config = embedded.repository.ctx.config;
       await embedded.close();
       print(g, { home, ...config }, () => `repository ${home}: hash ${config.hash}, block size ${config.blockSize}`);
@@ -106,7 +106,7 @@ export function buildProgram(io: Io): Command {
   const withDetached = async <T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
     const uid = cmd.args[0] as string;
-    const detached = await openVersionFromBlobStore(resolveHome(g.home), uid);
+    const detached = await openVersionFromBlobStore(resolveHome(g.home), uid, { stores: storesFromEnv() });
     try {
       return await fn(detached.repository, g);
     } finally {

@@ -3,11 +3,20 @@
  * from the metadata copy stored beside its blocks, or rebuild the whole database.
  */
 import { join } from 'node:path';
-import { BlobNotFoundError, metadataKey, NotFoundError, parseExport, type ExportDocument, type HashAlgorithm, type Repository } from '@blockvault/core';
+import { BlobNotFoundError, metadataKey, NotFoundError, parseExport, type BlobStore, type ExportDocument, type HashAlgorithm, type Repository } from '@blockvault/core';
 import { FsBlobStore } from '@blockvault/adapter-embedded';
-import { openEmbedded, type EmbeddedOptions, type EmbeddedRepository } from './embedded.ts';
+import { S3BlobStore } from '@blockvault/adapter-s3';
+import type { StoresConfig } from './config.ts';
+import { openRepository, type EmbeddedOptions, type OpenRepository } from './embedded.ts';
 
-async function readDocument(blobs: FsBlobStore, uid: string): Promise<ExportDocument> {
+async function blobStore(home: string, stores: StoresConfig): Promise<BlobStore> {
+  if (!stores.s3) return new FsBlobStore(join(home, 'blobs'));
+  const s3 = new S3BlobStore(stores.s3);
+  await s3.init();
+  return s3;
+}
+
+async function readDocument(blobs: BlobStore, uid: string): Promise<ExportDocument> {
   try {
     return parseExport((await blobs.get(metadataKey(uid))).toString('utf8'), metadataKey(uid));
   } catch (err) {
@@ -16,7 +25,7 @@ async function readDocument(blobs: FsBlobStore, uid: string): Promise<ExportDocu
   }
 }
 
-async function firstDocument(blobs: FsBlobStore): Promise<ExportDocument | undefined> {
+async function firstDocument(blobs: BlobStore): Promise<ExportDocument | undefined> {
   for await (const key of blobs.list('versions/')) return parseExport((await blobs.get(key)).toString('utf8'), key);
   return undefined;
 }
@@ -25,10 +34,17 @@ async function firstDocument(blobs: FsBlobStore): Promise<ExportDocument | undef
  * A repository whose metadata lives in memory and holds just this version, read from the blob
  * store; restore from it as from any repository.
  */
-export async function openVersionFromBlobStore(home: string, uid: string, options: Partial<EmbeddedOptions> = {}): Promise<{ repository: Repository; close(): Promise<void> }> {
-  const doc = await readDocument(new FsBlobStore(join(home, 'blobs')), uid);
+export async function openVersionFromBlobStore(
+  home: string,
+  uid: string,
+  options: Partial<EmbeddedOptions> & { stores?: StoresConfig } = {},
+): Promise<{ repository: Repository; close(): Promise<void> }> {
+  const stores = options.stores ?? {};
+  const doc = await readDocument(await blobStore(home, stores), uid);
   const r = doc.body.repository;
-  const embedded = await openEmbedded({
+  // Metadata in memory, blobs where they are.
+  const embedded = await openRepository({
+    stores: { ...(stores.s3 ? { s3: stores.s3 } : {}) },
     ...options,
     home,
     metadataPath: ':memory:',
@@ -41,10 +57,10 @@ export async function openVersionFromBlobStore(home: string, uid: string, option
 }
 
 /** Opens the repository for `recover`, taking hash and block layout from the stored copies. */
-export async function openForRecovery(home: string, options: Partial<EmbeddedOptions> = {}): Promise<EmbeddedRepository> {
-  const doc = await firstDocument(new FsBlobStore(join(home, 'blobs')));
+export async function openForRecovery(home: string, options: Partial<EmbeddedOptions> & { stores?: StoresConfig } = {}): Promise<OpenRepository> {
+  const doc = await firstDocument(await blobStore(home, options.stores ?? {}));
   const r = doc?.body.repository;
-  return openEmbedded({
+  return openRepository({
     ...options,
     home,
     ...(r ? { hash: r.hash as HashAlgorithm, blockSize: r.blockSize, blocksPerSegment: r.blocksPerSegment } : {}),

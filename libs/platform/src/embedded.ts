@@ -18,11 +18,15 @@ import {
   systemClock,
   type BlobStore,
   type Clock,
+  type Locks,
   type HashAlgorithm,
   type MetadataStore,
   type RepositoryConfig,
 } from '@blockvault/core';
 import { FileIo } from '@blockvault/adapter-file-io';
+import { MongoLocks, openMongo, redactUrl } from '@blockvault/adapter-mongodb';
+import { S3BlobStore } from '@blockvault/adapter-s3';
+import type { StoresConfig } from './config.ts';
 import { FsBlobStore, MemoryEventBus, SqliteLocks, SqliteMetadataStore } from '@blockvault/adapter-embedded';
 
 export interface EmbeddedOptions {
@@ -67,44 +71,49 @@ export interface EmbeddedRepository {
 const MIN_BLOCK_SIZE = 4096;
 const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
 
-export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRepository> {
-  const { home } = options;
+interface Parts<M extends MetadataStore, B extends BlobStore> {
+  readonly metadata: M;
+  readonly blobs: B;
+  readonly locks: Locks;
+  readonly close: () => Promise<void>;
+}
+
+function checkOptions(options: EmbeddedOptions): { blockSize: number; hash: HashAlgorithm } {
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
   if (!Number.isSafeInteger(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || blockSize % 4096 !== 0) {
     throw new InvalidArgumentError(`block size ${blockSize} must be a multiple of 4096 between ${MIN_BLOCK_SIZE} and ${MAX_BLOCK_SIZE}`);
   }
-  const requestedHash = options.hash ?? 'blake3';
-  createHasher(requestedHash);
-  mkdirSync(join(home, 'blobs'), { recursive: true, mode: 0o700 });
+  const hash = options.hash ?? 'blake3';
+  createHasher(hash);
+  return { blockSize, hash };
+}
+
+/** Wires the engine onto the parts: one place per process where ports meet adapters. */
+async function assemble<M extends MetadataStore, B extends BlobStore>(options: EmbeddedOptions, where: string, parts: Parts<M, B>) {
+  const { blockSize, hash } = checkOptions(options);
   const clock = options.clock ?? systemClock;
-  const metadataPath = options.metadataPath ?? join(home, 'metadata.sqlite');
-  const metadata = new SqliteMetadataStore(metadataPath);
-  const locks = new SqliteLocks(metadataPath, clock, { override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
   const wanted: RepositoryConfig = {
     formatVersion: 1,
-    hash: requestedHash,
+    hash,
     blockSize,
     blocksPerSegment: options.blocksPerSegment ?? DEFAULT_BLOCKS_PER_SEGMENT,
     disallowRmWhenYoungerThanDays: options.disallowRmWhenYoungerThanDays ?? 0,
     createdAt: clock.now().toISOString(),
   };
-  const config = await metadata.initConfig(wanted);
+  const config = await parts.metadata.initConfig(wanted);
   for (const key of ['hash', 'blockSize', 'blocksPerSegment'] as const) {
     if (options[key] !== undefined && options[key] !== config[key]) {
-      await metadata.close();
-      locks.close();
-      throw new InvalidArgumentError(`the repository in ${home} uses ${key} ${config[key]}, fixed when it was created; it cannot change to ${options[key]}`);
+      await parts.close();
+      throw new InvalidArgumentError(`the repository in ${where} uses ${key} ${config[key]}, fixed when it was created; it cannot change to ${options[key]}`);
     }
   }
-  const blobs = new FsBlobStore(join(home, 'blobs'));
-  const store = options.wrapBlobStore ? options.wrapBlobStore(blobs) : blobs;
   const events = new MemoryEventBus();
   const repository = new Repository({
     config,
     hasher: createHasher(config.hash),
-    metadata: options.wrapMetadata ? options.wrapMetadata(metadata) : metadata,
-    blobs: store,
-    locks,
+    metadata: options.wrapMetadata ? options.wrapMetadata(parts.metadata) : parts.metadata,
+    blobs: options.wrapBlobStore ? options.wrapBlobStore(parts.blobs) : parts.blobs,
+    locks: parts.locks,
     events,
     clock,
     io: new IoRegistry([new FileIo()]),
@@ -114,15 +123,82 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRe
     random: options.random ?? Math.random,
     ...defaultUids,
   });
-  return {
-    repository,
+  return { repository, metadata: parts.metadata, blobs: parts.blobs, events, home: options.home, close: parts.close };
+}
+
+export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRepository> {
+  checkOptions(options);
+  const { home } = options;
+  mkdirSync(join(home, 'blobs'), { recursive: true, mode: 0o700 });
+  const clock = options.clock ?? systemClock;
+  const metadataPath = options.metadataPath ?? join(home, 'metadata.sqlite');
+  const metadata = new SqliteMetadataStore(metadataPath);
+  const locks = new SqliteLocks(metadataPath, clock, { override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
+  return assemble(options, home, {
     metadata,
-    blobs,
-    events,
-    home,
+    blobs: new FsBlobStore(join(home, 'blobs')),
+    locks,
     close: async () => {
       await metadata.close();
       locks.close();
     },
+  });
+}
+
+export interface OpenRepository {
+  readonly repository: Repository;
+  readonly metadata: MetadataStore;
+  readonly blobs: BlobStore;
+  readonly events: MemoryEventBus;
+  close(): Promise<void>;
+}
+
+/**
+ * The repository as configured: MongoDB metadata and leases and/or S3 blobs where `stores` says
+ * so (see config.ts), the embedded parts under the home directory for the rest.
+ */
+export async function openRepository(options: EmbeddedOptions & { readonly stores?: StoresConfig }): Promise<OpenRepository> {
+  const stores = options.stores ?? {};
+  if (!stores.mongo && !stores.s3) return openEmbedded(options);
+  checkOptions(options);
+  const clock = options.clock ?? systemClock;
+  const closers: (() => Promise<void>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const c of closers.reverse()) await c();
   };
+  try {
+    let metadata: MetadataStore;
+    let locks: Locks;
+    if (stores.mongo) {
+      const { client, store } = await openMongo(stores.mongo);
+      closers.push(() => store.close());
+      metadata = store;
+      locks = new MongoLocks(client.db(stores.mongo.database ?? (client.options.dbName || 'blockvault')), clock, { override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
+    } else {
+      mkdirSync(options.home, { recursive: true, mode: 0o700 });
+      const path = options.metadataPath ?? join(options.home, 'metadata.sqlite');
+      const sqlite = new SqliteMetadataStore(path);
+      const sqliteLocks = new SqliteLocks(path, clock, { override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
+      closers.push(async () => {
+        await sqlite.close();
+        sqliteLocks.close();
+      });
+      metadata = sqlite;
+      locks = sqliteLocks;
+    }
+    let blobs: BlobStore;
+    if (stores.s3) {
+      const s3 = new S3BlobStore(stores.s3);
+      await s3.init();
+      blobs = s3;
+    } else {
+      mkdirSync(join(options.home, 'blobs'), { recursive: true, mode: 0o700 });
+      blobs = new FsBlobStore(join(options.home, 'blobs'));
+    }
+    const where = [stores.mongo ? redactUrl(stores.mongo.url) : options.home, stores.s3 ? `s3://${stores.s3.endPoint}/${stores.s3.bucket}` : ''].filter(Boolean).join(' + ');
+    return await assemble(options, where, { metadata, blobs, locks, close });
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }

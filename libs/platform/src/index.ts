@@ -1,2 +1,3 @@
-export { openEmbedded, type EmbeddedOptions, type EmbeddedRepository } from './embedded.ts';
+export { openEmbedded, openRepository, type EmbeddedOptions, type EmbeddedRepository, type OpenRepository } from './embedded.ts';
+export { storesFromEnv, type StoresConfig } from './config.ts';
 export { openForRecovery, openVersionFromBlobStore } from './detached.ts';

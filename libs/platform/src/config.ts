@@ -1,0 +1,48 @@
+/**
+ * Where a repository's parts live, read once from the environment (and flags), validated with
+ * errors that name the bad key. Unset parts are embedded under the home directory.
+ *
+ * | variable | meaning | default |
+ * |---|---|---|
+ * | BLOCKVAULT_HOME | home directory (SQLite metadata, file blobs) | ~/.local/share/blockvault |
+ * | BLOCKVAULT_MONGO_URL | metadata in MongoDB / FerretDB instead of SQLite | unset |
+ * | BLOCKVAULT_MONGO_DATABASE | database name | the URL's, else `blockvault` |
+ * | BLOCKVAULT_S3_ENDPOINT | blobs in S3 instead of files (host name) | unset |
+ * | BLOCKVAULT_S3_PORT | port | 443 (80 without TLS) |
+ * | BLOCKVAULT_S3_USE_SSL | `true` or `false` | true |
+ * | BLOCKVAULT_S3_ACCESS_KEY, BLOCKVAULT_S3_SECRET_KEY | credentials (required with S3) | unset |
+ * | BLOCKVAULT_S3_REGION | region | us-east-1 |
+ * | BLOCKVAULT_S3_BUCKET | bucket, created if missing | blockvault |
+ */
+import { InvalidArgumentError } from '@blockvault/core';
+import type { S3Options } from '@blockvault/adapter-s3';
+
+export interface StoresConfig {
+  readonly mongo?: { readonly url: string; readonly database?: string };
+  readonly s3?: S3Options;
+}
+
+export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfig {
+  const get = (key: string): string | undefined => (env[key] === '' ? undefined : env[key]);
+  const mongoUrl = get('BLOCKVAULT_MONGO_URL');
+  const endPoint = get('BLOCKVAULT_S3_ENDPOINT');
+  let s3: S3Options | undefined;
+  if (endPoint) {
+    const useSslText = get('BLOCKVAULT_S3_USE_SSL') ?? 'true';
+    if (useSslText !== 'true' && useSslText !== 'false') throw new InvalidArgumentError(`BLOCKVAULT_S3_USE_SSL must be true or false, got ${JSON.stringify(useSslText)}`);
+    const useSSL = useSslText === 'true';
+    const portText = get('BLOCKVAULT_S3_PORT') ?? (useSSL ? '443' : '80');
+    const port = Number(portText);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError(`BLOCKVAULT_S3_PORT must be a port number, got ${JSON.stringify(portText)}`);
+    const accessKey = get('BLOCKVAULT_S3_ACCESS_KEY');
+    const secretKey = get('BLOCKVAULT_S3_SECRET_KEY');
+    if (!accessKey || !secretKey) throw new InvalidArgumentError('BLOCKVAULT_S3_ACCESS_KEY and BLOCKVAULT_S3_SECRET_KEY are required with BLOCKVAULT_S3_ENDPOINT');
+    const bucket = get('BLOCKVAULT_S3_BUCKET') ?? 'blockvault';
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new InvalidArgumentError(`BLOCKVAULT_S3_BUCKET ${JSON.stringify(bucket)} is not a valid bucket name`);
+    s3 = { endPoint, port, useSSL, accessKey, secretKey, region: get('BLOCKVAULT_S3_REGION') ?? 'us-east-1', bucket };
+  }
+  return {
+    ...(mongoUrl ? { mongo: { url: mongoUrl, database: get('BLOCKVAULT_MONGO_DATABASE') } } : {}),
+    ...(s3 ? { s3 } : {}),
+  };
+}
