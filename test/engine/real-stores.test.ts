@@ -34,7 +34,7 @@ async function open(dir: TempDir, extra: Parameters<typeof openRepository>[0] ex
 
 async function count(blobs: { list(): AsyncIterable<string> }): Promise<number> {
   let n = 0;
-  for await (const _ of blobs.list()) n++;
+  for await (const key of blobs.list()) if (key) n++;
   return n;
 }
 
