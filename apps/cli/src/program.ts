@@ -39,7 +39,10 @@ export function buildProgram(io: Io): Command {
     .option('--override-lock', 'take locks other holders have (after checking they are gone); logged')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .addHelpText('after', `\nSources and targets are URLs: file:///abs/path (image file or block device).\n\n${EXIT_CODE_HELP}`);
+    .addHelpText(
+      'after',
+      `\nSources and targets are URLs: file:///abs/path (image file or block device), rbd://pool/image@snapshot (sources), rbd://pool/image (restore targets).\nStores: embedded under --home unless BLOCKVAULT_MONGO_URL and/or BLOCKVAULT_S3_* are set (see README).\n\n${EXIT_CODE_HELP}`,
+    );
 
   const cli = new Cli(io);
   const withRepo = cli.withRepo.bind(cli);
@@ -64,19 +67,19 @@ export function buildProgram(io: Io): Command {
     .description('back up SOURCE (a URL) as a new version of volume NAME')
     .argument('<source>', 'source URL, e.g. file:///var/lib/images/vm1.img')
     .argument('<name>', 'volume name, e.g. vm1')
-    .option('--snapshot <name>', 'snapshot name to record', '')
-    .option('--hints <file>', 'changed regions: `rbd diff --format=json` output (one line or pretty-printed)')
+    .option('--snapshot <name>', 'snapshot name to record (default: the snapshot of an rbd:// source)')
+    .option('--hints <file>', 'changed regions: `rbd diff --format=json` output (one line or pretty-printed); for rbd:// derived from RBD when omitted')
     .option('--from <uid>', 'base version: blocks the hints leave untouched are taken from it')
     .option('--continue <uid>', 'continue an interrupted (invalid) version from the same source')
     .option('--tag <tag>', 'tag the version (repeatable; default: automatic b_daily/b_weekly/b_monthly)', collect, [])
     .option('--expire <date>', 'expiry date (ISO 8601)')
-    .action(async (source: string, name: string, opts: { snapshot: string; hints?: string; from?: string; continue?: string; tag: string[]; expire?: string }, cmd: Command) => {
+    .action(async (source: string, name: string, opts: { snapshot?: string; hints?: string; from?: string; continue?: string; tag: string[]; expire?: string }, cmd: Command) => {
       const hints = opts.hints ? parseHints(await readHints(opts.hints), opts.hints) : undefined;
       const expire = opts.expire ? parseDate(opts.expire) : null;
       await withRepo(cmd, async (repo, g) => {
         const bar = progressBar('backup');
         const result = await repo
-          .backup({ source, name, snapshotName: opts.snapshot, hints, fromUid: opts.from, continueUid: opts.continue, tags: opts.tag, expire, onProgress: bar.listener })
+          .backup({ source, name, snapshotName: opts.snapshot ?? rbdSnapshot(source), hints, fromUid: opts.from, continueUid: opts.continue, tags: opts.tag, expire, onProgress: bar.listener })
           .finally(bar.stop);
         print(g, { version: versionJson(result.version), stats: result.stats }, () => `backed up ${source} as version ${result.version.uid} (${name})\n${statsText(result.stats)}`);
       });
@@ -218,6 +221,11 @@ export function buildProgram(io: Io): Command {
 
   registerMaintenance(program, cli);
   return program;
+}
+
+/** `rbd://pool/image@snap` records `snap`, so that the next backup can diff against it. */
+function rbdSnapshot(source: string): string {
+  return /^rbd:\/\/[^@]+@([^/@?#]+)$/.exec(source)?.[1] ?? '';
 }
 
 async function readHints(file: string): Promise<string> {

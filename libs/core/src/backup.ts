@@ -12,7 +12,7 @@ import { storeVersionMetadata } from './export.ts';
 import { classifyBlocks, type Hint } from './hints.ts';
 import { emptyStats, type BackupStats, type BlobRef, type Version } from './model.ts';
 import { BufferPool, TaskGroup, Batcher } from './pipeline.ts';
-import type { BlockSource, Lease, SegmentEntry } from './ports.ts';
+import type { BlockSource, IoModule, Lease, SegmentEntry } from './ports.ts';
 import { autoTags, isValidTag } from './tags.ts';
 import { SegmentBuilder } from './segment-builder.ts';
 import { BackupSessionLease } from './session.ts';
@@ -44,7 +44,7 @@ export async function backup(ctx: EngineContext, req: BackupRequest): Promise<Ba
   const { module, url } = ctx.io.resolve(req.source);
   const source = await module.openSource(url);
   try {
-    return await new BackupRun(ctx, req, source).run();
+    return await new BackupRun(ctx, req, source, module, url).run();
   } finally {
     await source.close();
   }
@@ -84,10 +84,15 @@ class BackupRun {
   #invalidChecksums: Buffer[] = [];
   #fence!: BackupSessionLease;
 
-  constructor(ctx: EngineContext, req: BackupRequest, source: BlockSource) {
+  readonly #module: IoModule;
+  readonly #url: URL;
+
+  constructor(ctx: EngineContext, req: BackupRequest, source: BlockSource, module: IoModule, url: URL) {
     this.#ctx = ctx;
     this.#req = req;
     this.#source = source;
+    this.#module = module;
+    this.#url = url;
     this.#started = ctx.clock.now().getTime();
     this.#lookup = new Batcher((keys) => ctx.metadata.claimBlobs(keys, ctx.clock.now()));
   }
@@ -95,13 +100,14 @@ class BackupRun {
   async run(): Promise<BackupResult> {
     const { config } = this.#ctx;
     const sizeBytes = this.#source.sizeBytes;
-    const hints = this.#req.hints ? classifyBlocks(this.#req.hints, sizeBytes, config.blockSize) : undefined;
     const uid = this.#req.continueUid ?? this.#ctx.newVersionUid();
     // The session pins the base against rm before the base is read (see libs/core/README.md).
     const session = await BackupSessionLease.open(this.#ctx, uid, this.#req.fromUid ?? null);
     this.#fence = session;
     try {
       this.#base = this.#req.fromUid ? await this.#loadBase(this.#req.fromUid) : undefined;
+      const hintList = this.#req.hints ?? (await this.#derivedHints());
+      const hints = hintList ? classifyBlocks(hintList, sizeBytes, config.blockSize) : undefined;
       this.#plan = new BackupPlan({ sizeBytes, blockSize: config.blockSize, hints, base: this.#base }, config.blocksPerSegment, this.#ctx.hasher.digestLength);
       const { version, lease } = await this.#openVersion(uid, sizeBytes);
       try {
@@ -119,6 +125,13 @@ class BackupRun {
     } finally {
       await session.close();
     }
+  }
+
+  /** Hints from the source itself (RBD diffs), when the user gave none and nothing is continued. */
+  async #derivedHints(): Promise<readonly Hint[] | undefined> {
+    if (!this.#module.deriveHints || this.#req.continueUid) return undefined;
+    if (this.#base && !this.#base.snapshotName) return undefined;
+    return this.#module.deriveHints(this.#url, this.#base ? this.#base.snapshotName : null);
   }
 
   async #loadBase(uid: string): Promise<Version> {

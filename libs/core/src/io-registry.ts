@@ -32,6 +32,10 @@ export class IoRegistry {
       throw new UnsupportedUrlError(raw, 'params, query strings and fragments are not allowed');
     }
     if (url.username || url.password) throw new UnsupportedUrlError(raw, 'credentials in URLs are not allowed');
+    // URL parsing resolves `.` and `..` silently; a path that needed it is not the one it says.
+    if (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(raw.replace(/^[a-z]+:\/\//i, '/'))) {
+      throw new UnsupportedUrlError(raw, 'paths with . or .. segments are not allowed; give the path as it is');
+    }
     return { module, url };
   }
 

@@ -4,6 +4,7 @@
  * into this library's typed errors.
  */
 import type { SegmentPointer } from './block-map.ts';
+import type { Hint } from './hints.ts';
 import type { BackupStats, BlobRef, RepositoryConfig, Version } from './model.ts';
 
 export interface Clock {
@@ -213,4 +214,9 @@ export interface IoModule {
   readonly scheme: string;
   openSource(url: URL): Promise<BlockSource>;
   openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget>;
+  /**
+   * Hints the source can give itself when the user gave none (RBD's own change tracking):
+   * changes since `fromSnapshot`, or with null the allocated extents. Undefined: none known.
+   */
+  deriveHints?(url: URL, fromSnapshot: string | null): Promise<Hint[] | undefined>;
 }

@@ -25,6 +25,7 @@ import {
 } from '@blockvault/core';
 import { FileIo } from '@blockvault/adapter-file-io';
 import { MongoLocks, openMongo, redactUrl } from '@blockvault/adapter-mongodb';
+import { RbdIo } from '@blockvault/adapter-rbd';
 import { S3BlobStore } from '@blockvault/adapter-s3';
 import type { StoresConfig } from './config.ts';
 import { FsBlobStore, MemoryEventBus, SqliteLocks, SqliteMetadataStore } from '@blockvault/adapter-embedded';
@@ -116,7 +117,7 @@ async function assemble<M extends MetadataStore, B extends BlobStore>(options: E
     locks: parts.locks,
     events,
     clock,
-    io: new IoRegistry([new FileIo()]),
+    io: new IoRegistry([new FileIo(), new RbdIo()]),
     owner: `${hostname()}:${process.pid}`,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,

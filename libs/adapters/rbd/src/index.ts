@@ -1,0 +1,1 @@
+export { parseRbdUrl, RbdIo, type RbdName, type RbdOptions } from './rbd-io.ts';
