@@ -4,3 +4,4 @@ export { Gate, type Pause } from './gated.ts';
 export { metadataContract } from './metadata-contract.ts';
 export { blobStoreContract } from './blob-store-contract.ts';
 export * from './servers/index.ts';
+export { locksContract, type LocksFactory } from './locks-contract.ts';
