@@ -5,12 +5,12 @@
 import { join } from 'node:path';
 import { BlobNotFoundError, metadataKey, NotFoundError, parseExport, type BlobStore, type ExportDocument, type HashAlgorithm, type Repository } from '@blockvault/core';
 import { FsBlobStore } from '@blockvault/adapter-embedded';
-import { S3BlobStore } from '@blockvault/adapter-s3';
 import type { StoresConfig } from './config.ts';
 import { openRepository, type EmbeddedOptions, type OpenRepository } from './embedded.ts';
 
 async function blobStore(home: string, stores: StoresConfig): Promise<BlobStore> {
   if (!stores.s3) return new FsBlobStore(join(home, 'blobs'));
+  const { S3BlobStore } = await import('@blockvault/adapter-s3');
   const s3 = new S3BlobStore(stores.s3);
   await s3.init();
   return s3;

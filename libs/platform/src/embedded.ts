@@ -24,9 +24,7 @@ import {
   type RepositoryConfig,
 } from '@blockvault/core';
 import { FileIo } from '@blockvault/adapter-file-io';
-import { MongoLocks, openMongo, redactUrl } from '@blockvault/adapter-mongodb';
 import { RbdIo } from '@blockvault/adapter-rbd';
-import { S3BlobStore } from '@blockvault/adapter-s3';
 import type { StoresConfig } from './config.ts';
 import { FsBlobStore, MemoryEventBus, SqliteLocks, SqliteMetadataStore } from '@blockvault/adapter-embedded';
 
@@ -170,7 +168,10 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
   try {
     let metadata: MetadataStore;
     let locks: Locks;
-    if (stores.mongo) {
+    // The drivers load only when configured: the embedded mode stays small and starts fast.
+    const mongodb = stores.mongo ? await import('@blockvault/adapter-mongodb') : undefined;
+    if (stores.mongo && mongodb) {
+      const { MongoLocks, openMongo } = mongodb;
       const { client, store } = await openMongo(stores.mongo);
       closers.push(() => store.close());
       metadata = store;
@@ -189,6 +190,7 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
     }
     let blobs: BlobStore;
     if (stores.s3) {
+      const { S3BlobStore } = await import('@blockvault/adapter-s3');
       const s3 = new S3BlobStore(stores.s3);
       await s3.init();
       blobs = s3;
@@ -196,7 +198,7 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
       mkdirSync(join(options.home, 'blobs'), { recursive: true, mode: 0o700 });
       blobs = new FsBlobStore(join(options.home, 'blobs'));
     }
-    const where = [stores.mongo ? redactUrl(stores.mongo.url) : options.home, stores.s3 ? `s3://${stores.s3.endPoint}/${stores.s3.bucket}` : ''].filter(Boolean).join(' + ');
+    const where = [stores.mongo && mongodb ? mongodb.redactUrl(stores.mongo.url) : options.home, stores.s3 ? `s3://${stores.s3.endPoint}/${stores.s3.bucket}` : ''].filter(Boolean).join(' + ');
     return await assemble(options, where, { metadata, blobs, locks, close });
   } catch (err) {
     await close();
