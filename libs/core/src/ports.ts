@@ -181,8 +181,11 @@ export interface BlockvaultEvent {
 }
 
 export interface EventBus {
+  /** Fire and forget: publishing never blocks or fails a backup. */
   publish(event: BlockvaultEvent): void;
   subscribe(kind: string | '*', handler: (event: BlockvaultEvent) => void): () => void;
+  /** Waits until published events are delivered to the bus and subscriptions are active. */
+  flush?(): Promise<void>;
 }
 
 /** A byte range to back up. */

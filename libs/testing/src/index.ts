@@ -5,3 +5,4 @@ export { metadataContract } from './metadata-contract.ts';
 export { blobStoreContract } from './blob-store-contract.ts';
 export * from './servers/index.ts';
 export { locksContract, type LocksFactory } from './locks-contract.ts';
+export { collect, eventsContract } from './events-contract.ts';

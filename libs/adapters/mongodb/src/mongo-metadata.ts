@@ -273,7 +273,7 @@ export class MongoMetadataStore implements MetadataStore {
       const s = await translate(() => this.#c.sessions.findOne({ _id: fence.sessionId }));
       if (!s || s.expires <= now) throw new SessionExpiredError(fence.sessionId);
     }
-    for (const b of newBlobs) await this.#recordNewBlob(b, now);
+    await parallel(newBlobs, (b) => this.#recordNewBlob(b, now)); // distinct checksums: independent
     // Segments, touched so that a cleanup running now does not drop one a pointer is about to use.
     await parallel(
       entries.filter((e) => e.data),
@@ -315,6 +315,8 @@ export class MongoMetadataStore implements MetadataStore {
         const r = await translate(() => this.#c.blobs.replaceOne({ _id, uid: row.uid, state: row.state, valid: row.valid }, doc));
         if (r.matchedCount === 0) continue;
         await this.#addOrphan(row.uid, now);
+        if (!row.valid) await translate(() => this.#c.invalid.deleteOne({ _id }));
+        return;
       } else {
         try {
           await translate(() => this.#c.blobs.insertOne(doc));
@@ -323,7 +325,6 @@ export class MongoMetadataStore implements MetadataStore {
           throw err;
         }
       }
-      await translate(() => this.#c.invalid.deleteOne({ _id }));
       return;
     }
     throw new ConflictError(`blob ${_id} kept changing while being recorded; retry`);
@@ -450,7 +451,8 @@ export class MongoMetadataStore implements MetadataStore {
   }
 
   async forgetBlob(checksum: Buffer, uid: string): Promise<void> {
-    await translate(() => this.#c.blobs.deleteOne({ _id: checksum.toString('hex'), uid, state: 'deleting' }));
+    const r = await translate(() => this.#c.blobs.deleteOne({ _id: checksum.toString('hex'), uid, state: 'deleting' }));
+    if (r.deletedCount === 1) await translate(() => this.#c.invalid.deleteOne({ _id: checksum.toString('hex') }));
   }
 
   async listOrphans(): Promise<{ uid: string; since: Date }[]> {

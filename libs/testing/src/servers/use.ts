@@ -4,6 +4,7 @@
  */
 import { startCeph, type CephCluster, type S3Config } from './ceph.ts';
 import { startFerretDb } from './ferretdb.ts';
+import { startNats } from './nats.ts';
 
 export interface S3Handle {
   readonly config: S3Config;
@@ -53,4 +54,15 @@ export async function useCeph(): Promise<CephHandle> {
   }
   const ceph: CephCluster = await startCeph();
   return { env: ceph.env, pool: ceph.pool, stop: () => ceph.stop() };
+}
+
+export interface NatsHandle {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export async function useNats(): Promise<NatsHandle> {
+  if (process.env['BLOCKVAULT_NATS_URL']) return { url: process.env['BLOCKVAULT_NATS_URL'], stop: async () => undefined };
+  const server = await startNats();
+  return { url: server.url, stop: () => server.stop() };
 }

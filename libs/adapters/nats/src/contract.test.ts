@@ -1,0 +1,40 @@
+/** The EventBus and Locks contracts against a real nats-server with JetStream. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { eventsContract, locksContract, useNats, type NatsHandle } from '@blockvault/testing';
+import { NatsEventBus } from './nats-events.ts';
+import { NatsLocks } from './nats-locks.ts';
+import { openNats } from './open.ts';
+
+let nats: NatsHandle;
+const connections: NatsConnection[] = [];
+before(async () => {
+  nats = await useNats();
+});
+after(async () => {
+  for (const nc of connections) await nc.close();
+  await nats.stop();
+});
+async function connection(): Promise<NatsConnection> {
+  const nc = await openNats({ url: nats.url });
+  connections.push(nc);
+  return nc;
+}
+
+eventsContract('NATS JetStream', async () => NatsEventBus.open(await connection()));
+locksContract('NATS KV leases', async (clock, options) => NatsLocks.open(await connection(), clock, options));
+
+describe('NATS events for late subscribers', () => {
+  it('a subscriber that connects after the events were published replays them from the stream', async () => {
+    const publisher = await NatsEventBus.open(await connection());
+    const marker = `late-${Date.now()}`;
+    publisher.publish({ kind: 'version.removed', versionUid: `${marker}-1` });
+    publisher.publish({ kind: 'version.removed', versionUid: `${marker}-2` });
+    await publisher.flush();
+    const late = await NatsEventBus.open(await connection());
+    const seen: unknown[] = [];
+    for await (const e of late.replay('version.removed')) if (String(e['versionUid']).startsWith(marker)) seen.push(e['versionUid']);
+    assert.deepEqual(seen, [`${marker}-1`, `${marker}-2`]);
+  });
+});

@@ -1,0 +1,66 @@
+/** The EventBus contract: the in-process bus and NATS run this suite. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { BlockvaultEvent, EventBus } from '@blockvault/core';
+
+/** Resolves with the first `n` events `kind` delivers (fails after `ms`). */
+export function collect(bus: EventBus, kind: string, n: number, ms = 5000): { events: Promise<BlockvaultEvent[]>; stop: () => void } {
+  const got: BlockvaultEvent[] = [];
+  let stop = (): void => undefined;
+  const events = new Promise<BlockvaultEvent[]>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`only ${got.length} of ${n} ${kind} events arrived within ${ms} ms`)), ms);
+    stop = bus.subscribe(kind, (e) => {
+      got.push(e);
+      if (got.length === n) {
+        clearTimeout(timer);
+        done(got);
+      }
+    });
+  });
+  return { events, stop: () => stop() };
+}
+
+export function eventsContract(name: string, open: () => Promise<EventBus>): void {
+  describe(`EventBus contract: ${name}`, () => {
+    it('a subscriber of a kind gets that kind only, in order; a * subscriber gets everything', async () => {
+      const bus = await open();
+      const completed = collect(bus, 'backup.completed', 2);
+      const all = collect(bus, '*', 3);
+      await bus.flush?.();
+      bus.publish({ kind: 'backup.completed', versionUid: 'a' });
+      bus.publish({ kind: 'backup.failed', versionUid: 'b' });
+      bus.publish({ kind: 'backup.completed', versionUid: 'c' });
+      await bus.flush?.();
+      assert.deepEqual((await completed.events).map((e) => e['versionUid']), ['a', 'c']);
+      assert.deepEqual((await all.events).map((e) => e.kind), ['backup.completed', 'backup.failed', 'backup.completed']);
+      completed.stop();
+      all.stop();
+    });
+
+    it('unsubscribing stops delivery; publishing with no subscriber is fine', async () => {
+      const bus = await open();
+      let count = 0;
+      const stop = bus.subscribe('scrub.completed', () => count++);
+      await bus.flush?.();
+      bus.publish({ kind: 'scrub.completed' });
+      const after = collect(bus, 'scrub.completed', 1);
+      await bus.flush?.();
+      bus.publish({ kind: 'scrub.completed' });
+      await bus.flush?.();
+      await after.events;
+      after.stop();
+      stop();
+      await bus.flush?.();
+      const before = count;
+      const last = collect(bus, 'scrub.completed', 1);
+      await bus.flush?.();
+      bus.publish({ kind: 'scrub.completed' });
+      await bus.flush?.();
+      await last.events;
+      last.stop();
+      assert.equal(count, before, 'the unsubscribed handler saw nothing more');
+      bus.publish({ kind: 'nobody.listens' });
+      await bus.flush?.();
+    });
+  });
+}
