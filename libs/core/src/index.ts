@@ -18,3 +18,4 @@ export { isDue, parseDuration, slaBreaches, validateSchedule, type Schedule } fr
 export { batchScrub, scrub, type BatchScrubOptions, type ScrubOptions, type ScrubResult } from './scrub.ts';
 export { Repository, type DiskUsage, type ListOptions } from './repository.ts';
 export { isZero, zeroBuffer } from './zero.ts';
+export { renewingLease } from './lease.ts';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
-import { VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
+import { renewingLease, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
 
 const DEFAULT_TTL_MS = 60_000;
 
@@ -71,17 +71,14 @@ export class SqliteLocks implements Locks {
       this.#db.exec('ROLLBACK');
       throw err;
     }
-    const renew = setInterval(() => {
-      this.#db.prepare('UPDATE locks SET expires = ? WHERE name = ? AND token = ?').run(this.#clock.now().getTime() + ttl, name, token);
-    }, Math.max(ttl / 3, 10));
-    renew.unref();
-    return {
+    return renewingLease(
       name,
-      release: async () => {
-        clearInterval(renew);
+      ttl,
+      () => this.#db.isOpen && this.#db.prepare('UPDATE locks SET expires = ? WHERE name = ? AND token = ?').run(this.#clock.now().getTime() + ttl, name, token).changes === 1,
+      async () => {
         if (this.#db.isOpen) this.#db.prepare('DELETE FROM locks WHERE name = ? AND token = ?').run(name, token);
       },
-    };
+    );
   }
 
   close(): void {

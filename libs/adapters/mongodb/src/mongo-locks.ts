@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Collection, Db } from 'mongodb';
-import { AlreadyExistsError, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
+import { AlreadyExistsError, renewingLease, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
 import { translate } from './errors.ts';
 
 interface LockDoc {
@@ -52,16 +52,13 @@ export class MongoLocks implements Locks {
       const r = await translate(() => this.#c.replaceOne({ _id: name, token: held?.token ?? '' }, doc()));
       if (r.matchedCount === 0) throw new VersionLockedError(name, 'another process that took it just now');
     }
-    const renew = setInterval(() => {
-      void translate(() => this.#c.updateOne({ _id: name, token }, { $set: { expires: this.#clock.now().getTime() + ttl } })).catch(() => undefined);
-    }, Math.max(ttl / 3, 10));
-    renew.unref();
-    return {
+    return renewingLease(
       name,
-      release: async () => {
-        clearInterval(renew);
+      ttl,
+      async () => (await translate(() => this.#c.updateOne({ _id: name, token }, { $set: { expires: this.#clock.now().getTime() + ttl } }))).matchedCount === 1,
+      async () => {
         await translate(() => this.#c.deleteOne({ _id: name, token }));
       },
-    };
+    );
   }
 }

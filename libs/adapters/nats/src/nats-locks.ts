@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
-import { VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
+import { renewingLease, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
 
 export const LOCKS_BUCKET = 'blockvault_locks';
 const DEFAULT_TTL_MS = 60_000;
@@ -69,19 +69,13 @@ export class NatsLocks implements Locks {
       }
     }
     let current = revision;
-    const renew = setInterval(() => {
-      this.#kv.update(key, value(), current).then(
-        (r) => (current = r),
-        () => clearInterval(renew),
-      );
-    }, Math.max(ttl / 3, 10));
-    renew.unref();
-    return {
+    return renewingLease(
       name,
-      release: async () => {
-        clearInterval(renew);
+      ttl,
+      async () => (current = await this.#kv.update(key, value(), current)),
+      async () => {
         await this.#kv.delete(key, { previousSeq: current }).catch(() => undefined);
       },
-    };
+    );
   }
 }

@@ -1,0 +1,26 @@
+import type { Lease } from './ports.ts';
+
+/**
+ * A held lock: renews itself every third of its TTL (in the background, never keeping the process
+ * alive) until released. `renew` returning false or throwing means the lease is lost: renewing
+ * stops, and the holder's next fenced write will fail.
+ */
+export function renewingLease(name: string, ttlMs: number, renew: () => unknown, release: () => Promise<void>): Lease {
+  const timer = setInterval(() => {
+    void (async () => {
+      try {
+        if ((await renew()) === false) clearInterval(timer);
+      } catch {
+        clearInterval(timer);
+      }
+    })();
+  }, Math.max(ttlMs / 3, 10));
+  timer.unref();
+  return {
+    name,
+    release: async () => {
+      clearInterval(timer);
+      await release();
+    },
+  };
+}
