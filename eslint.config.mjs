@@ -15,10 +15,11 @@ function boundaries(inTests) {
       depConstraints: [
         { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
-        { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', ...extra] },
+        { sourceTag: 'type:proto', onlyDependOnLibsWithTags: [] },
+        { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', ...extra] },
         { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform'] },
-        { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', ...extra] },
-        { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:testing', 'type:app'] },
+        { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', ...extra] },
+        { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:testing', 'type:app', 'type:proto'] },
       ],
     },
   ];

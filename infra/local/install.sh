@@ -3,7 +3,7 @@
 #   nats-server and ferretdb (built with Go from the module proxy) into $BLOCKVAULT_TOOLS,
 #   Ceph (mon, osd, mgr, radosgw, rbd) from Debian's packages.
 # Idempotent and quick when everything is there. Prints the tools directory on stdout.
-#   infra/local/install.sh [nats] [ferretdb] [ceph]     (default: all three)
+#   infra/local/install.sh [nats] [ferretdb] [ceph] [protoc]     (default: all)
 set -euo pipefail
 
 TOOLS="${BLOCKVAULT_TOOLS:-$HOME/.cache/blockvault/bin}"
@@ -14,7 +14,7 @@ log() { echo "install: $*" >&2; }
 
 want() { [ $# -eq 0 ] && return 0; for w in "${WANTED[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 WANTED=("$@")
-[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb ceph)
+[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb ceph protoc)
 
 if want nats && ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
   log "nats-server $NATS_VERSION (go install)"
@@ -40,6 +40,13 @@ if want ceph && ! { command -v ceph-mon && command -v ceph-osd && command -v rad
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
     ceph-mon ceph-osd ceph-mgr ceph-common radosgw uuid-runtime >/dev/null
+fi
+
+if want protoc && ! command -v protoc >/dev/null 2>&1; then
+  log "protoc (Debian protobuf-compiler, for regenerating libs/proto)"
+  [ "$(id -u)" = 0 ] || { log "installing protoc needs root (apt-get)"; exit 1; }
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends protobuf-compiler >/dev/null
 fi
 
 echo "$TOOLS"

@@ -1,0 +1,1 @@
+export * from './gen/blockvault/v1/jobs.ts';
