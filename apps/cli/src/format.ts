@@ -1,6 +1,6 @@
 /** Human tables and `--json` shapes (camelCase, dates as ISO 8601). */
 import Table from 'cli-table3';
-import { versionToJson, type BackupStats, type BlockInfo, type DiskUsage, type RestoreResult, type Version } from '@blockvault/core';
+import type { BackupStats, BlockInfo, DiskUsage, Version } from '@blockvault/core';
 
 export { versionToJson as versionJson } from '@blockvault/core';
 
@@ -83,14 +83,4 @@ export function duTable(rows: readonly DiskUsage[]): string {
   );
 }
 
-export function restoreJson(r: RestoreResult, target: string): Record<string, unknown> {
-  return {
-    version: versionToJson(r.version),
-    target,
-    blocksRestored: r.blocksRestored,
-    bytesRestored: r.bytesRestored,
-    damagedBlocks: r.damagedBlocks,
-    invalidatedVersions: r.invalidatedVersions,
-    durationSeconds: r.durationSeconds,
-  };
-}
+export { restoreResultToJson as restoreJson } from '@blockvault/core';

@@ -28,6 +28,8 @@ export interface BackupRequest {
   readonly tags?: readonly string[];
   readonly expire?: Date | null;
   readonly onProgress?: ProgressListener;
+  /** Called once the version exists (before any block is stored), with its uid. */
+  readonly onVersion?: (uid: string) => void;
 }
 
 export interface BackupResult {
@@ -110,6 +112,7 @@ class BackupRun {
       const hints = hintList ? classifyBlocks(hintList, sizeBytes, config.blockSize) : undefined;
       this.#plan = new BackupPlan({ sizeBytes, blockSize: config.blockSize, hints, base: this.#base }, config.blocksPerSegment, this.#ctx.hasher.digestLength);
       const { version, lease } = await this.#openVersion(uid, sizeBytes);
+      this.#req.onVersion?.(version.uid);
       try {
         const done = await this.#ctx.metadata.getVersionSegments(version.uid);
         this.#invalidChecksums = await this.#ctx.metadata.listInvalidChecksums();

@@ -7,7 +7,7 @@ import { digestAt, isSparseDigest, SegmentLayout, type SegmentPointer } from './
 import { decodeBlob } from './blob-format.ts';
 import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
 import { InvalidArgumentError, InvalidVersionStateError, isBlockvaultError } from './errors.ts';
-import { blockLength, type BlobRef, type Version } from './model.ts';
+import { blockLength, versionToJson, type BlobRef, type Version } from './model.ts';
 import { TaskGroup } from './pipeline.ts';
 import type { BlockTarget } from './ports.ts';
 import { zeroBuffer } from './zero.ts';
@@ -33,6 +33,19 @@ export interface RestoreResult {
   /** Versions marked invalid because they share a damaged blob. */
   readonly invalidatedVersions: string[];
   readonly durationSeconds: number;
+}
+
+/** The restore's result as JSON (CLI `--json`, job results). */
+export function restoreResultToJson(r: RestoreResult, target: string): Record<string, unknown> {
+  return {
+    version: versionToJson(r.version),
+    target,
+    blocksRestored: r.blocksRestored,
+    bytesRestored: r.bytesRestored,
+    damagedBlocks: r.damagedBlocks,
+    invalidatedVersions: r.invalidatedVersions,
+    durationSeconds: r.durationSeconds,
+  };
 }
 
 /** Segments fetched per metadata round trip. */

@@ -18,6 +18,7 @@ import {
   systemClock,
   type BlobStore,
   type Clock,
+  type EventBus,
   type Locks,
   type HashAlgorithm,
   type MetadataStore,
@@ -54,6 +55,8 @@ export interface EmbeddedOptions {
   /** Take locks held by others (`--override-lock`); each override is reported to `onLockOverride`. @default false */
   readonly overrideLocks?: boolean;
   readonly onLockOverride?: (name: string, holder: string) => void;
+  /** The event bus (NATS in the services). @default an in-process bus */
+  readonly events?: EventBus;
   /** Random numbers for the sanity check's sample. @default Math.random */
   readonly random?: () => number;
 }
@@ -62,7 +65,7 @@ export interface EmbeddedRepository {
   readonly repository: Repository;
   readonly metadata: SqliteMetadataStore;
   readonly blobs: FsBlobStore;
-  readonly events: MemoryEventBus;
+  readonly events: EventBus;
   readonly home: string;
   close(): Promise<void>;
 }
@@ -106,7 +109,7 @@ async function assemble<M extends MetadataStore, B extends BlobStore>(options: E
       throw new InvalidArgumentError(`the repository in ${where} uses ${key} ${config[key]}, fixed when it was created; it cannot change to ${options[key]}`);
     }
   }
-  const events = new MemoryEventBus();
+  const events = options.events ?? new MemoryEventBus();
   const repository = new Repository({
     config,
     hasher: createHasher(config.hash),
@@ -148,7 +151,7 @@ export interface OpenRepository {
   readonly repository: Repository;
   readonly metadata: MetadataStore;
   readonly blobs: BlobStore;
-  readonly events: MemoryEventBus;
+  readonly events: EventBus;
   close(): Promise<void>;
 }
 

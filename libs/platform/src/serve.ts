@@ -1,0 +1,147 @@
+/**
+ * One binary, many targets (Loki/Tempo style): a registry of modules and their dependencies.
+ * `serve({ target: 'all' })` runs the scheduler (the gRPC job API) and a worker in one process;
+ * `scheduler` and `worker` run them alone, sharing NATS and the repository's stores.
+ */
+import { hostname } from 'node:os';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { InvalidArgumentError, systemClock, type Clock } from '@blockvault/core';
+import { NatsEventBus, openNats } from '@blockvault/adapter-nats';
+import { JobQueue, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
+import type { StoresConfig } from './config.ts';
+import { openRepository, type OpenRepository } from './embedded.ts';
+
+export const TARGETS = ['all', 'scheduler', 'worker'] as const;
+export type Target = (typeof TARGETS)[number];
+
+export interface ServeOptions {
+  readonly target: Target;
+  /** nats://host:port */
+  readonly natsUrl: string;
+  /** The job API's address (scheduler). @default 127.0.0.1:7070 */
+  readonly listen?: string;
+  /** The repository: home directory and stores, as for the CLI. */
+  readonly home: string;
+  readonly stores?: StoresConfig;
+  readonly clock?: Clock;
+  /** Repository options for tests (small blocks). */
+  readonly blockSize?: number;
+  readonly blocksPerSegment?: number;
+}
+
+export interface Running {
+  /** The job API's port, when the scheduler runs here. */
+  readonly port: number | undefined;
+  readonly modules: readonly string[];
+  stop(): Promise<void>;
+}
+
+interface Context {
+  nc?: NatsConnection;
+  repo?: OpenRepository;
+  queue?: JobQueue;
+  grpc?: GrpcServer;
+  worker?: Worker;
+}
+
+interface Module {
+  readonly deps: readonly string[];
+  start(ctx: Context, o: ServeOptions): Promise<void>;
+  stop(ctx: Context): Promise<void>;
+}
+
+const MODULES: Record<string, Module> = {
+  nats: {
+    deps: [],
+    start: async (ctx, o) => {
+      ctx.nc = await openNats({ url: o.natsUrl, name: `blockvault-${o.target}` });
+    },
+    stop: async (ctx) => {
+      await ctx.nc?.drain();
+    },
+  },
+  repository: {
+    deps: ['nats'],
+    start: async (ctx, o) => {
+      const clock = o.clock ?? systemClock;
+      const nc = ctx.nc as NatsConnection;
+      ctx.repo = await openRepository({
+        home: o.home,
+        stores: o.stores,
+        clock,
+        events: await NatsEventBus.open(nc),
+        ...(o.blockSize ? { blockSize: o.blockSize } : {}),
+        ...(o.blocksPerSegment ? { blocksPerSegment: o.blocksPerSegment } : {}),
+      });
+    },
+    stop: async (ctx) => {
+      await ctx.repo?.events.flush?.();
+      await ctx.repo?.close();
+    },
+  },
+  queue: {
+    deps: ['nats'],
+    start: async (ctx) => {
+      ctx.queue = await JobQueue.open(ctx.nc as NatsConnection);
+    },
+    stop: async () => undefined,
+  },
+  scheduler: {
+    deps: ['repository', 'queue'],
+    start: async (ctx, o) => {
+      ctx.grpc = await serveJobApi({ queue: ctx.queue as JobQueue, repository: ctx.repo!.repository, clock: o.clock ?? systemClock }, o.listen ?? '127.0.0.1:7070');
+    },
+    stop: async (ctx) => {
+      await ctx.grpc?.stop();
+    },
+  },
+  worker: {
+    deps: ['repository', 'queue'],
+    start: async (ctx, o) => {
+      ctx.worker = new Worker({
+        queue: ctx.queue as JobQueue,
+        repository: ctx.repo!.repository,
+        events: ctx.repo!.events,
+        clock: o.clock ?? systemClock,
+        owner: `${hostname()}:${process.pid}`,
+      });
+      await ctx.worker.start();
+    },
+    stop: async (ctx) => {
+      await ctx.worker?.stop();
+    },
+  },
+  all: { deps: ['scheduler', 'worker'], start: async () => undefined, stop: async () => undefined },
+};
+
+/** Modules in start order: dependencies first. */
+export function resolveModules(target: string): string[] {
+  if (!(TARGETS as readonly string[]).includes(target)) throw new InvalidArgumentError(`unknown target ${JSON.stringify(target)}: use ${TARGETS.join(', ')}`);
+  const order: string[] = [];
+  const visit = (name: string): void => {
+    if (order.includes(name)) return;
+    for (const d of MODULES[name]!.deps) visit(d);
+    order.push(name);
+  };
+  visit(target);
+  return order;
+}
+
+export async function serve(options: ServeOptions): Promise<Running> {
+  const order = resolveModules(options.target);
+  const ctx: Context = {};
+  const started: string[] = [];
+  const stop = async (): Promise<void> => {
+    for (const name of [...started].reverse()) await MODULES[name]!.stop(ctx);
+  };
+  try {
+    for (const name of order) {
+      await MODULES[name]!.start(ctx, options);
+      started.push(name);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port: ctx.grpc?.port, modules: order, stop };
+}

@@ -1,0 +1,127 @@
+/**
+ * The job API over gRPC (proto/blockvault/v1/jobs.proto), with the standard health checking
+ * service and server reflection. Domain errors become status codes only here, at the edge.
+ */
+import { resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { ErrorCode, InvalidArgumentError, isBlockvaultError, versionToJson, type Clock, type Repository } from '@blockvault/core';
+import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
+import { jobType, type JobQueue } from './job-queue.ts';
+
+const PROTO = resolve(import.meta.dirname, '../../../../proto/blockvault/v1/jobs.proto');
+/** Room for 4 MiB blocks (4,194,311 bytes on the wire) and their framing. */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+const STATUS: Record<string, grpc.status> = {
+  [ErrorCode.InvalidArgument]: grpc.status.INVALID_ARGUMENT,
+  [ErrorCode.NotFound]: grpc.status.NOT_FOUND,
+  [ErrorCode.AlreadyExists]: grpc.status.ALREADY_EXISTS,
+  [ErrorCode.Conflict]: grpc.status.FAILED_PRECONDITION,
+  [ErrorCode.Integrity]: grpc.status.DATA_LOSS,
+  [ErrorCode.Unavailable]: grpc.status.UNAVAILABLE,
+  [ErrorCode.Unauthenticated]: grpc.status.UNAUTHENTICATED,
+  [ErrorCode.Internal]: grpc.status.INTERNAL,
+};
+
+export function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  if (isBlockvaultError(err)) return { code: STATUS[err.code] ?? grpc.status.INTERNAL, details: err.message };
+  return { code: grpc.status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
+}
+
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toStatus(err) as grpc.ServiceError),
+    );
+  };
+}
+
+function required(value: string | undefined, field: string): void {
+  if (!value) throw new InvalidArgumentError(`${field} is required`);
+}
+
+export interface JobServiceDeps {
+  readonly queue: JobQueue;
+  readonly repository: Repository;
+  readonly clock: Clock;
+}
+
+export function jobService(deps: JobServiceDeps): JobServiceServer {
+  const { queue, repository } = deps;
+  return {
+    submitJob: unary(async (req) => {
+      const type = jobType(req);
+      // Refuse what can never run before it is queued: missing fields, bad URLs, unknown versions.
+      if (type === 'backup') {
+        required(req.backup?.source, 'backup.source');
+        required(req.backup?.name, 'backup.name');
+        repository.ctx.io.resolve(req.backup!.source);
+        if (req.backup?.fromUid) await repository.getVersion(req.backup.fromUid);
+      } else if (type === 'restore') {
+        required(req.restore?.uid, 'restore.uid');
+        required(req.restore?.target, 'restore.target');
+        repository.ctx.io.resolve(req.restore!.target);
+        await repository.getVersion(req.restore!.uid);
+      } else if (type === 'scrub') {
+        required(req.scrub?.uid, 'scrub.uid');
+        await repository.getVersion(req.scrub!.uid);
+      } else if (type === 'enforce') {
+        required(req.enforce?.rules, 'enforce.rules');
+      }
+      return queue.submit(req, deps.clock.now());
+    }),
+    getJob: unary((req) => queue.get(req.id)),
+    listJobs: unary(async (req) => ({ jobs: await queue.list(req.limit || 100) })),
+    cancelJob: unary(async (req) =>
+      queue.update(req.id, (j) => {
+        // Queued jobs are skipped by the worker that gets them; running ones finish their work.
+        if (j.state !== JobState.JOB_STATE_QUEUED) throw new InvalidArgumentError(`job ${req.id} is not queued; only queued jobs can be cancelled`);
+        return { ...j, state: JobState.JOB_STATE_CANCELLED, finished: deps.clock.now().toISOString() };
+      }),
+    ),
+    watchJob: (call) => {
+      void (async () => {
+        try {
+          for await (const job of queue.watch(call.request.id)) {
+            if (call.cancelled) return;
+            call.write(job);
+          }
+          call.end();
+        } catch (err) {
+          call.destroy(Object.assign(new Error((toStatus(err).details as string) ?? 'error'), toStatus(err)));
+        }
+      })();
+    },
+    listVersions: unary(async (req) => {
+      const versions = await repository.ls({ name: req.name || undefined, tag: req.tag || undefined });
+      return {
+        versions: versions.map((v): Version => {
+          const j = versionToJson(v);
+          return { uid: j.uid, name: j.name, snapshotName: j.snapshotName, date: j.date, size: j.size, sizeBytes: j.sizeBytes, valid: j.valid, protected: j.protected, tags: j.tags, expire: j.expire ?? '' };
+        }),
+      };
+    }),
+  };
+}
+
+export interface GrpcServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Serves the job API, health checking and reflection on `address` (host:port; port 0: any). */
+export async function serveJobApi(deps: JobServiceDeps, address: string): Promise<GrpcServer> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+  server.addService(JobServiceService, jobService(deps));
+  new HealthImplementation({ '': 'SERVING', 'blockvault.v1.JobService': 'SERVING' }).addToServer(server);
+  new ReflectionService(loadSync(PROTO)).addToServer(server);
+  const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
+  return {
+    port,
+    stop: () => new Promise((done) => server.tryShutdown(() => done())),
+  };
+}

@@ -1,0 +1,66 @@
+/** Runs one job's spec on a repository and returns what the CLI prints for it with --json. */
+import {
+  checkTimeZone,
+  DEFAULT_GRACE_SECONDS,
+  parseHints,
+  parseRetentionRules,
+  restoreResultToJson,
+  versionToJson,
+  type ProgressListener,
+  type Repository,
+} from '@blockvault/core';
+import type { Job } from '@blockvault/proto';
+
+export interface RunHooks {
+  readonly onProgress?: ProgressListener;
+  /** A backup's version exists: record it, so that a redelivered job continues it. */
+  readonly onVersion?: (uid: string) => Promise<void> | void;
+}
+
+export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): Promise<unknown> {
+  const req = job.request;
+  if (req?.backup) {
+    const b = req.backup;
+    if (job.versionUid) {
+      // An earlier attempt created the version: continue it rather than start over.
+      const earlier = await repo.getVersion(job.versionUid).catch(() => undefined);
+      if (earlier?.valid) return { version: versionToJson(earlier), stats: earlier.stats };
+      if (earlier) {
+        const r = await repo.backup({ source: b.source, name: b.name, continueUid: earlier.uid, onProgress: hooks.onProgress });
+        return { version: versionToJson(r.version), stats: r.stats };
+      }
+    }
+    const r = await repo.backup({
+      source: b.source,
+      name: b.name,
+      snapshotName: b.snapshotName || undefined,
+      hints: b.hintsJson ? parseHints(b.hintsJson, 'hints_json') : undefined,
+      fromUid: b.fromUid || undefined,
+      tags: b.tags,
+      expire: b.expire ? new Date(b.expire) : null,
+      onProgress: hooks.onProgress,
+      onVersion: (uid) => void hooks.onVersion?.(uid),
+    });
+    return { version: versionToJson(r.version), stats: r.stats };
+  }
+  if (req?.restore) {
+    const r = req.restore;
+    const result = await repo.restore({ uid: r.uid, target: r.target, sparse: r.sparse, force: r.force, continueFrom: r.continueFrom || undefined, onProgress: hooks.onProgress });
+    return restoreResultToJson(result, r.target);
+  }
+  if (req?.scrub) {
+    const s = req.scrub;
+    return repo.scrub(s.uid, { deep: s.deep, percent: s.percent || undefined, source: s.source || undefined });
+  }
+  if (req?.cleanup) {
+    const c = req.cleanup;
+    const r = await repo.cleanup({ graceSeconds: c.graceSeconds < 0 ? DEFAULT_GRACE_SECONDS : c.graceSeconds, full: c.full, prefix: c.prefix, dryRun: c.dryRun });
+    return { ...r, cutoff: r.cutoff.toISOString() };
+  }
+  if (req?.enforce) {
+    const e = req.enforce;
+    const decisions = await repo.enforce(parseRetentionRules(e.rules), { name: e.name || undefined, dryRun: e.dryRun, timeZone: checkTimeZone(e.timeZone || 'UTC') });
+    return decisions.map((d) => ({ version: versionToJson(d.version), keep: d.keep, removed: d.removed, reasons: d.reasons }));
+  }
+  throw new Error(`job ${job.id} has no spec`);
+}

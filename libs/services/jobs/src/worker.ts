@@ -1,0 +1,110 @@
+/**
+ * A worker: pulls jobs from the work queue one at a time, signals progress to JetStream while it
+ * works (so a live job is not redelivered), records state in the jobs KV, and acks when done. A
+ * worker that dies leaves its job unacked: after ACK_WAIT_MS it is redelivered to another worker,
+ * which continues the same version. After MAX_ATTEMPTS deliveries the job is marked failed.
+ */
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { ErrorCode, isBlockvaultError, type Clock, type EventBus, type Repository } from '@blockvault/core';
+import { JobState, type Job } from '@blockvault/proto';
+import { ACK_WAIT_MS, isTerminal, JOBS_STREAM, MAX_ATTEMPTS, WORKERS_CONSUMER, type JobQueue } from './job-queue.ts';
+import { runJob } from './run-job.ts';
+
+export interface WorkerOptions {
+  readonly queue: JobQueue;
+  readonly repository: Repository;
+  readonly events: EventBus;
+  readonly clock: Clock;
+  /** host:pid, shown in jobs. */
+  readonly owner: string;
+}
+
+export class Worker {
+  readonly #o: WorkerOptions;
+  #messages: ConsumerMessages | undefined;
+  #done: Promise<void> | undefined;
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+  }
+
+  async start(): Promise<void> {
+    const consumer = await this.#o.queue.js.consumers.get(JOBS_STREAM, WORKERS_CONSUMER);
+    const messages = await consumer.consume({ max_messages: 1 });
+    this.#messages = messages;
+    this.#done = (async () => {
+      for await (const m of messages) await this.#handle(m);
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.#messages?.stop();
+    await this.#done;
+  }
+
+  async #handle(m: JsMsg): Promise<void> {
+    const { queue, clock, owner, events } = this.#o;
+    const { id } = m.json<{ id: string }>();
+    let job: Job;
+    try {
+      job = await queue.get(id);
+    } catch {
+      m.term('unknown job');
+      return;
+    }
+    if (isTerminal(job)) {
+      m.ack();
+      return;
+    }
+    const attempt = m.info.deliveryCount;
+    if (attempt > MAX_ATTEMPTS) {
+      const failed = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_FAILED, finished: clock.now().toISOString(), error: `gave up after ${MAX_ATTEMPTS} attempts: the workers running it stopped`, errorCode: 'UNAVAILABLE' }));
+      events.publish({ kind: 'job.failed', jobId: id, type: failed.type, error: failed.error });
+      m.term('attempts exhausted');
+      return;
+    }
+    job = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_RUNNING, attempts: attempt, worker: owner, started: j.started || clock.now().toISOString() }));
+    const heartbeat = setInterval(() => m.working(), ACK_WAIT_MS / 3);
+    let lastProgress = 0;
+    try {
+      const result = await runJob(this.#o.repository, job, {
+        onVersion: async (uid) => {
+          await queue.update(id, (j) => ({ ...j, versionUid: uid }));
+        },
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - lastProgress < 1000 && p.blocksDone < p.blocksTotal) return;
+          lastProgress = now;
+          void queue
+            .update(id, (j) => ({ ...j, progress: { blocksDone: p.blocksDone, blocksTotal: p.blocksTotal, bytesDone: p.bytesDone, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds ?? -1 } }))
+            .catch(() => undefined);
+        },
+      });
+      await this.#finish(id, JobState.JOB_STATE_SUCCEEDED, result);
+      m.ack();
+    } catch (err) {
+      const code = isBlockvaultError(err) ? err.code : ErrorCode.Internal;
+      if (code === ErrorCode.Unavailable && attempt < MAX_ATTEMPTS) {
+        await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_QUEUED, error: (err as Error).message, errorCode: code }));
+        m.nak(1000);
+        return;
+      }
+      await this.#finish(id, JobState.JOB_STATE_FAILED, undefined, err as Error, code);
+      m.ack();
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  async #finish(id: string, state: JobState, result: unknown, err?: Error, code?: string): Promise<void> {
+    const job = await this.#o.queue.update(id, (j) => ({
+      ...j,
+      state,
+      finished: this.#o.clock.now().toISOString(),
+      resultJson: result === undefined ? '' : JSON.stringify(result),
+      error: err?.message ?? '',
+      errorCode: code ?? '',
+    }));
+    this.#o.events.publish({ kind: state === JobState.JOB_STATE_SUCCEEDED ? 'job.completed' : 'job.failed', jobId: id, type: job.type, ...(err ? { error: err.message } : {}) });
+  }
+}
