@@ -2,13 +2,15 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { Repository } from '@blockvault/core';
+import { InvalidArgumentError, type Repository } from '@blockvault/core';
 import { openRepository, storesFromEnv } from '@blockvault/platform';
+import { Remote } from './remote.ts';
 
 export interface GlobalOptions {
   home?: string;
   json?: boolean;
   overrideLock?: boolean;
+  server?: string;
 }
 
 export interface Io {
@@ -34,9 +36,15 @@ export class Cli {
     return cmd.optsWithGlobals<GlobalOptions>();
   }
 
+  /** The job API of `--server`; the caller closes it. */
+  remote(g: GlobalOptions): Remote {
+    return new Remote(g.server as string);
+  }
+
   /** Opens the embedded repository for one command and closes it afterwards. */
   async withRepo<T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> {
     const g = this.globals(cmd);
+    if (g.server) throw new InvalidArgumentError(`${cmd.name()} is not available with --server yet; run it where the repository is (backup, restore, ls, scrub, deep-scrub, cleanup and enforce are)`);
     const embedded = await openRepository({
       home: resolveHome(g.home),
       stores: storesFromEnv(),
@@ -52,5 +60,15 @@ export class Cli {
 
   print(g: GlobalOptions, json: unknown, human: () => string): void {
     this.io.out(g.json ? JSON.stringify(json, null, 2) : human());
+  }
+}
+
+/** Runs `fn` against the server, closing the connection afterwards. */
+export async function withRemote<T>(cli: Cli, g: GlobalOptions, fn: (remote: Remote) => Promise<T>): Promise<T> {
+  const remote = cli.remote(g);
+  try {
+    return await fn(remote);
+  } finally {
+    remote.close();
   }
 }

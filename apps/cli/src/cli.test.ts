@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildImage, overwrite, tempDir, type TempDir } from '@blockvault/testing';
-import { assertUserError, cli as runCli, json, type Run } from './cli-harness.ts';
+import { assertUserError, cli as runCli, json, type Run } from '@blockvault/testing';
 
 const BS = 4 * 1024 * 1024;
 const cli = (...args: string[]): Promise<Run> => runCli(args);

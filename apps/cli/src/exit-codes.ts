@@ -25,8 +25,12 @@ export const EXIT_CODE_HELP = `Exit codes:
   8  a store refused the credentials`;
 
 export function exitCodeFor(err: unknown): number {
-  if (!isBlockvaultError(err)) return ExitCode.Internal;
-  switch (err.code) {
+  return isBlockvaultError(err) ? exitCodeForCode(err.code) : ExitCode.Internal;
+}
+
+/** The exit code for an error code (also one a server reported for a job). */
+export function exitCodeForCode(code: string): number {
+  switch (code) {
     case ErrorCode.InvalidArgument:
       return ExitCode.Usage;
     case ErrorCode.NotFound:

@@ -3,6 +3,7 @@ import { CommanderError } from 'commander';
 import { isBlockvaultError } from '@blockvault/core';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { buildProgram } from './program.ts';
+import { remoteExitCode } from './remote.ts';
 
 async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram({ out: (text) => process.stdout.write(`${text}\n`), err: (text) => process.stderr.write(`${text}\n`) });
@@ -14,6 +15,11 @@ async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.Ok;
       return ExitCode.Usage; // commander has already printed the message
+    }
+    const remote = remoteExitCode(err);
+    if (remote !== undefined) {
+      process.stderr.write(`blockvault: ${(err as Error).message}\n`);
+      return remote;
     }
     const code = exitCodeFor(err);
     if (isBlockvaultError(err)) process.stderr.write(`blockvault: ${err.message}\n`);

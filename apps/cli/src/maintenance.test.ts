@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildImage, overwrite, tempDir, type TempDir } from '@blockvault/testing';
-import { assertUserError, cli, json } from './cli-harness.ts';
+import { assertUserError, cli, json } from '@blockvault/testing';
 
 const BS = 4 * 1024 * 1024;
 

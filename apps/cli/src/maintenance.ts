@@ -1,6 +1,6 @@
 /** Commands that keep a repository healthy: scrubs, cleanup, retention, schedules, export/import. */
 import { readFile, writeFile } from 'node:fs/promises';
-import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
+import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import {
   checkTimeZone,
   DamagedBlocksError,
@@ -13,7 +13,7 @@ import {
   type ScrubResult,
 } from '@blockvault/core';
 import { openForRecovery, storesFromEnv } from '@blockvault/platform';
-import { resolveHome, type Cli } from './cli-context.ts';
+import { resolveHome, withRemote, type Cli } from './cli-context.ts';
 import { ExitCode } from './exit-codes.ts';
 import { bytes, versionJson } from './format.ts';
 
@@ -64,6 +64,13 @@ export function registerMaintenance(program: Command, cli: Cli): void {
       .option('--percent <p>', 'check a random P% of the blocks', parsePercent, 100);
     if (deep) cmd.option('--source <url>', 'also compare with this source; a mismatch fails the scrub but marks nothing');
     cmd.action(async (uid: string, opts: { percent: number; source?: string }, c: Command) => {
+      const remoteG = cli.globals(c);
+      if (remoteG.server) {
+        const r = (await withRemote(cli, remoteG, (x) => x.run({ requestId: '', scrub: { uid, deep, percent: opts.percent, source: opts.source ?? '' } }, name))) as ScrubResult;
+        cli.print(remoteG, r, () => scrubText(r));
+        failOnDamage([r]);
+        return;
+      }
       await cli.withRepo(c, async (repo, g) => {
         const r = await repo.scrub(uid, { percent: opts.percent, deep, source: opts.source });
         cli.print(g, r, () => scrubText(r));
@@ -94,6 +101,13 @@ export function registerMaintenance(program: Command, cli: Cli): void {
     .option('--prefix <p>', 'with --full: only objects whose key starts with this', '')
     .option('--dry-run', 'report what would be deleted')
     .action(async (opts: { grace: number; full?: boolean; prefix: string; dryRun?: boolean }, c: Command) => {
+      const remoteG = cli.globals(c);
+      if (remoteG.server) {
+        const cleanup = { graceSeconds: opts.grace, full: opts.full ?? false, prefix: opts.prefix, dryRun: opts.dryRun ?? false };
+        const r = await withRemote(cli, remoteG, (x) => x.run({ requestId: '', cleanup }, 'cleanup'));
+        cli.print(remoteG, r, () => JSON.stringify(r));
+        return;
+      }
       await cli.withRepo(c, async (repo, g) => {
         const r = await repo.cleanup({ graceSeconds: opts.grace, full: opts.full, prefix: opts.prefix, dryRun: opts.dryRun });
         cli.print(g, { ...r, cutoff: r.cutoff.toISOString() }, () =>
@@ -112,6 +126,13 @@ export function registerMaintenance(program: Command, cli: Cli): void {
     .action(async (rulesText: string, name: string | undefined, opts: { dryRun?: boolean; timeZone: string }, c: Command) => {
       const rules = parseRetentionRules(rulesText);
       const timeZone = checkTimeZone(opts.timeZone);
+      const remoteG = cli.globals(c);
+      if (remoteG.server) {
+        const enforce = { rules: rulesText, name: name ?? '', dryRun: opts.dryRun ?? false, timeZone };
+        const r = await withRemote(cli, remoteG, (x) => x.run({ requestId: '', enforce }, 'enforce'));
+        cli.print(remoteG, r, () => JSON.stringify(r, null, 2));
+        return;
+      }
       await cli.withRepo(c, async (repo, g) => {
         const decisions = await repo.enforce(rules, { name, dryRun: opts.dryRun, timeZone });
         cli.print(
@@ -211,6 +232,24 @@ export function registerMaintenance(program: Command, cli: Cli): void {
         const v = await repo.importVersion(doc);
         cli.print(g, versionJson(v), () => `imported version ${v.uid} (${v.name})${v.valid ? '' : ' - some of its blobs are missing: it is marked invalid'}`);
       });
+    });
+
+  program
+    .command('serve')
+    .description('run services: the job API (scheduler), a worker, or both (all); stops on SIGINT/SIGTERM')
+    .addOption(new Option('--target <target>', 'which modules run here').choices(['all', 'scheduler', 'worker']).default('all'))
+    .option('--listen <host:port>', 'the job API address', process.env['BLOCKVAULT_GRPC_LISTEN'] ?? '127.0.0.1:7070')
+    .option('--nats <url>', 'NATS server', process.env['BLOCKVAULT_NATS_URL'] ?? 'nats://127.0.0.1:4222')
+    .action(async (opts: { target: 'all' | 'scheduler' | 'worker'; listen: string; nats: string }, c: Command) => {
+      const g = cli.globals(c);
+      const { serve } = await import('@blockvault/platform/serve');
+      const running = await serve({ target: opts.target, natsUrl: opts.nats, listen: opts.listen, home: resolveHome(g.home), stores: storesFromEnv() });
+      cli.print(g, { modules: running.modules, port: running.port ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (job API on port ${running.port})` : ''}`);
+      await new Promise<void>((done) => {
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+      });
+      await running.stop();
     });
 
   program

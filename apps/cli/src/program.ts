@@ -1,9 +1,9 @@
 /** The `blockvault` command line: one subcommand per operation, `--home` and `--json` anywhere. */
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
-import { DamagedBlocksError, HASH_ALGORITHMS, InvalidArgumentError, parseHints, type HashAlgorithm, type Repository } from '@blockvault/core';
+import { DamagedBlocksError, HASH_ALGORITHMS, InvalidArgumentError, parseHints, type BackupStats, type HashAlgorithm, type Repository } from '@blockvault/core';
 import { openRepository, openVersionFromBlobStore, storesFromEnv } from '@blockvault/platform';
-import { Cli, resolveHome, type GlobalOptions, type Io } from './cli-context.ts';
+import { Cli, resolveHome, withRemote, type GlobalOptions, type Io } from './cli-context.ts';
 import { EXIT_CODE_HELP } from './exit-codes.ts';
 import { registerMaintenance } from './maintenance.ts';
 import { blocksTable, duTable, restoreJson, statsTable, statsText, versionJson, versionsTable } from './format.ts';
@@ -37,6 +37,7 @@ export function buildProgram(io: Io): Command {
     .option('--home <dir>', 'repository directory (default: $BLOCKVAULT_HOME or ~/.local/share/blockvault)')
     .option('--json', 'print machine-readable JSON on stdout')
     .option('--override-lock', 'take locks other holders have (after checking they are gone); logged')
+    .option('--server <host:port>', "run the command as a job on a deployment's job API (backup, restore, ls, scrub, cleanup, enforce)")
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText(
@@ -53,10 +54,11 @@ export function buildProgram(io: Io): Command {
     .description('create the repository (hash and block size are fixed for its life)')
     .addOption(new Option('--hash <algorithm>', 'block checksum').choices([...HASH_ALGORITHMS]).default('blake3'))
     .option('--block-size <bytes>', 'block size in bytes (a multiple of 4096)', parsePositiveInt, 4 * 1024 * 1024)
-    .action(async (opts: { hash: HashAlgorithm; blockSize: number }, cmd: Command) => {
+    .option('--blocks-per-segment <n>', 'blocks per block-map segment: the unit an interrupted backup resumes from', parsePositiveInt, 256)
+    .action(async (opts: { hash: HashAlgorithm; blockSize: number; blocksPerSegment: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const home = resolveHome(g.home);
-      const embedded = await openRepository({ home, stores: storesFromEnv(), hash: opts.hash, blockSize: opts.blockSize });
+      const embedded = await openRepository({ home, stores: storesFromEnv(), hash: opts.hash, blockSize: opts.blockSize, blocksPerSegment: opts.blocksPerSegment });
       const config = embedded.repository.ctx.config;
       await embedded.close();
       print(g, { home, ...config }, () => `repository ${home}: hash ${config.hash}, block size ${config.blockSize}`);
@@ -76,6 +78,14 @@ export function buildProgram(io: Io): Command {
     .action(async (source: string, name: string, opts: { snapshot?: string; hints?: string; from?: string; continue?: string; tag: string[]; expire?: string }, cmd: Command) => {
       const hints = opts.hints ? parseHints(await readHints(opts.hints), opts.hints) : undefined;
       const expire = opts.expire ? parseDate(opts.expire) : null;
+      const remoteG = cli.globals(cmd);
+      if (remoteG.server) {
+        if (opts.continue) throw new InvalidArgumentError('--continue is automatic with --server: a job whose worker died continues its version');
+        const backup = { source, name, snapshotName: opts.snapshot ?? rbdSnapshot(source), hintsJson: hints ? JSON.stringify(hints) : '', fromUid: opts.from ?? '', tags: opts.tag, expire: expire?.toISOString() ?? '' };
+        const result = (await withRemote(cli, remoteG, (r) => r.run({ requestId: '', backup }, 'backup'))) as { version: { uid: string }; stats: BackupStats };
+        print(remoteG, result, () => `backed up ${source} as version ${result.version.uid} (${name})\n${statsText(result.stats)}`);
+        return;
+      }
       await withRepo(cmd, async (repo, g) => {
         const bar = progressBar('backup');
         const result = await repo
@@ -95,6 +105,14 @@ export function buildProgram(io: Io): Command {
     .option('--continue-from <block>', 'resume an interrupted restore at this block id', parseBlockId)
     .option('--without-metadata', 'restore from the blob store alone (the metadata copy stored with the version)')
     .action(async (uid: string, target: string, opts: { sparse?: boolean; force?: boolean; continueFrom?: number; withoutMetadata?: boolean }, cmd: Command) => {
+      const remoteG = cli.globals(cmd);
+      if (remoteG.server && !opts.withoutMetadata) {
+        const restore = { uid, target, sparse: opts.sparse ?? false, force: opts.force ?? false, continueFrom: opts.continueFrom ?? 0 };
+        const result = (await withRemote(cli, remoteG, (r) => r.run({ requestId: '', restore }, 'restore'))) as { blocksRestored: number; durationSeconds: number; damagedBlocks: number[] };
+        print(remoteG, result, () => `restored version ${uid} to ${target}: ${result.blocksRestored} blocks in ${result.durationSeconds.toFixed(2)} s`);
+        if (result.damagedBlocks.length > 0) throw new DamagedBlocksError(`restore of ${uid} completed with errors`, result.damagedBlocks);
+        return;
+      }
       const run = opts.withoutMetadata ? withDetached : withRepo;
       await run(cmd, async (repo, g) => {
         const bar = progressBar('restore');
@@ -125,6 +143,13 @@ export function buildProgram(io: Io): Command {
     .option('--snapshot <name>', 'only versions of this snapshot name')
     .option('--expired', 'only versions whose expire date has passed')
     .action(async (name: string | undefined, opts: { tag?: string; snapshot?: string; expired?: boolean }, cmd: Command) => {
+      const remoteG = cli.globals(cmd);
+      if (remoteG.server) {
+        const { versions } = await withRemote(cli, remoteG, (r) => r.listVersions(name, opts.tag));
+        const list = versions.map((v) => ({ ...v, expire: v.expire || null }));
+        print(remoteG, list, () => versionsTable(list.map((v) => ({ ...v, date: new Date(v.date), expire: v.expire ? new Date(v.expire) : null, stats: null }))));
+        return;
+      }
       await withRepo(cmd, async (repo, g) => {
         const versions = await repo.ls({ name, tag: opts.tag, snapshotName: opts.snapshot, expired: opts.expired });
         print(g, versions.map(versionJson), () => versionsTable(versions));

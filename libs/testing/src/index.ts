@@ -6,3 +6,4 @@ export { blobStoreContract } from './blob-store-contract.ts';
 export * from './servers/index.ts';
 export { locksContract, type LocksFactory } from './locks-contract.ts';
 export { collect, eventsContract } from './events-contract.ts';
+export { assertUserError, BLOCKVAULT_BIN, cli, json, type Run } from './cli.ts';

@@ -16,8 +16,16 @@ export const JOBS_BUCKET = 'blockvault_jobs';
 export const WORKERS_CONSUMER = 'workers';
 /** Deliveries before a job is given up (a killed worker's job is redelivered meanwhile). */
 export const MAX_ATTEMPTS = 3;
-/** A worker that neither acks nor signals progress for this long loses its job to another. */
+/**
+ * A worker that neither acks nor signals progress for this long loses its job to another.
+ * BLOCKVAULT_JOB_ACK_WAIT_MS overrides it when the queue is first created (tests use seconds).
+ */
 export const ACK_WAIT_MS = 30_000;
+
+export function ackWaitMs(): number {
+  const v = Number(process.env['BLOCKVAULT_JOB_ACK_WAIT_MS']);
+  return Number.isFinite(v) && v >= 1000 ? v : ACK_WAIT_MS;
+}
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const TERMINAL = new Set<number>([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
@@ -55,7 +63,7 @@ export class JobQueue {
       await jsm.consumers.add(JOBS_STREAM, {
         durable_name: WORKERS_CONSUMER,
         ack_policy: AckPolicy.Explicit,
-        ack_wait: ACK_WAIT_MS * 1e6,
+        ack_wait: ackWaitMs() * 1e6,
         // One more than MAX_ATTEMPTS: the last delivery only records that the job gave up.
         max_deliver: MAX_ATTEMPTS + 1,
       });

@@ -7,7 +7,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { ErrorCode, isBlockvaultError, type Clock, type EventBus, type Repository } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
-import { ACK_WAIT_MS, isTerminal, JOBS_STREAM, MAX_ATTEMPTS, WORKERS_CONSUMER, type JobQueue } from './job-queue.ts';
+import { ackWaitMs, isTerminal, JOBS_STREAM, MAX_ATTEMPTS, WORKERS_CONSUMER, type JobQueue } from './job-queue.ts';
 import { runJob } from './run-job.ts';
 
 export interface WorkerOptions {
@@ -64,7 +64,7 @@ export class Worker {
       return;
     }
     job = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_RUNNING, attempts: attempt, worker: owner, started: j.started || clock.now().toISOString() }));
-    const heartbeat = setInterval(() => m.working(), ACK_WAIT_MS / 3);
+    const heartbeat = setInterval(() => m.working(), ackWaitMs() / 3);
     let lastProgress = 0;
     try {
       const result = await runJob(this.#o.repository, job, {

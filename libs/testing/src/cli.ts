@@ -1,9 +1,11 @@
-/** Test helpers: run the real `blockvault` binary as a child process. */
+/** Runs the real `blockvault` binary as a child process, as a user does. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 
-const BIN = resolve(import.meta.dirname, '../bin/blockvault.js');
+/** The `blockvault` binary of this checkout. */
+export const BLOCKVAULT_BIN = resolve(import.meta.dirname, '../../../apps/cli/bin/blockvault.js');
+const BIN = BLOCKVAULT_BIN;
 
 export interface Run {
   code: number;

@@ -1,0 +1,125 @@
+/**
+ * The services as separate processes (`blockvault serve --target scheduler|worker`) with a real
+ * nats-server: the CLI's --server mode gives the embedded mode's JSON, and a worker killed with
+ * SIGKILL mid-backup leaves its job to another worker, which continues the same version.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { JobState, type GetJobRequest, type Job } from '@blockvault/proto';
+import { cli as runCli, BLOCKVAULT_BIN } from '@blockvault/testing';
+import { tempDir, useNats, waitFor, type NatsHandle, type TempDir } from '@blockvault/testing';
+import { call, client, submit, watch } from './harness.ts';
+
+const BIN = BLOCKVAULT_BIN;
+let nats: NatsHandle;
+let dir: TempDir;
+const children: ChildProcess[] = [];
+let port = 0;
+
+function env(): NodeJS.ProcessEnv {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
+  return { ...clean, BLOCKVAULT_JOB_ACK_WAIT_MS: '3000' };
+}
+
+/** Starts `blockvault serve`; resolves with its JSON announcement once it serves. */
+function startService(target: string): Promise<{ child: ChildProcess; info: { port: number | null; pid: number } }> {
+  const child = spawn(process.execPath, [BIN, '--json', '--home', dir.file('home'), 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', nats.url], { env: env(), stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((done, fail) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      try {
+        done({ child, info: JSON.parse(out) as { port: number | null; pid: number } });
+      } catch {
+        // not complete yet
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`serve --target ${target} exited with ${code}`)));
+  });
+}
+
+function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    child.once('exit', () => done());
+    child.kill(signal);
+  });
+}
+
+before(async () => {
+  nats = await useNats();
+  dir = await tempDir();
+  // 1 MiB blocks in segments of 8: an interrupted backup resumes from the last 8 MiB committed.
+  const init = await runCli(['--home', dir.file('home'), 'init', '--block-size', String(1024 * 1024), '--blocks-per-segment', '8']);
+  assert.equal(init.code, 0, init.stderr);
+  port = (await startService('scheduler')).info.port as number;
+});
+after(async () => {
+  for (const c of children) await stop(c);
+  await nats?.stop();
+  await dir?.remove();
+});
+
+describe('services in separate processes', () => {
+  it('the CLI with --server prints what the embedded mode prints', async () => {
+    const worker = await startService('worker');
+    const img = Buffer.concat([randomBytes(5 * 1024 * 1024), Buffer.alloc(4 * 1024 * 1024)]);
+    const fh = await open(dir.file('small.img'), 'w');
+    await fh.write(img);
+    await fh.close();
+    const server = ['--server', `127.0.0.1:${port}`, '--json'];
+    const backup = await runCli([...server, 'backup', dir.url('small.img'), 'small']);
+    assert.equal(backup.code, 0, backup.stderr);
+    const out = JSON.parse(backup.stdout) as { version: Record<string, unknown>; stats: Record<string, number> };
+    assert.deepEqual(Object.keys(out.version).sort(), ['date', 'expire', 'name', 'protected', 'size', 'sizeBytes', 'snapshotName', 'tags', 'uid', 'valid']);
+    assert.deepEqual({ w: out.stats['blocksWritten'], s: out.stats['blocksSparse'] }, { w: 5, s: 4 });
+    const listed = JSON.parse((await runCli([...server, 'ls', 'small'])).stdout) as { uid: string }[];
+    assert.deepEqual(listed.map((v) => v.uid), [out.version['uid']]);
+    const restore = await runCli([...server, 'restore', String(out.version['uid']), dir.url('small-out.img')]);
+    assert.equal(restore.code, 0, restore.stderr);
+    assert.deepEqual(await readFile(dir.file('small-out.img')), img);
+    const missing = await runCli([...server, 'restore', 'no-such-version', dir.url('x.img')]);
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.match(missing.stderr, /not found/);
+    await stop(worker.child);
+  });
+
+  it('a worker killed mid-backup leaves the job to another, which continues the same version', async () => {
+    const blocks = 640;
+    const size = blocks * 1024 * 1024;
+    const fh = await open(dir.file('big.img'), 'w');
+    for (let i = 0; i < blocks / 4; i++) await fh.write(randomBytes(4 * 1024 * 1024));
+    await fh.close();
+    const first = await startService('worker');
+    const c = client(port);
+    const job = await submit(c, { requestId: `kill-${Date.now()}`, backup: { source: dir.url('big.img'), name: 'big', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+    let seen: Job | undefined;
+    await waitFor(
+      'the first worker to make progress',
+      async () => {
+        seen = await call<GetJobRequest, Job>(c.getJob.bind(c), { id: job.id });
+        return (seen.progress?.blocksDone ?? 0) >= 1 && seen.versionUid !== '';
+      },
+      60_000,
+    );
+    await stop(first.child, 'SIGKILL');
+    const versionUid = seen!.versionUid;
+    await startService('worker');
+    const done = (await watch(c, job.id)).at(-1)!;
+    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `${done.errorCode}: ${done.error}`);
+    assert.ok(done.attempts >= 2, `attempts ${done.attempts}`);
+    assert.equal(done.versionUid, versionUid, 'the same version, continued');
+    const result = JSON.parse(done.resultJson) as { version: { uid: string; sizeBytes: number }; stats: { blocksRead: number } };
+    assert.equal(result.version.uid, versionUid);
+    assert.ok(result.stats.blocksRead < blocks, `the second worker read ${result.stats.blocksRead} of ${blocks} blocks, not all`);
+    const restore = await submit(c, { requestId: `kill-r-${Date.now()}`, restore: { uid: versionUid, target: dir.url('big-out.img'), sparse: false, force: false, continueFrom: 0 } });
+    assert.equal((await watch(c, restore.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
+    const [a, b] = [await readFile(dir.file('big.img')), await readFile(dir.file('big-out.img'))];
+    assert.equal(b.length, size);
+    assert.ok(a.equals(b), 'restored byte for byte');
+  });
+});
