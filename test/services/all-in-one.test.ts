@@ -67,3 +67,21 @@ describe('services, all in one process', () => {
     assert.equal(await code(call(c.getJob.bind(c), { id: 'nope' })), grpc.status.NOT_FOUND);
   });
 });
+
+describe('services: oversized and malformed messages', () => {
+  it('refuses a request larger than the message limit with RESOURCE_EXHAUSTED, and keeps serving', async () => {
+    const c = client(running.port!);
+    const huge = 'x'.repeat(9 * 1024 * 1024);
+    const err = await submit(c, { requestId: '', backup: { source: dir.url('a.img'), name: 'big', snapshotName: '', hintsJson: huge, fromUid: '', tags: [], expire: '' } }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e,
+    );
+    assert.equal(err?.code, grpc.status.RESOURCE_EXHAUSTED);
+    const malformed = await submit(c, { requestId: 'bad id with spaces', cleanup: { graceSeconds: 0, full: false, prefix: '', dryRun: true } }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e,
+    );
+    assert.equal(malformed?.code, grpc.status.INVALID_ARGUMENT);
+    assert.ok((await call(c.listJobs.bind(c), { limit: 5 })) !== undefined, 'still serving');
+  });
+});
