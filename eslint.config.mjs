@@ -16,7 +16,7 @@ function boundaries(inTests) {
         { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:proto', onlyDependOnLibsWithTags: [] },
-        { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:domain', 'type:proto', ...extra] },
+        { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:domain', 'type:proto', ...extra, ...(inTests ? ['type:adapter'] : [])] },
         { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', 'type:service', ...extra] },
         { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service'] },
         { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service', ...extra] },
