@@ -5,7 +5,7 @@ import { connect } from '@nats-io/transport-node';
 import * as grpc from '@grpc/grpc-js';
 import { JobState, type ListVersionsRequest, type ListVersionsResponse } from '@blockvault/proto';
 import { serve, type Running } from '@blockvault/platform/serve';
-import { buildImage, tempDir, useNats, type NatsHandle, type TempDir } from '@blockvault/testing';
+import { buildImage, cli as runCli, tempDir, useNats, waitFor, type NatsHandle, type TempDir } from '@blockvault/testing';
 import { call, client, submit, watch } from './harness.ts';
 
 const BS = 64 * 1024;
@@ -15,7 +15,7 @@ let running: Running;
 before(async () => {
   nats = await useNats();
   dir = await tempDir();
-  running = await serve({ target: 'all', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('home'), blockSize: BS, blocksPerSegment: 4 });
+  running = await serve({ target: 'all', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('home'), blockSize: BS, blocksPerSegment: 4, schedulerTickMs: 200 });
 });
 after(async () => {
   await running?.stop();
@@ -83,5 +83,24 @@ describe('services: oversized and malformed messages', () => {
     );
     assert.equal(malformed?.code, grpc.status.INVALID_ARGUMENT);
     assert.ok((await call(c.listJobs.bind(c), { limit: 5 })) !== undefined, 'still serving');
+  });
+});
+
+describe('services: the scheduler', () => {
+  it('backs up a due schedule by itself, and publishes SLA breaches', async () => {
+    const c = client(running.port!);
+    const nc = await connect({ servers: nats.url });
+    const breaches: { name: string; breaches: string[] }[] = [];
+    const sub = nc.subscribe('blockvault.events.sla.breach', { callback: (_e, m) => void breaches.push(m.json()) });
+    await nc.flush();
+    await writeFile(dir.file('auto.img'), buildImage(['r', 'r'], BS));
+    const set = await runCli(['--home', dir.file('home'), 'schedule', 'set', 'auto', 'hourly', '--interval', '1h', '--keep', '3', '--source', dir.url('auto.img')]);
+    assert.equal(set.code, 0, set.stderr);
+    await waitFor('the scheduled backup', async () => (await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'auto', tag: 'hourly' })).versions.some((v) => v.valid), 30_000);
+    await waitFor('an SLA breach event', async () => breaches.some((b) => b.name === 'auto' && b.breaches.some((x) => /too few backups/.test(x))), 10_000);
+    sub.unsubscribe();
+    await nc.close();
+    const versions = await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'auto', tag: '' });
+    assert.equal(versions.versions.length, 1, 'one backup per period, however many ticks');
   });
 });

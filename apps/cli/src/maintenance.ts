@@ -155,8 +155,19 @@ export function registerMaintenance(program: Command, cli: Cli): void {
     .requiredOption('--interval <duration>', 'e.g. 1d, 12h, 30m')
     .requiredOption('--keep <n>', 'versions to keep', parseCount)
     .option('--sla <duration>', 'tolerance around the interval', '1h')
-    .action(async (name: string, scheduler: string, opts: { interval: string; keep: number; sla: string }, c: Command) => {
-      const s = { name, scheduler, intervalSeconds: parseDuration(opts.interval), keep: opts.keep, slaSeconds: parseDuration(opts.sla) };
+    .option('--source <url>', 'what `serve` backs up when the schedule is due')
+    .option('--retention <rules>', 'retention rules `serve` enforces daily, e.g. latest3,days7')
+    .action(async (name: string, scheduler: string, opts: { interval: string; keep: number; sla: string; source?: string; retention?: string }, c: Command) => {
+      if (opts.retention) parseRetentionRules(opts.retention);
+      const s = {
+        name,
+        scheduler,
+        intervalSeconds: parseDuration(opts.interval),
+        keep: opts.keep,
+        slaSeconds: parseDuration(opts.sla),
+        ...(opts.source ? { source: opts.source } : {}),
+        ...(opts.retention ? { retention: opts.retention } : {}),
+      };
       await cli.withRepo(c, async (repo, g) => {
         const all = await repo.setSchedule(s);
         cli.print(g, all, () => `schedule ${scheduler} for ${name}: every ${s.intervalSeconds} s, keep ${s.keep}, sla ${s.slaSeconds} s`);

@@ -14,6 +14,10 @@ export interface Schedule {
   readonly intervalSeconds: number;
   readonly keep: number;
   readonly slaSeconds: number;
+  /** What the scheduler backs up when the schedule is due (services); none: only `due` reports it. */
+  readonly source?: string;
+  /** Retention rules the scheduler enforces on the volume once a day, e.g. `latest3,days7`. */
+  readonly retention?: string;
 }
 
 const DUE_EARLY_MS = 30_000;

@@ -6,8 +6,8 @@
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InvalidArgumentError, systemClock, type Clock } from '@blockvault/core';
-import { NatsEventBus, openNats } from '@blockvault/adapter-nats';
-import { JobQueue, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
+import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
+import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
 import type { StoresConfig } from './config.ts';
 import { openRepository, type OpenRepository } from './embedded.ts';
 
@@ -24,6 +24,8 @@ export interface ServeOptions {
   readonly home: string;
   readonly stores?: StoresConfig;
   readonly clock?: Clock;
+  /** How often the scheduler looks at the schedules. @default 30000 (BLOCKVAULT_SCHEDULER_TICK_MS) */
+  readonly schedulerTickMs?: number;
   /** Repository options for tests (small blocks). */
   readonly blockSize?: number;
   readonly blocksPerSegment?: number;
@@ -42,6 +44,7 @@ interface Context {
   queue?: JobQueue;
   grpc?: GrpcServer;
   worker?: Worker;
+  loop?: SchedulerLoop;
 }
 
 interface Module {
@@ -89,9 +92,21 @@ const MODULES: Record<string, Module> = {
   scheduler: {
     deps: ['repository', 'queue'],
     start: async (ctx, o) => {
-      ctx.grpc = await serveJobApi({ queue: ctx.queue as JobQueue, repository: ctx.repo!.repository, clock: o.clock ?? systemClock }, o.listen ?? '127.0.0.1:7070');
+      const clock = o.clock ?? systemClock;
+      ctx.grpc = await serveJobApi({ queue: ctx.queue as JobQueue, repository: ctx.repo!.repository, clock }, o.listen ?? '127.0.0.1:7070');
+      ctx.loop = new SchedulerLoop({
+        queue: ctx.queue as JobQueue,
+        repository: ctx.repo!.repository,
+        events: ctx.repo!.events,
+        locks: await NatsLocks.open(ctx.nc as NatsConnection, clock),
+        clock,
+        owner: `${hostname()}:${process.pid}`,
+        ...(o.schedulerTickMs ? { tickMs: o.schedulerTickMs } : {}),
+      });
+      ctx.loop.start();
     },
     stop: async (ctx) => {
+      await ctx.loop?.stop();
       await ctx.grpc?.stop();
     },
   },

@@ -2,3 +2,4 @@ export { JobQueue, isTerminal, jobType, JOBS_STREAM, JOBS_BUCKET, MAX_ATTEMPTS, 
 export { Worker, type WorkerOptions } from './worker.ts';
 export { runJob } from './run-job.ts';
 export { jobService, serveJobApi, toStatus, MAX_MESSAGE_BYTES, type GrpcServer, type JobServiceDeps } from './job-service.ts';
+export { SchedulerLoop, type SchedulerOptions } from './scheduler.ts';

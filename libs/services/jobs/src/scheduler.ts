@@ -1,0 +1,83 @@
+/**
+ * The scheduler loop: one leader among the scheduler replicas (a NATS KV lease) looks at the
+ * schedules every tick, submits the backups that are due, publishes SLA breaches when they
+ * change, and submits the daily retention run of schedules that have rules. Job request ids are
+ * derived from the schedule and the period, so two leaders in a handover never queue a job twice.
+ */
+import { isDue, slaBreaches, type Clock, type EventBus, type Lease, type Locks, type Repository } from '@blockvault/core';
+import type { JobQueue } from './job-queue.ts';
+
+export interface SchedulerOptions {
+  readonly queue: JobQueue;
+  readonly repository: Repository;
+  readonly events: EventBus;
+  readonly locks: Locks;
+  readonly clock: Clock;
+  readonly owner: string;
+  /** @default 30000, or BLOCKVAULT_SCHEDULER_TICK_MS */
+  readonly tickMs?: number;
+}
+
+const DAY_MS = 86_400_000;
+const safe = (s: string): string => s.replace(/[^A-Za-z0-9_.:-]/g, '_');
+
+export class SchedulerLoop {
+  readonly #o: SchedulerOptions;
+  readonly #tickMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #lease: Lease | undefined;
+  #running: Promise<void> = Promise.resolve();
+  #lastBreaches = new Map<string, string>();
+
+  constructor(options: SchedulerOptions) {
+    this.#o = options;
+    this.#tickMs = options.tickMs ?? (Number(process.env['BLOCKVAULT_SCHEDULER_TICK_MS']) || 30_000);
+  }
+
+  get isLeader(): boolean {
+    return this.#lease !== undefined;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      this.#running = this.#running.then(() => this.tick()).catch(() => undefined);
+    }, this.#tickMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+    await this.#lease?.release();
+    this.#lease = undefined;
+  }
+
+  /** One round: become (or stay) leader, then act on the schedules. */
+  async tick(): Promise<void> {
+    if (!this.#lease) {
+      try {
+        this.#lease = await this.#o.locks.acquire('scheduler:leader', { owner: this.#o.owner, ttlMs: Math.max(3 * this.#tickMs, 3000) });
+      } catch {
+        return; // another replica leads
+      }
+    }
+    const { repository, queue, events, clock } = this.#o;
+    const now = clock.now();
+    const versions = await repository.ls();
+    for (const s of await repository.schedules()) {
+      const id = `${safe(s.name)}.${safe(s.scheduler)}`;
+      if (s.source && isDue(versions, s, now)) {
+        const period = Math.floor(now.getTime() / (s.intervalSeconds * 1000));
+        await queue.submit({ requestId: `sched.${id}.${period}`, backup: { source: s.source, name: s.name, snapshotName: '', hintsJson: '', fromUid: '', tags: [s.scheduler], expire: '' } }, now);
+      }
+      const breaches = slaBreaches(versions, s, now);
+      const key = breaches.join('\n');
+      if (key !== (this.#lastBreaches.get(id) ?? '')) {
+        this.#lastBreaches.set(id, key);
+        if (breaches.length > 0) events.publish({ kind: 'sla.breach', name: s.name, scheduler: s.scheduler, breaches });
+      }
+      if (s.retention) {
+        await queue.submit({ requestId: `enforce.${id}.${Math.floor(now.getTime() / DAY_MS)}`, enforce: { rules: s.retention, name: s.name, dryRun: false, timeZone: 'UTC' } }, now);
+      }
+    }
+  }
+}
