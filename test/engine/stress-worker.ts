@@ -6,6 +6,7 @@
  *   node stress-worker.ts HOME WORKDIR WORKER_ID ITERATIONS SEED
  */
 import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ErrorCode, isBlockvaultError } from '@blockvault/core';
 import { openEmbedded } from '@blockvault/platform';
@@ -32,7 +33,8 @@ function poolBlock(i: number): Buffer {
   return b;
 }
 const BLOCKS = 3 * PER_SEGMENT;
-const image = (): Buffer => Buffer.concat(Array.from({ length: BLOCKS }, () => poolBlock(pick(POOL + 1))));
+/** Pool blocks (shared: deduplicated, claimed, condemned) and one unique block (garbage once its version goes). */
+const image = (): Buffer => Buffer.concat([...Array.from({ length: BLOCKS - 1 }, () => poolBlock(pick(POOL + 1))), randomBytes(BS)]);
 
 /** Saves the expected image atomically: other workers read these files. */
 async function expect(uid: string, src: string): Promise<void> {
