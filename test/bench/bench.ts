@@ -9,7 +9,10 @@ import { copyFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createHasher } from '@blockvault/core';
+import { BLOCKVAULT_BIN, startNats } from '@blockvault/testing';
 import { BLOCK, changeBlocks, mixedImage, sparseFile } from './images.ts';
 
 const { values } = parseArgs({
@@ -17,6 +20,7 @@ const { values } = parseArgs({
     'size-gib': { type: 'string', default: '2' },
     'no-borg': { type: 'boolean', default: false },
     'no-tib': { type: 'boolean', default: false },
+    'no-services': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -199,6 +203,63 @@ async function tebibyte(dir: string): Promise<void> {
   });
 }
 
+/** utime + stime of a process so far, in seconds. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  return (Number(fields[11]) + Number(fields[12])) / ticks;
+}
+
+function startService(home: string, target: string, natsUrl: string): Promise<{ child: ChildProcess; port: number | null }> {
+  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', home, 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', natsUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((done, fail) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      try {
+        done({ child, port: (JSON.parse(out) as { port: number | null }).port });
+      } catch {
+        // not all of it yet
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`serve ${target} exited with ${code}`)));
+  });
+}
+
+/** Fresh and unchanged backups as jobs: all modules in one process, then scheduler + worker apart. */
+async function services(dir: string, img1: string): Promise<void> {
+  console.error('blockvault services (job API + NATS JetStream work queue)');
+  const nats = await startNats();
+  try {
+    for (const mode of ['all-in-one', 'separate processes'] as const) {
+      const home = join(dir, `svc-${mode === 'all-in-one' ? 'all' : 'apart'}`);
+      const procs = mode === 'all-in-one' ? [await startService(home, 'all', nats.url)] : [await startService(home, 'scheduler', nats.url), await startService(home, 'worker', nats.url)];
+      const port = procs.find((p) => p.port)!.port;
+      for (const kind of ['fresh', 'unchanged'] as const) {
+        const before = procs.reduce((t, p) => t + cpuSeconds(p.child.pid!), 0);
+        const seconds = timed(() => {
+          const r = spawnSync(process.execPath, [BLOCKVAULT_BIN, '--server', `127.0.0.1:${port}`, '--json', 'backup', `file://${img1}`, 'svc'], { encoding: 'utf8' });
+          if (r.status !== 0) throw new Error(`backup through the job API failed: ${r.stderr}`);
+        });
+        const cpu = procs.reduce((t, p) => t + cpuSeconds(p.child.pid!), 0) - before;
+        record({
+          what: `services, ${mode}: ${kind} backup`,
+          seconds,
+          bytes: BYTES,
+          peer: kind === 'fresh' ? 'borg: full backup' : 'borg: incremental (reads all)',
+          note: `${(cpu / (BYTES / 2 ** 30)).toFixed(2)} CPU-s per GiB in the services`,
+        });
+      }
+      for (const p of procs) {
+        p.child.kill('SIGTERM');
+        await new Promise((r) => p.child.once('exit', r));
+      }
+    }
+  } finally {
+    await nats.stop();
+  }
+}
+
 function report(): void {
   const mbps = (r: Row): number => r.bytes / r.seconds / 1e6;
   const table = rows.map((r) => {
@@ -232,6 +293,7 @@ async function main(): Promise<void> {
     if (!values['no-borg'] && borgAvailable()) borg(dir);
     else console.error('peer: borg not available, skipped');
     await engine(dir, img1, img2, hints2);
+    if (!values['no-services']) await services(dir, img1);
     if (!values['no-tib']) await tebibyte(dir);
     report();
   } finally {
