@@ -1,19 +1,15 @@
-import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { after, before, describe, it } from 'node:test';
-import { connect } from '@nats-io/transport-node';
-import * as grpc from '@grpc/grpc-js';
-import { JobState, type ListVersionsRequest, type ListVersionsResponse } from '@blockvault/proto';
+/** The services' suite with every module in one process (`serve --target all`). */
+import { after, before } from 'node:test';
 import { serve, type Running } from '@blockvault/platform/serve';
-import { buildImage, cli as runCli, tempDir, useNats, waitFor, type NatsHandle, type TempDir } from '@blockvault/testing';
-import { call, client, submit, watch } from './harness.ts';
+import { startNats, tempDir, type NatsServer, type TempDir } from '@blockvault/testing';
+import { servicesSuite } from './suite.ts';
 
 const BS = 64 * 1024;
-let nats: NatsHandle;
+let nats: NatsServer;
 let dir: TempDir;
 let running: Running;
 before(async () => {
-  nats = await useNats();
+  nats = await startNats(); // its own: job streams and the leader lease must not be shared with other test files
   dir = await tempDir();
   running = await serve({ target: 'all', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('home'), blockSize: BS, blocksPerSegment: 4, schedulerTickMs: 200 });
 });
@@ -23,84 +19,4 @@ after(async () => {
   await dir?.remove();
 });
 
-describe('services, all in one process', () => {
-  it('backs up and restores through the job API, and a subscriber gets the events in order', async () => {
-    const c = client(running.port!);
-    const nc = await connect({ servers: nats.url });
-    const events: { kind: string; schemaVersion: number; versionUid?: string }[] = [];
-    const sub = nc.subscribe('blockvault.events.>', { callback: (_e, m) => void events.push(m.json()) });
-    await nc.flush();
-    const img = buildImage(['r', 'z', 0, 'r', 'r'], BS, 33);
-    await writeFile(dir.file('a.img'), img);
-    const job = await submit(c, { requestId: `b-${Date.now()}`, backup: { source: dir.url('a.img'), name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
-    const states = await watch(c, job.id);
-    const done = states.at(-1)!;
-    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `${done.errorCode}: ${done.error}`);
-    const result = JSON.parse(done.resultJson) as { version: { uid: string }; stats: { blocksWritten: number } };
-    assert.equal(result.stats.blocksWritten, 4, "three distinct blocks and the short tail");
-    const restore = await submit(c, { requestId: `r-${Date.now()}`, restore: { uid: result.version.uid, target: dir.url('out.img'), sparse: false, force: false, continueFrom: 0 } });
-    assert.equal((await watch(c, restore.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
-    const { readFile } = await import('node:fs/promises');
-    assert.deepEqual(await readFile(dir.file('out.img')), img);
-    await nc.flush();
-    sub.unsubscribe();
-    await nc.close();
-    const kinds = events.filter((e) => e.versionUid === result.version.uid).map((e) => e.kind);
-    assert.deepEqual(kinds.filter((k) => !k.endsWith('.progress')), ['version.created', 'backup.completed', 'restore.completed']);
-    assert.ok(events.every((e) => e.schemaVersion === 1));
-  });
-
-  it('a duplicate submission returns the first job and runs once; bad requests get status codes', async () => {
-    const c = client(running.port!);
-    await writeFile(dir.file('b.img'), buildImage(['r'], BS));
-    const req = { requestId: `dup-${Date.now()}`, backup: { source: dir.url('b.img'), name: 'dup', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } };
-    const [first, second] = [await submit(c, req), await submit(c, req)];
-    assert.equal(second.id, first.id);
-    await watch(c, first.id);
-    const versions = await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'dup', tag: '' });
-    assert.equal(versions.versions.length, 1, 'run once');
-    const code = (p: Promise<unknown>) => p.then(() => -1, (e: grpc.ServiceError) => e.code);
-    assert.equal(await code(submit(c, { requestId: '', restore: { uid: 'no-such-version', target: dir.url('x.img'), sparse: false, force: false, continueFrom: 0 } })), grpc.status.NOT_FOUND);
-    assert.equal(await code(submit(c, { requestId: '', backup: { source: 'not a url', name: 'x', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } })), grpc.status.INVALID_ARGUMENT);
-    assert.equal(await code(submit(c, { requestId: '' })), grpc.status.INVALID_ARGUMENT);
-    assert.equal(await code(submit(c, { requestId: '', backup: { source: dir.url('b.img'), name: '', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } })), grpc.status.INVALID_ARGUMENT);
-    assert.equal(await code(call(c.getJob.bind(c), { id: 'nope' })), grpc.status.NOT_FOUND);
-  });
-});
-
-describe('services: oversized and malformed messages', () => {
-  it('refuses a request larger than the message limit with RESOURCE_EXHAUSTED, and keeps serving', async () => {
-    const c = client(running.port!);
-    const huge = 'x'.repeat(9 * 1024 * 1024);
-    const err = await submit(c, { requestId: '', backup: { source: dir.url('a.img'), name: 'big', snapshotName: '', hintsJson: huge, fromUid: '', tags: [], expire: '' } }).then(
-      () => undefined,
-      (e: grpc.ServiceError) => e,
-    );
-    assert.equal(err?.code, grpc.status.RESOURCE_EXHAUSTED);
-    const malformed = await submit(c, { requestId: 'bad id with spaces', cleanup: { graceSeconds: 0, full: false, prefix: '', dryRun: true } }).then(
-      () => undefined,
-      (e: grpc.ServiceError) => e,
-    );
-    assert.equal(malformed?.code, grpc.status.INVALID_ARGUMENT);
-    assert.ok((await call(c.listJobs.bind(c), { limit: 5 })) !== undefined, 'still serving');
-  });
-});
-
-describe('services: the scheduler', () => {
-  it('backs up a due schedule by itself, and publishes SLA breaches', async () => {
-    const c = client(running.port!);
-    const nc = await connect({ servers: nats.url });
-    const breaches: { name: string; breaches: string[] }[] = [];
-    const sub = nc.subscribe('blockvault.events.sla.breach', { callback: (_e, m) => void breaches.push(m.json()) });
-    await nc.flush();
-    await writeFile(dir.file('auto.img'), buildImage(['r', 'r'], BS));
-    const set = await runCli(['--home', dir.file('home'), 'schedule', 'set', 'auto', 'hourly', '--interval', '1h', '--keep', '3', '--source', dir.url('auto.img')]);
-    assert.equal(set.code, 0, set.stderr);
-    await waitFor('the scheduled backup', async () => (await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'auto', tag: 'hourly' })).versions.some((v) => v.valid), 30_000);
-    await waitFor('an SLA breach event', async () => breaches.some((b) => b.name === 'auto' && b.breaches.some((x) => /too few backups/.test(x))), 10_000);
-    sub.unsubscribe();
-    await nc.close();
-    const versions = await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'auto', tag: '' });
-    assert.equal(versions.versions.length, 1, 'one backup per period, however many ticks');
-  });
-});
+servicesSuite('all in one process', () => ({ port: running.port!, natsUrl: nats.url, dir, blockSize: BS }));

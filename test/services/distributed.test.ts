@@ -7,21 +7,24 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { JobState, type GetJobRequest, type Job } from '@blockvault/proto';
 import { cli as runCli, BLOCKVAULT_BIN } from '@blockvault/testing';
-import { tempDir, useNats, waitFor, type NatsHandle, type TempDir } from '@blockvault/testing';
+import { startNats, tempDir, waitFor, type NatsServer, type TempDir } from '@blockvault/testing';
 import { call, client, submit, watch } from './harness.ts';
+import { servicesSuite } from './suite.ts';
 
 const BIN = BLOCKVAULT_BIN;
-let nats: NatsHandle;
+let nats: NatsServer;
 let dir: TempDir;
 const children: ChildProcess[] = [];
 let port = 0;
+let suiteWorker: ChildProcess | undefined;
 
 function env(): NodeJS.ProcessEnv {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
-  return { ...clean, BLOCKVAULT_JOB_ACK_WAIT_MS: '3000' };
+  return { ...clean, BLOCKVAULT_JOB_ACK_WAIT_MS: '3000', BLOCKVAULT_SCHEDULER_TICK_MS: '200' };
 }
 
 /** Starts `blockvault serve`; resolves with its JSON announcement once it serves. */
@@ -51,12 +54,13 @@ function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<
 }
 
 before(async () => {
-  nats = await useNats();
+  nats = await startNats(); // its own: job streams and the leader lease must not be shared with other test files
   dir = await tempDir();
   // 1 MiB blocks in segments of 8: an interrupted backup resumes from the last 8 MiB committed.
   const init = await runCli(['--home', dir.file('home'), 'init', '--block-size', String(1024 * 1024), '--blocks-per-segment', '8']);
   assert.equal(init.code, 0, init.stderr);
   port = (await startService('scheduler')).info.port as number;
+  suiteWorker = (await startService('worker')).child;
 });
 after(async () => {
   for (const c of children) await stop(c);
@@ -64,7 +68,14 @@ after(async () => {
   await dir?.remove();
 });
 
+servicesSuite('separate processes', () => ({ port, natsUrl: nats.url, dir, blockSize: 1024 * 1024 }));
+
 describe('services in separate processes', () => {
+  before(async () => {
+    // The tests below start their own workers; the kill test needs its job on the one it kills.
+    if (suiteWorker) await stop(suiteWorker);
+  });
+
   it('the CLI with --server prints what the embedded mode prints', async () => {
     const worker = await startService('worker');
     const img = Buffer.concat([randomBytes(5 * 1024 * 1024), Buffer.alloc(4 * 1024 * 1024)]);
@@ -97,17 +108,28 @@ describe('services in separate processes', () => {
     const first = await startService('worker');
     const c = client(port);
     const job = await submit(c, { requestId: `kill-${Date.now()}`, backup: { source: dir.url('big.img'), name: 'big', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+    // Kill the worker once it has committed a few segments (read from its metadata database).
+    const committed = (uid: string): number => {
+      const db = new DatabaseSync(dir.file('home/metadata.sqlite'), { readOnly: true });
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM version_segments WHERE version_uid = ?').get(uid) as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
     let seen: Job | undefined;
     await waitFor(
-      'the first worker to make progress',
+      'the first worker to commit segments',
       async () => {
         seen = await call<GetJobRequest, Job>(c.getJob.bind(c), { id: job.id });
-        return (seen.progress?.blocksDone ?? 0) >= 1 && seen.versionUid !== '';
+        return seen.versionUid !== '' && committed(seen.versionUid) >= 2;
       },
       60_000,
     );
     await stop(first.child, 'SIGKILL');
     const versionUid = seen!.versionUid;
+    const segmentsAtKill = committed(versionUid);
+    assert.ok(segmentsAtKill < blocks / 8, 'killed before it finished');
     await startService('worker');
     const done = (await watch(c, job.id)).at(-1)!;
     assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `${done.errorCode}: ${done.error}`);
@@ -115,7 +137,7 @@ describe('services in separate processes', () => {
     assert.equal(done.versionUid, versionUid, 'the same version, continued');
     const result = JSON.parse(done.resultJson) as { version: { uid: string; sizeBytes: number }; stats: { blocksRead: number } };
     assert.equal(result.version.uid, versionUid);
-    assert.ok(result.stats.blocksRead < blocks, `the second worker read ${result.stats.blocksRead} of ${blocks} blocks, not all`);
+    assert.ok(result.stats.blocksRead <= blocks - segmentsAtKill * 8, `the second worker read ${result.stats.blocksRead} of ${blocks} blocks; ${segmentsAtKill * 8} were committed before the kill`);
     const restore = await submit(c, { requestId: `kill-r-${Date.now()}`, restore: { uid: versionUid, target: dir.url('big-out.img'), sparse: false, force: false, continueFrom: 0 } });
     assert.equal((await watch(c, restore.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
     const [a, b] = [await readFile(dir.file('big.img')), await readFile(dir.file('big-out.img'))];

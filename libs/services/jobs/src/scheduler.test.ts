@@ -5,14 +5,14 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { MemoryEventBus } from '@blockvault/adapter-embedded';
 import { NatsLocks, openNats } from '@blockvault/adapter-nats';
 import type { Repository } from '@blockvault/core';
-import { useNats, type NatsHandle } from '@blockvault/testing';
+import { startNats, type NatsServer } from '@blockvault/testing';
 import { JobQueue } from './job-queue.ts';
 import { SchedulerLoop } from './scheduler.ts';
 
-let nats: NatsHandle;
+let nats: NatsServer;
 let nc: NatsConnection;
 before(async () => {
-  nats = await useNats();
+  nats = await startNats(); // its own: the job stream and its consumer must not be shared
   nc = await openNats({ url: nats.url });
 });
 after(async () => {

@@ -5,15 +5,15 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { MemoryEventBus } from '@blockvault/adapter-embedded';
 import type { BlockvaultEvent, Repository } from '@blockvault/core';
 import { JobState } from '@blockvault/proto';
-import { collect, useNats, type NatsHandle } from '@blockvault/testing';
+import { collect, startNats, type NatsServer } from '@blockvault/testing';
 import { openNats } from '@blockvault/adapter-nats';
 import { JobQueue, JOBS_STREAM, MAX_ATTEMPTS, WORKERS_CONSUMER } from './job-queue.ts';
 import { Worker } from './worker.ts';
 
-let nats: NatsHandle;
+let nats: NatsServer;
 let nc: NatsConnection;
 before(async () => {
-  nats = await useNats();
+  nats = await startNats(); // its own: the job stream and its consumer must not be shared
   nc = await openNats({ url: nats.url });
 });
 after(async () => {
