@@ -3,12 +3,13 @@
  * `serve({ target: 'all' })` runs the scheduler (the gRPC job API) and a worker in one process;
  * `scheduler` and `worker` run them alone, sharing NATS and the repository's stores.
  */
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { InvalidArgumentError, systemClock, type Clock } from '@blockvault/core';
+import { InvalidArgumentError, isBlockvaultError, systemClock, type Clock } from '@blockvault/core';
 import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
 import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
-import type { StoresConfig } from './config.ts';
+import { storesFromEnv, type StoresConfig } from './config.ts';
 import { openRepository, type OpenRepository } from './embedded.ts';
 
 export const TARGETS = ['all', 'scheduler', 'worker'] as const;
@@ -159,4 +160,33 @@ export async function serve(options: ServeOptions): Promise<Running> {
     throw err;
   }
   return { port: ctx.grpc?.port, modules: order, stop };
+}
+
+/**
+ * A service's main: serve `target` configured from the environment (BLOCKVAULT_NATS_URL,
+ * BLOCKVAULT_GRPC_LISTEN, BLOCKVAULT_HOME, the store settings) until SIGINT or SIGTERM. Errors
+ * are one line, with the CLI's exit codes: 2 bad settings, 6 a server unreachable, 1 otherwise.
+ */
+export async function runServiceFromEnv(target: Target, name: string): Promise<void> {
+  const env = process.env;
+  let running: Running;
+  try {
+    running = await serve({
+      target,
+      natsUrl: env['BLOCKVAULT_NATS_URL'] ?? 'nats://127.0.0.1:4222',
+      listen: env['BLOCKVAULT_GRPC_LISTEN'] ?? '127.0.0.1:7070',
+      home: env['BLOCKVAULT_HOME'] ?? join(homedir(), '.local', 'share', 'blockvault'),
+      stores: storesFromEnv(),
+    });
+  } catch (err) {
+    process.stderr.write(`${name}: ${(err as Error).message}\n`);
+    const code = isBlockvaultError(err) ? err.code : '';
+    process.exit(code === 'INVALID_ARGUMENT' ? 2 : code === 'UNAVAILABLE' ? 6 : 1);
+  }
+  process.stderr.write(`${name}: serving ${running.modules.join(', ')}${running.port ? ` on port ${running.port}` : ''}\n`);
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await running.stop();
 }
