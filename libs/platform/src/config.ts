@@ -13,6 +13,7 @@
  * | BLOCKVAULT_S3_ACCESS_KEY, BLOCKVAULT_S3_SECRET_KEY | credentials (required with S3) | unset |
  * | BLOCKVAULT_S3_REGION | region | us-east-1 |
  * | BLOCKVAULT_S3_BUCKET | bucket, created if missing | blockvault |
+ * | BLOCKVAULT_BLOBSTORE_URL | blobs through the blob-store service (host:port) | unset |
  */
 import { InvalidArgumentError } from '@blockvault/core';
 import type { S3Options } from '@blockvault/adapter-s3';
@@ -20,6 +21,8 @@ import type { S3Options } from '@blockvault/adapter-s3';
 export interface StoresConfig {
   readonly mongo?: { readonly url: string; readonly database?: string };
   readonly s3?: S3Options;
+  /** host:port of a blob-store service; a worker then never talks to the store itself. */
+  readonly blobService?: string;
 }
 
 export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfig {
@@ -41,8 +44,11 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new InvalidArgumentError(`BLOCKVAULT_S3_BUCKET ${JSON.stringify(bucket)} is not a valid bucket name`);
     s3 = { endPoint, port, useSSL, accessKey, secretKey, region: get('BLOCKVAULT_S3_REGION') ?? 'us-east-1', bucket };
   }
+  const blobService = get('BLOCKVAULT_BLOBSTORE_URL');
+  if (blobService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(blobService)) throw new InvalidArgumentError(`BLOCKVAULT_BLOBSTORE_URL must be host:port, got ${JSON.stringify(blobService)}`);
   return {
     ...(mongoUrl ? { mongo: { url: mongoUrl, database: get('BLOCKVAULT_MONGO_DATABASE') } } : {}),
     ...(s3 ? { s3 } : {}),
+    ...(blobService ? { blobService } : {}),
   };
 }

@@ -161,7 +161,7 @@ export interface OpenRepository {
  */
 export async function openRepository(options: EmbeddedOptions & { readonly stores?: StoresConfig }): Promise<OpenRepository> {
   const stores = options.stores ?? {};
-  if (!stores.mongo && !stores.s3) return openEmbedded(options);
+  if (!stores.mongo && !stores.s3 && !stores.blobService) return openEmbedded(options);
   checkOptions(options);
   const clock = options.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
@@ -192,7 +192,11 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
       locks = sqliteLocks;
     }
     let blobs: BlobStore;
-    if (stores.s3) {
+    if (stores.blobService) {
+      const { RemoteBlobStore } = await import('@blockvault/service-blob-store');
+      blobs = new RemoteBlobStore(stores.blobService);
+      closers.push(() => blobs.close());
+    } else if (stores.s3) {
       const { S3BlobStore } = await import('@blockvault/adapter-s3');
       const s3 = new S3BlobStore(stores.s3);
       await s3.init();
@@ -201,7 +205,8 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
       mkdirSync(join(options.home, 'blobs'), { recursive: true, mode: 0o700 });
       blobs = new FsBlobStore(join(options.home, 'blobs'));
     }
-    const where = [stores.mongo && mongodb ? mongodb.redactUrl(stores.mongo.url) : options.home, stores.s3 ? `s3://${stores.s3.endPoint}/${stores.s3.bucket}` : ''].filter(Boolean).join(' + ');
+    const blobWhere = stores.blobService ? `blob-store service ${stores.blobService}` : stores.s3 ? `s3://${stores.s3.endPoint}/${stores.s3.bucket}` : '';
+    const where = [stores.mongo && mongodb ? mongodb.redactUrl(stores.mongo.url) : options.home, blobWhere].filter(Boolean).join(' + ');
     return await assemble(options, where, { metadata, blobs, locks, close });
   } catch (err) {
     await close();

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InvalidArgumentError, isBlockvaultError, systemClock, type Clock } from '@blockvault/core';
 import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
+import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-store';
 import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
 import { storesFromEnv, type StoresConfig } from './config.ts';
 import { openRepository, type OpenRepository } from './embedded.ts';
 
-export const TARGETS = ['all', 'scheduler', 'worker'] as const;
+export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store'] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface ServeOptions {
@@ -46,6 +47,7 @@ interface Context {
   grpc?: GrpcServer;
   worker?: Worker;
   loop?: SchedulerLoop;
+  blobServer?: BlobStoreServer;
 }
 
 interface Module {
@@ -127,6 +129,20 @@ const MODULES: Record<string, Module> = {
       await ctx.worker?.stop();
     },
   },
+  'blob-store': {
+    deps: [],
+    start: async (ctx, o) => {
+      // The store behind the service: S3 when configured, else files under the home directory.
+      const stores = { ...(o.stores?.s3 ? { s3: o.stores.s3 } : {}) };
+      const opened = await openRepository({ home: o.home, stores, ...(o.blockSize ? { blockSize: o.blockSize } : {}), ...(o.blocksPerSegment ? { blocksPerSegment: o.blocksPerSegment } : {}) });
+      ctx.blobServer = await serveBlobStore(opened.blobs, o.listen ?? '127.0.0.1:7071');
+      const stop = ctx.blobServer.stop;
+      ctx.blobServer = { port: ctx.blobServer.port, stop: async () => (await stop(), await opened.close()) };
+    },
+    stop: async (ctx) => {
+      await ctx.blobServer?.stop();
+    },
+  },
   all: { deps: ['scheduler', 'worker'], start: async () => undefined, stop: async () => undefined },
 };
 
@@ -159,7 +175,7 @@ export async function serve(options: ServeOptions): Promise<Running> {
     await stop();
     throw err;
   }
-  return { port: ctx.grpc?.port, modules: order, stop };
+  return { port: ctx.grpc?.port ?? ctx.blobServer?.port, modules: order, stop };
 }
 
 /**

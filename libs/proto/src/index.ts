@@ -1,1 +1,15 @@
 export * from './gen/blockvault/v1/jobs.ts';
+export {
+  BlobChunk,
+  BlobStoreServiceClient,
+  BlobStoreServiceService,
+  DeleteBlobsRequest,
+  DeleteBlobsResponse,
+  GetBlobRequest,
+  ListBlobsRequest,
+  ListedBlob,
+  PutBlobRequest,
+  PutBlobResponse,
+  StatBlobResponse,
+  type BlobStoreServiceServer,
+} from './gen/blockvault/v1/blobstore.ts';

@@ -92,7 +92,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
           }
           call.end();
         } catch (err) {
-          call.destroy(Object.assign(new Error((toStatus(err).details as string) ?? 'error'), toStatus(err)));
+          call.emit('error', Object.assign(new Error((toStatus(err).details as string) ?? 'error'), toStatus(err)));
         }
       })();
     },

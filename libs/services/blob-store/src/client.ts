@@ -1,0 +1,94 @@
+/**
+ * A BlobStore that is the blob-store service: workers use it where they do not reach the store
+ * themselves. gRPC statuses become the port's typed errors again.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { AuthenticationError, BlobNotFoundError, IntegrityError, InvalidArgumentError, UnavailableError, type BlobStore } from '@blockvault/core';
+import { BlobStoreServiceClient, type BlobChunk, type ListedBlob } from '@blockvault/proto';
+import { BLOB_MESSAGE_LIMIT } from './server.ts';
+
+const CHUNK = 1024 * 1024;
+
+export class RemoteBlobStore implements BlobStore {
+  readonly #client: BlobStoreServiceClient;
+  readonly #address: string;
+
+  constructor(address: string) {
+    this.#address = address;
+    this.#client = new BlobStoreServiceClient(address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': BLOB_MESSAGE_LIMIT,
+      'grpc.max_send_message_length': BLOB_MESSAGE_LIMIT,
+    });
+  }
+
+  #error(err: grpc.ServiceError, key?: string): Error {
+    const message = `blob-store service ${this.#address}: ${err.details || err.message}`;
+    switch (err.code) {
+      case grpc.status.NOT_FOUND:
+        return new BlobNotFoundError(key ?? '', { cause: err });
+      case grpc.status.INVALID_ARGUMENT:
+        return new InvalidArgumentError(message, { cause: err });
+      case grpc.status.UNAUTHENTICATED:
+        return new AuthenticationError(message, { cause: err });
+      case grpc.status.DATA_LOSS:
+        return new IntegrityError(message, { cause: err });
+      default:
+        return new UnavailableError(message, { cause: err });
+    }
+  }
+
+  put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
+    return new Promise((done, fail) => {
+      const call = this.#client.put((err) => (err ? fail(this.#error(err, key)) : done()));
+      void (async () => {
+        let first = true;
+        for (const c of chunks) {
+          for (let at = 0; at < c.length; at += CHUNK) {
+            // Backpressure: wait for the stream to drain rather than buffer the whole blob twice.
+            if (!call.write({ key: first ? key : '', chunk: Buffer.from(c.buffer, c.byteOffset + at, Math.min(CHUNK, c.length - at)) })) await new Promise((r) => call.once('drain', r));
+            first = false;
+          }
+        }
+        if (first) call.write({ key, chunk: Buffer.alloc(0) });
+        call.end();
+      })();
+    });
+  }
+
+  get(key: string): Promise<Buffer> {
+    return new Promise((done, fail) => {
+      const parts: Buffer[] = [];
+      const stream = this.#client.get({ key });
+      stream.on('data', (m: BlobChunk) => parts.push(Buffer.from(m.chunk)));
+      stream.on('end', () => done(Buffer.concat(parts)));
+      stream.on('error', (err: grpc.ServiceError) => fail(this.#error(err, key)));
+    });
+  }
+
+  stat(key: string): Promise<{ size: number } | undefined> {
+    return new Promise((done, fail) =>
+      this.#client.stat({ key }, (err, res) => (err ? fail(this.#error(err, key)) : done(res.exists ? { size: res.size } : undefined))),
+    );
+  }
+
+  delete(keys: readonly string[]): Promise<void> {
+    return new Promise((done, fail) => this.#client.delete({ keys: [...keys] }, (err) => (err ? fail(this.#error(err)) : done())));
+  }
+
+  async *list(prefix = ''): AsyncIterable<string> {
+    for await (const item of this.listWithDates(prefix)) yield item.key;
+  }
+
+  async *listWithDates(prefix = ''): AsyncIterable<{ key: string; modified: Date }> {
+    const stream = this.#client.list({ prefix });
+    try {
+      for await (const item of stream as AsyncIterable<ListedBlob>) yield { key: item.key, modified: new Date(item.modified) };
+    } catch (err) {
+      throw this.#error(err as grpc.ServiceError);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#client.close();
+  }
+}

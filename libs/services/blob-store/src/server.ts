@@ -1,0 +1,91 @@
+/** Serves a BlobStore (files or S3) over gRPC: proto/blockvault/v1/blobstore.proto. */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ErrorCode, isBlockvaultError, type BlobStore } from '@blockvault/core';
+import { BlobStoreServiceService, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
+
+const CHUNK = 1024 * 1024;
+export const BLOB_MESSAGE_LIMIT = 8 * 1024 * 1024;
+
+const STATUS: Record<string, grpc.status> = {
+  [ErrorCode.InvalidArgument]: grpc.status.INVALID_ARGUMENT,
+  [ErrorCode.NotFound]: grpc.status.NOT_FOUND,
+  [ErrorCode.Unavailable]: grpc.status.UNAVAILABLE,
+  [ErrorCode.Unauthenticated]: grpc.status.UNAUTHENTICATED,
+  [ErrorCode.Integrity]: grpc.status.DATA_LOSS,
+};
+
+function status(err: unknown): grpc.ServiceError {
+  const code = isBlockvaultError(err) ? (STATUS[err.code] ?? grpc.status.INTERNAL) : grpc.status.INTERNAL;
+  return Object.assign(new Error((err as Error).message), { code, details: (err as Error).message, metadata: new grpc.Metadata() });
+}
+
+export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
+  return {
+    put: (call, callback) => {
+      let key = '';
+      const chunks: Buffer[] = [];
+      call.on('data', (m: PutBlobRequest) => {
+        if (m.key) key = m.key;
+        if (m.chunk.length > 0) chunks.push(Buffer.from(m.chunk));
+      });
+      call.on('end', () => {
+        store.put(key, chunks).then(
+          () => callback(null, { size: chunks.reduce((n, c) => n + c.length, 0) }),
+          (err: unknown) => callback(status(err)),
+        );
+      });
+      call.on('error', () => undefined);
+    },
+    get: (call) => {
+      store.get(call.request.key).then(
+        async (data) => {
+          for (let at = 0; at < data.length || at === 0; at += CHUNK) {
+            // Respect flow control: wait for the client to drain before the next chunk.
+            if (!call.write({ chunk: data.subarray(at, at + CHUNK) })) await new Promise((r) => call.once('drain', r));
+            if (data.length === 0) break;
+          }
+          call.end();
+        },
+        (err: unknown) => call.emit('error', status(err)),
+      );
+    },
+    stat: (call, callback) => {
+      store.stat(call.request.key).then(
+        (s) => callback(null, { exists: s !== undefined, size: s?.size ?? 0 }),
+        (err: unknown) => callback(status(err)),
+      );
+    },
+    delete: (call, callback) => {
+      store.delete(call.request.keys).then(
+        () => callback(null, {}),
+        (err: unknown) => callback(status(err)),
+      );
+    },
+    list: (call) => {
+      void (async () => {
+        try {
+          for await (const { key, modified } of store.listWithDates(call.request.prefix)) {
+            if (!call.write({ key, modified: modified.toISOString() })) await new Promise((r) => call.once('drain', r));
+          }
+          call.end();
+        } catch (err) {
+          call.emit('error', status(err));
+        }
+      })();
+    },
+  };
+}
+
+export interface BlobStoreServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function serveBlobStore(store: BlobStore, address: string): Promise<BlobStoreServer> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': BLOB_MESSAGE_LIMIT, 'grpc.max_send_message_length': BLOB_MESSAGE_LIMIT });
+  server.addService(BlobStoreServiceService, blobStoreService(store));
+  new HealthImplementation({ '': 'SERVING', 'blockvault.v1.BlobStoreService': 'SERVING' }).addToServer(server);
+  const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
+  return { port, stop: () => new Promise((done) => server.tryShutdown(() => done())) };
+}
