@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, InvalidArgumentError, UnavailableError } from '@blockvault/core';
+import { codeOfStatus } from '@blockvault/grpc-edge';
 import { JobServiceClient, JobState, type Job, type ListVersionsResponse, type SubmitJobRequest } from '@blockvault/proto';
 import { exitCodeForCode } from './exit-codes.ts';
 import { progressBar } from './progress.ts';
@@ -25,16 +26,6 @@ export function remoteExitCode(err: unknown): number | undefined {
   return exitCodeForCode(err.code);
 }
 
-const STATUS_TO_CODE: Partial<Record<grpc.status, string>> = {
-  [grpc.status.INVALID_ARGUMENT]: ErrorCode.InvalidArgument,
-  [grpc.status.NOT_FOUND]: ErrorCode.NotFound,
-  [grpc.status.ALREADY_EXISTS]: ErrorCode.AlreadyExists,
-  [grpc.status.FAILED_PRECONDITION]: ErrorCode.Conflict,
-  [grpc.status.DATA_LOSS]: ErrorCode.Integrity,
-  [grpc.status.UNAVAILABLE]: ErrorCode.Unavailable,
-  [grpc.status.UNAUTHENTICATED]: ErrorCode.Unauthenticated,
-};
-
 export class Remote {
   readonly #client: JobServiceClient;
 
@@ -50,8 +41,8 @@ export class Remote {
   }
 
   #translate(err: grpc.ServiceError): Error {
-    const code = STATUS_TO_CODE[err.code];
-    if (!code) return new UnavailableError(`the server did not answer: ${err.details || err.message}`, { cause: err });
+    const code = codeOfStatus(err.code);
+    if (!code || code === ErrorCode.Unavailable) return new UnavailableError(`the server did not answer: ${err.details || err.message}`, { cause: err });
     return new RemoteJobError({ id: '', errorCode: code, error: err.details } as Job);
   }
 

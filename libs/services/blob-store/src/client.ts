@@ -3,7 +3,8 @@
  * themselves. gRPC statuses become the port's typed errors again.
  */
 import * as grpc from '@grpc/grpc-js';
-import { AuthenticationError, BlobNotFoundError, IntegrityError, InvalidArgumentError, UnavailableError, type BlobStore } from '@blockvault/core';
+import type { BlobStore } from '@blockvault/core';
+import { fromServiceError } from '@blockvault/grpc-edge';
 import { BlobStoreServiceClient, type BlobChunk, type ListedBlob } from '@blockvault/proto';
 import { BLOB_MESSAGE_LIMIT } from './server.ts';
 
@@ -22,19 +23,7 @@ export class RemoteBlobStore implements BlobStore {
   }
 
   #error(err: grpc.ServiceError, key?: string): Error {
-    const message = `blob-store service ${this.#address}: ${err.details || err.message}`;
-    switch (err.code) {
-      case grpc.status.NOT_FOUND:
-        return new BlobNotFoundError(key ?? '', { cause: err });
-      case grpc.status.INVALID_ARGUMENT:
-        return new InvalidArgumentError(message, { cause: err });
-      case grpc.status.UNAUTHENTICATED:
-        return new AuthenticationError(message, { cause: err });
-      case grpc.status.DATA_LOSS:
-        return new IntegrityError(message, { cause: err });
-      default:
-        return new UnavailableError(message, { cause: err });
-    }
+    return fromServiceError(err, `blob-store service ${this.#address}`, key);
   }
 
   put(key: string, chunks: readonly Uint8Array[]): Promise<void> {

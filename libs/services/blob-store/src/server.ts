@@ -1,24 +1,14 @@
 /** Serves a BlobStore (files or S3) over gRPC: proto/blockvault/v1/blobstore.proto. */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { ErrorCode, isBlockvaultError, type BlobStore } from '@blockvault/core';
+import type { BlobStore } from '@blockvault/core';
+import { toServiceError } from '@blockvault/grpc-edge';
 import { BlobStoreServiceService, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
 export const BLOB_MESSAGE_LIMIT = 8 * 1024 * 1024;
 
-const STATUS: Record<string, grpc.status> = {
-  [ErrorCode.InvalidArgument]: grpc.status.INVALID_ARGUMENT,
-  [ErrorCode.NotFound]: grpc.status.NOT_FOUND,
-  [ErrorCode.Unavailable]: grpc.status.UNAVAILABLE,
-  [ErrorCode.Unauthenticated]: grpc.status.UNAUTHENTICATED,
-  [ErrorCode.Integrity]: grpc.status.DATA_LOSS,
-};
-
-function status(err: unknown): grpc.ServiceError {
-  const code = isBlockvaultError(err) ? (STATUS[err.code] ?? grpc.status.INTERNAL) : grpc.status.INTERNAL;
-  return Object.assign(new Error((err as Error).message), { code, details: (err as Error).message, metadata: new grpc.Metadata() });
-}
+const status = toServiceError;
 
 export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
   return {

@@ -7,7 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { ErrorCode, InvalidArgumentError, isBlockvaultError, versionToJson, type Clock, type Repository } from '@blockvault/core';
+import { toServiceError } from '@blockvault/grpc-edge';
+import { InvalidArgumentError, versionToJson, type Clock, type Repository } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
 import { jobType, type JobQueue } from './job-queue.ts';
 
@@ -15,27 +16,11 @@ const PROTO = resolve(import.meta.dirname, '../../../../proto/blockvault/v1/jobs
 /** Room for 4 MiB blocks (4,194,311 bytes on the wire) and their framing. */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
-const STATUS: Record<string, grpc.status> = {
-  [ErrorCode.InvalidArgument]: grpc.status.INVALID_ARGUMENT,
-  [ErrorCode.NotFound]: grpc.status.NOT_FOUND,
-  [ErrorCode.AlreadyExists]: grpc.status.ALREADY_EXISTS,
-  [ErrorCode.Conflict]: grpc.status.FAILED_PRECONDITION,
-  [ErrorCode.Integrity]: grpc.status.DATA_LOSS,
-  [ErrorCode.Unavailable]: grpc.status.UNAVAILABLE,
-  [ErrorCode.Unauthenticated]: grpc.status.UNAUTHENTICATED,
-  [ErrorCode.Internal]: grpc.status.INTERNAL,
-};
-
-export function toStatus(err: unknown): Partial<grpc.StatusObject> {
-  if (isBlockvaultError(err)) return { code: STATUS[err.code] ?? grpc.status.INTERNAL, details: err.message };
-  return { code: grpc.status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
-}
-
 function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     fn(call.request).then(
       (res) => callback(null, res),
-      (err: unknown) => callback(toStatus(err) as grpc.ServiceError),
+      (err: unknown) => callback(toServiceError(err)),
     );
   };
 }
@@ -92,7 +77,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
           }
           call.end();
         } catch (err) {
-          call.emit('error', Object.assign(new Error((toStatus(err).details as string) ?? 'error'), toStatus(err)));
+          call.emit('error', toServiceError(err));
         }
       })();
     },

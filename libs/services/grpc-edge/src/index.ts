@@ -1,0 +1,67 @@
+/**
+ * Domain errors become gRPC statuses only at a server's edge, and statuses become typed errors
+ * again in clients; both directions live here so that every service and client agrees.
+ */
+import * as grpc from '@grpc/grpc-js';
+import {
+  AlreadyExistsError,
+  AuthenticationError,
+  BlobNotFoundError,
+  ConflictError,
+  ErrorCode,
+  IntegrityError,
+  InternalError,
+  InvalidArgumentError,
+  isBlockvaultError,
+  NotFoundError,
+  UnavailableError,
+  type BlockvaultError,
+} from '@blockvault/core';
+
+const TO_STATUS: Record<string, grpc.status> = {
+  [ErrorCode.InvalidArgument]: grpc.status.INVALID_ARGUMENT,
+  [ErrorCode.NotFound]: grpc.status.NOT_FOUND,
+  [ErrorCode.AlreadyExists]: grpc.status.ALREADY_EXISTS,
+  [ErrorCode.Conflict]: grpc.status.FAILED_PRECONDITION,
+  [ErrorCode.Integrity]: grpc.status.DATA_LOSS,
+  [ErrorCode.Unavailable]: grpc.status.UNAVAILABLE,
+  [ErrorCode.Unauthenticated]: grpc.status.UNAUTHENTICATED,
+  [ErrorCode.Internal]: grpc.status.INTERNAL,
+};
+
+/** The status a server answers for an error (INTERNAL for anything that is not ours). */
+export function toServiceError(err: unknown): grpc.ServiceError {
+  const code = isBlockvaultError(err) ? (TO_STATUS[err.code] ?? grpc.status.INTERNAL) : grpc.status.INTERNAL;
+  const details = isBlockvaultError(err) ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+/** The domain error code a status stands for (undefined: the call did not reach a server that answered). */
+export function codeOfStatus(status: grpc.status): string | undefined {
+  return Object.entries(TO_STATUS).find(([, s]) => s === status)?.[0];
+}
+
+/** A client's typed error for a failed call; `blobKey` makes NOT_FOUND a BlobNotFoundError. */
+export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?: string): BlockvaultError {
+  const message = `${where}: ${err.details || err.message}`;
+  switch (err.code) {
+    case grpc.status.INVALID_ARGUMENT:
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return new InvalidArgumentError(message, { cause: err });
+    case grpc.status.NOT_FOUND:
+      return blobKey !== undefined ? new BlobNotFoundError(blobKey, { cause: err }) : new NotFoundError(message, { cause: err });
+    case grpc.status.ALREADY_EXISTS:
+      return new AlreadyExistsError(message, { cause: err });
+    case grpc.status.FAILED_PRECONDITION:
+      return new ConflictError(message, { cause: err });
+    case grpc.status.DATA_LOSS:
+      return new IntegrityError(message, { cause: err });
+    case grpc.status.UNAUTHENTICATED:
+    case grpc.status.PERMISSION_DENIED:
+      return new AuthenticationError(message, { cause: err });
+    case grpc.status.INTERNAL:
+      return new InternalError(message, { cause: err });
+    default:
+      return new UnavailableError(message, { cause: err });
+  }
+}
