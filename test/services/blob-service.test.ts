@@ -1,6 +1,7 @@
 /**
- * A worker that does not reach the store: its blobs go through the blob-store service (gRPC
- * streams), and only new blocks travel there.
+ * A worker that reaches neither the source nor the store: it reads through the reader service
+ * and stores through the blob-store service (gRPC streams). Every block read crosses one hop
+ * (reader -> worker); only new blocks cross the second (worker -> blob-store).
  */
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,15 +16,19 @@ const BS = 64 * 1024;
 let nats: NatsServer;
 let dir: TempDir;
 let blobService: Running;
+let reader: Running;
 let services: Running;
 before(async () => {
   nats = await startNats();
   dir = await tempDir();
   blobService = await serve({ target: 'blob-store', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('store') });
-  services = await serve({ target: 'all', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('worker'), stores: { blobService: `127.0.0.1:${blobService.port}` }, blockSize: BS, blocksPerSegment: 4 });
+  reader = await serve({ target: 'reader', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('reader') });
+  const stores = { blobService: `127.0.0.1:${blobService.port}`, readerService: `127.0.0.1:${reader.port}` };
+  services = await serve({ target: 'all', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('worker'), stores, blockSize: BS, blocksPerSegment: 4 });
 });
 after(async () => {
   await services?.stop();
+  await reader?.stop();
   await blobService?.stop();
   await nats?.stop();
   await dir?.remove();
@@ -35,7 +40,7 @@ async function keys(root: string): Promise<string[]> {
   return found;
 }
 
-describe('the blob-store service', () => {
+describe('the reader and blob-store services', () => {
   it('stores a worker’s new blocks and serves them back for a byte-identical restore', async () => {
     const c = client(services.port!);
     const img = buildImage(['r', 'z', 0, 'r', 1, 'r'], BS);
@@ -51,5 +56,8 @@ describe('the blob-store service', () => {
     const restore = await submit(c, { requestId: `bs-r-${Date.now()}`, restore: { uid, target: dir.url('out.img'), sparse: false, force: false, continueFrom: 0 } });
     assert.equal((await watch(c, restore.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
     assert.deepEqual(await readFile(dir.file('out.img')), img);
+    const bad = await submit(c, { requestId: `bs-x-${Date.now()}`, restore: { uid, target: dir.url('out.img'), sparse: false, force: false, continueFrom: 0 } });
+    const failed = (await watch(c, bad.id)).at(-1)!;
+    assert.deepEqual([failed.state, failed.errorCode], [JobState.JOB_STATE_FAILED, 'ALREADY_EXISTS'], 'the reader refused the existing target, and the error came back typed');
   });
 });

@@ -248,10 +248,10 @@ export function registerMaintenance(program: Command, cli: Cli): void {
   program
     .command('serve')
     .description('run services: the job API (scheduler), a worker, or both (all); stops on SIGINT/SIGTERM')
-    .addOption(new Option('--target <target>', 'which modules run here').choices(['all', 'scheduler', 'worker', 'blob-store']).default('all'))
+    .addOption(new Option('--target <target>', 'which modules run here').choices(['all', 'scheduler', 'worker', 'blob-store', 'reader']).default('all'))
     .option('--listen <host:port>', 'the job API address', process.env['BLOCKVAULT_GRPC_LISTEN'] ?? '127.0.0.1:7070')
     .option('--nats <url>', 'NATS server', process.env['BLOCKVAULT_NATS_URL'] ?? 'nats://127.0.0.1:4222')
-    .action(async (opts: { target: 'all' | 'scheduler' | 'worker' | 'blob-store'; listen: string; nats: string }, c: Command) => {
+    .action(async (opts: { target: 'all' | 'scheduler' | 'worker' | 'blob-store' | 'reader'; listen: string; nats: string }, c: Command) => {
       const g = cli.globals(c);
       const { serve } = await import('@blockvault/platform/serve');
       const running = await serve({ target: opts.target, natsUrl: opts.nats, listen: opts.listen, home: resolveHome(g.home), stores: storesFromEnv() });

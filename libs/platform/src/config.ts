@@ -14,6 +14,7 @@
  * | BLOCKVAULT_S3_REGION | region | us-east-1 |
  * | BLOCKVAULT_S3_BUCKET | bucket, created if missing | blockvault |
  * | BLOCKVAULT_BLOBSTORE_URL | blobs through the blob-store service (host:port) | unset |
+ * | BLOCKVAULT_READER_URL | sources and targets through the reader service (host:port) | unset |
  */
 import { InvalidArgumentError } from '@blockvault/core';
 import type { S3Options } from '@blockvault/adapter-s3';
@@ -23,6 +24,8 @@ export interface StoresConfig {
   readonly s3?: S3Options;
   /** host:port of a blob-store service; a worker then never talks to the store itself. */
   readonly blobService?: string;
+  /** host:port of a reader service; file:// and rbd:// I/O then happens on its host. */
+  readonly readerService?: string;
 }
 
 export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfig {
@@ -46,7 +49,10 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
   }
   const blobService = get('BLOCKVAULT_BLOBSTORE_URL');
   if (blobService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(blobService)) throw new InvalidArgumentError(`BLOCKVAULT_BLOBSTORE_URL must be host:port, got ${JSON.stringify(blobService)}`);
+  const readerService = get('BLOCKVAULT_READER_URL');
+  if (readerService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(readerService)) throw new InvalidArgumentError(`BLOCKVAULT_READER_URL must be host:port, got ${JSON.stringify(readerService)}`);
   return {
+    ...(readerService ? { readerService } : {}),
     ...(mongoUrl ? { mongo: { url: mongoUrl, database: get('BLOCKVAULT_MONGO_DATABASE') } } : {}),
     ...(s3 ? { s3 } : {}),
     ...(blobService ? { blobService } : {}),

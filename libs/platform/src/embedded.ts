@@ -55,6 +55,8 @@ export interface EmbeddedOptions {
   /** Take locks held by others (`--override-lock`); each override is reported to `onLockOverride`. @default false */
   readonly overrideLocks?: boolean;
   readonly onLockOverride?: (name: string, holder: string) => void;
+  /** The I/O modules (the reader service's client in the services). @default file:// and rbd:// here */
+  readonly io?: IoRegistry;
   /** The event bus (NATS in the services). @default an in-process bus */
   readonly events?: EventBus;
   /** Random numbers for the sanity check's sample. @default Math.random */
@@ -72,6 +74,11 @@ export interface EmbeddedRepository {
 
 const MIN_BLOCK_SIZE = 4096;
 const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
+
+/** file:// and rbd:// on this host. */
+export function localIo(): IoRegistry {
+  return new IoRegistry([new FileIo(), new RbdIo()]);
+}
 
 interface Parts<M extends MetadataStore, B extends BlobStore> {
   readonly metadata: M;
@@ -118,7 +125,7 @@ async function assemble<M extends MetadataStore, B extends BlobStore>(options: E
     locks: parts.locks,
     events,
     clock,
-    io: new IoRegistry([new FileIo(), new RbdIo()]),
+    io: options.io ?? localIo(),
     owner: `${hostname()}:${process.pid}`,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
@@ -161,6 +168,11 @@ export interface OpenRepository {
  */
 export async function openRepository(options: EmbeddedOptions & { readonly stores?: StoresConfig }): Promise<OpenRepository> {
   const stores = options.stores ?? {};
+  if (stores.readerService && !options.io) {
+    const { RemoteIo } = await import('@blockvault/service-reader');
+    const address = stores.readerService;
+    return openRepository({ ...options, io: new IoRegistry([new RemoteIo('file', address), new RemoteIo('rbd', address)]) });
+  }
   if (!stores.mongo && !stores.s3 && !stores.blobService) return openEmbedded(options);
   checkOptions(options);
   const clock = options.clock ?? systemClock;

@@ -9,11 +9,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { InvalidArgumentError, isBlockvaultError, systemClock, type Clock } from '@blockvault/core';
 import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
 import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-store';
+import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
 import { storesFromEnv, type StoresConfig } from './config.ts';
-import { openRepository, type OpenRepository } from './embedded.ts';
+import { localIo, openRepository, type OpenRepository } from './embedded.ts';
 
-export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store'] as const;
+export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store', 'reader'] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface ServeOptions {
@@ -48,6 +49,7 @@ interface Context {
   worker?: Worker;
   loop?: SchedulerLoop;
   blobServer?: BlobStoreServer;
+  readerServer?: ReaderServer;
 }
 
 interface Module {
@@ -143,6 +145,15 @@ const MODULES: Record<string, Module> = {
       await ctx.blobServer?.stop();
     },
   },
+  reader: {
+    deps: [],
+    start: async (ctx, o) => {
+      ctx.readerServer = await serveReader(localIo(), o.listen ?? '127.0.0.1:7072');
+    },
+    stop: async (ctx) => {
+      await ctx.readerServer?.stop();
+    },
+  },
   all: { deps: ['scheduler', 'worker'], start: async () => undefined, stop: async () => undefined },
 };
 
@@ -175,7 +186,7 @@ export async function serve(options: ServeOptions): Promise<Running> {
     await stop();
     throw err;
   }
-  return { port: ctx.grpc?.port ?? ctx.blobServer?.port, modules: order, stop };
+  return { port: ctx.grpc?.port ?? ctx.blobServer?.port ?? ctx.readerServer?.port, modules: order, stop };
 }
 
 /**

@@ -13,3 +13,14 @@ export {
   StatBlobResponse,
   type BlobStoreServiceServer,
 } from './gen/blockvault/v1/blobstore.ts';
+export {
+  DeriveHintsRequest,
+  DeriveHintsResponse,
+  ReadRequest,
+  ReadResponse,
+  ReaderServiceClient,
+  ReaderServiceService,
+  WriteRequest,
+  WriteResponse,
+  type ReaderServiceServer,
+} from './gen/blockvault/v1/reader.ts';

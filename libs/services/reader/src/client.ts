@@ -1,0 +1,94 @@
+/**
+ * An IoModule that is the reader service: a worker that does not reach a source or target
+ * itself reads and writes its blocks through it. One module per scheme it forwards.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { parseHints, type BlockSource, type BlockTarget, type Hint, type IoModule, type OpenTargetOptions } from '@blockvault/core';
+import { fromServiceError } from '@blockvault/grpc-edge';
+import { ReaderServiceClient, type ReadResponse } from '@blockvault/proto';
+import { READER_MESSAGE_LIMIT } from './server.ts';
+
+/** A bidirectional stream whose responses answer its requests in order. */
+class Pipeline<Req, Res> {
+  readonly #call: grpc.ClientDuplexStream<Req, Res>;
+  readonly #pending: { resolve: (r: Res) => void; reject: (e: Error) => void }[] = [];
+  #error: Error | undefined;
+
+  constructor(call: grpc.ClientDuplexStream<Req, Res>, where: string) {
+    this.#call = call;
+    call.on('data', (r: Res) => this.#pending.shift()?.resolve(r));
+    call.on('error', (err: grpc.ServiceError) => {
+      this.#error = fromServiceError(err, where);
+      for (const p of this.#pending.splice(0)) p.reject(this.#error);
+    });
+    call.on('end', () => {
+      this.#error ??= new Error(`${where}: the stream ended`);
+      for (const p of this.#pending.splice(0)) p.reject(this.#error);
+    });
+  }
+
+  async request(req: Req): Promise<Res> {
+    if (this.#error) throw this.#error;
+    const answer = new Promise<Res>((resolve, reject) => this.#pending.push({ resolve, reject }));
+    if (!this.#call.write(req)) await new Promise((r) => this.#call.once('drain', r));
+    return answer;
+  }
+
+  end(): void {
+    this.#call.end();
+  }
+}
+
+export class RemoteIo implements IoModule {
+  readonly scheme: string;
+  readonly #client: ReaderServiceClient;
+  readonly #where: string;
+
+  constructor(scheme: string, address: string) {
+    this.scheme = scheme;
+    this.#where = `reader service ${address}`;
+    this.#client = new ReaderServiceClient(address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': READER_MESSAGE_LIMIT,
+      'grpc.max_send_message_length': READER_MESSAGE_LIMIT,
+    });
+  }
+
+  async openSource(url: URL): Promise<BlockSource> {
+    const pipe = new Pipeline(this.#client.read(), this.#where);
+    const first = await pipe.request({ url: url.href, offset: 0, length: 0 });
+    return {
+      url: url.href,
+      sizeBytes: first.sizeBytes,
+      read: async (offset: number, length: number, into: Buffer): Promise<number> => {
+        const r: ReadResponse = await pipe.request({ url: '', offset, length });
+        Buffer.from(r.data).copy(into, 0);
+        return r.data.length;
+      },
+      close: async () => pipe.end(),
+    };
+  }
+
+  async openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget> {
+    const pipe = new Pipeline(this.#client.write(), this.#where);
+    const base = { url: '', force: false, resume: false, sizeBytes: 0, offset: 0, data: Buffer.alloc(0), finish: false };
+    await pipe.request({ ...base, url: url.href, force: options.force, resume: options.resume, sizeBytes: options.sizeBytes });
+    return {
+      url: url.href,
+      write: async (offset: number, data: Uint8Array): Promise<void> => {
+        await pipe.request({ ...base, offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
+      },
+      finish: async (sizeBytes: number): Promise<void> => {
+        await pipe.request({ ...base, sizeBytes, finish: true });
+      },
+      close: async () => pipe.end(),
+    };
+  }
+
+  deriveHints(url: URL, fromSnapshot: string | null): Promise<Hint[] | undefined> {
+    return new Promise((done, fail) =>
+      this.#client.deriveHints({ url: url.href, hasFromSnapshot: fromSnapshot !== null, fromSnapshot: fromSnapshot ?? '' }, (err, res) =>
+        err ? fail(fromServiceError(err, this.#where)) : done(res.hintsJson ? parseHints(res.hintsJson, this.#where) : undefined),
+      ),
+    );
+  }
+}

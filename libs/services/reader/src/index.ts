@@ -1,0 +1,2 @@
+export { readerService, serveReader, READER_MESSAGE_LIMIT, type ReaderServer } from './server.ts';
+export { RemoteIo } from './client.ts';

@@ -1,0 +1,96 @@
+/** Serves sources and restore targets over gRPC (proto/blockvault/v1/reader.proto). */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { InvalidArgumentError, type BlockSource, type BlockTarget, type IoRegistry } from '@blockvault/core';
+import { toServiceError } from '@blockvault/grpc-edge';
+import { ReaderServiceService, type ReaderServiceServer, type ReadRequest, type WriteRequest } from '@blockvault/proto';
+
+export const READER_MESSAGE_LIMIT = 8 * 1024 * 1024;
+const MAX_READ = 64 * 1024 * 1024;
+
+/** Handles a stream's requests one at a time, in order. */
+function serially<T>(handle: (m: T) => Promise<void>, fail: (err: unknown) => void): (m: T) => void {
+  let chain = Promise.resolve();
+  let failed = false;
+  return (m) => {
+    chain = chain.then(async () => {
+      if (failed) return;
+      try {
+        await handle(m);
+      } catch (err) {
+        failed = true;
+        fail(err);
+      }
+    });
+  };
+}
+
+export function readerService(io: IoRegistry): ReaderServiceServer {
+  return {
+    read: (call) => {
+      let source: BlockSource | undefined;
+      const fail = (err: unknown): void => void call.emit('error', toServiceError(err));
+      call.on(
+        'data',
+        serially<ReadRequest>(async (m) => {
+          if (!source) {
+            const { module, url } = io.resolve(m.url);
+            source = await module.openSource(url);
+            call.write({ sizeBytes: source.sizeBytes, data: Buffer.alloc(0) });
+            return;
+          }
+          if (m.length > MAX_READ) throw new InvalidArgumentError(`reads are at most ${MAX_READ} bytes`);
+          const buf = Buffer.allocUnsafe(m.length);
+          const got = await source.read(m.offset, m.length, buf);
+          if (!call.write({ sizeBytes: 0, data: buf.subarray(0, got) })) await new Promise((r) => call.once('drain', r));
+        }, fail),
+      );
+      call.on('end', () => void (source?.close() ?? Promise.resolve()).finally(() => call.end()));
+      call.on('error', () => void source?.close());
+    },
+    write: (call) => {
+      let target: BlockTarget | undefined;
+      const fail = (err: unknown): void => void call.emit('error', toServiceError(err));
+      call.on(
+        'data',
+        serially<WriteRequest>(async (m) => {
+          if (!target) {
+            const { module, url } = io.resolve(m.url);
+            target = await module.openTarget(url, { force: m.force, resume: m.resume, sizeBytes: m.sizeBytes });
+          } else if (m.finish) {
+            await target.finish(m.sizeBytes);
+          } else {
+            await target.write(m.offset, m.data);
+          }
+          call.write({});
+        }, fail),
+      );
+      call.on('end', () => void (target?.close() ?? Promise.resolve()).finally(() => call.end()));
+      call.on('error', () => void target?.close());
+    },
+    deriveHints: (call, callback) => {
+      void (async () => {
+        try {
+          const { module, url } = io.resolve(call.request.url);
+          const hints = module.deriveHints ? await module.deriveHints(url, call.request.hasFromSnapshot ? call.request.fromSnapshot : null) : undefined;
+          callback(null, { hintsJson: hints ? JSON.stringify(hints) : '' });
+        } catch (err) {
+          callback(toServiceError(err));
+        }
+      })();
+    },
+  };
+}
+
+export interface ReaderServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function serveReader(io: IoRegistry, address: string): Promise<ReaderServer> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': READER_MESSAGE_LIMIT, 'grpc.max_send_message_length': READER_MESSAGE_LIMIT });
+  server.addService(ReaderServiceService, readerService(io));
+  new HealthImplementation({ '': 'SERVING', 'blockvault.v1.ReaderService': 'SERVING' }).addToServer(server);
+  const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
+  return { port, stop: () => new Promise((done) => server.tryShutdown(() => done())) };
+}
