@@ -210,8 +210,11 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / ticks;
 }
 
-function startService(home: string, target: string, natsUrl: string): Promise<{ child: ChildProcess; port: number | null }> {
-  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', home, 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', natsUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startService(home: string, target: string, natsUrl: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; port: number | null }> {
+  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', home, 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', natsUrl], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   return new Promise((done, fail) => {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
@@ -231,10 +234,25 @@ async function services(dir: string, img1: string): Promise<void> {
   console.error('blockvault services (job API + NATS JetStream work queue)');
   const nats = await startNats();
   try {
-    for (const mode of ['all-in-one', 'separate processes'] as const) {
-      const home = join(dir, `svc-${mode === 'all-in-one' ? 'all' : 'apart'}`);
-      const procs = mode === 'all-in-one' ? [await startService(home, 'all', nats.url)] : [await startService(home, 'scheduler', nats.url), await startService(home, 'worker', nats.url)];
-      const port = procs.find((p) => p.port)!.port;
+    for (const mode of ['all-in-one', 'separate processes', 'separate, via reader + blob-store services'] as const) {
+      const home = join(dir, `svc-${mode.length}`);
+      let procs: { child: ChildProcess; port: number | null }[];
+      let port: number | null;
+      if (mode === 'all-in-one') {
+        procs = [await startService(home, 'all', nats.url)];
+        port = procs[0]!.port;
+      } else if (mode === 'separate processes') {
+        procs = [await startService(home, 'scheduler', nats.url), await startService(home, 'worker', nats.url)];
+        port = procs[0]!.port;
+      } else {
+        // Block bytes: reader -> worker (every block), worker -> blob-store (new blocks only).
+        const reader = await startService(`${home}-reader`, 'reader', nats.url);
+        const store = await startService(`${home}-store`, 'blob-store', nats.url);
+        const env = { BLOCKVAULT_READER_URL: `127.0.0.1:${reader.port}`, BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}` };
+        const scheduler = await startService(home, 'scheduler', nats.url, env);
+        procs = [scheduler, await startService(home, 'worker', nats.url, env), reader, store];
+        port = scheduler.port;
+      }
       for (const kind of ['fresh', 'unchanged'] as const) {
         const before = procs.reduce((t, p) => t + cpuSeconds(p.child.pid!), 0);
         const seconds = timed(() => {
