@@ -48,7 +48,7 @@ export class RemoteBlobStore implements BlobStore {
     return new Promise((done, fail) => {
       const parts: Buffer[] = [];
       const stream = this.#client.get({ key });
-      stream.on('data', (m: BlobChunk) => parts.push(Buffer.from(m.chunk)));
+      stream.on('data', (m: BlobChunk) => parts.push(m.chunk));
       stream.on('end', () => done(Buffer.concat(parts)));
       stream.on('error', (err: grpc.ServiceError) => fail(this.#error(err, key)));
     });

@@ -17,7 +17,7 @@ export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
       const chunks: Buffer[] = [];
       call.on('data', (m: PutBlobRequest) => {
         if (m.key) key = m.key;
-        if (m.chunk.length > 0) chunks.push(Buffer.from(m.chunk));
+        if (m.chunk.length > 0) chunks.push(m.chunk);
       });
       call.on('end', () => {
         store.put(key, chunks).then(
