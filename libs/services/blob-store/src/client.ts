@@ -4,9 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { BlobStore } from '@blockvault/core';
-import { fromServiceError } from '@blockvault/grpc-edge';
+import { CHANNEL_OPTIONS, fromServiceError } from '@blockvault/grpc-edge';
 import { BlobStoreServiceClient, type BlobChunk, type ListedBlob } from '@blockvault/proto';
-import { BLOB_MESSAGE_LIMIT } from './server.ts';
 
 const CHUNK = 1024 * 1024;
 
@@ -16,10 +15,7 @@ export class RemoteBlobStore implements BlobStore {
 
   constructor(address: string) {
     this.#address = address;
-    this.#client = new BlobStoreServiceClient(address, grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': BLOB_MESSAGE_LIMIT,
-      'grpc.max_send_message_length': BLOB_MESSAGE_LIMIT,
-    });
+    this.#client = new BlobStoreServiceClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
   #error(err: grpc.ServiceError, key?: string): Error {

@@ -1,12 +1,10 @@
 /** Serves a BlobStore (files or S3) over gRPC: proto/blockvault/v1/blobstore.proto. */
-import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
 import type { BlobStore } from '@blockvault/core';
-import { toServiceError } from '@blockvault/grpc-edge';
+import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
 import { BlobStoreServiceService, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
-export const BLOB_MESSAGE_LIMIT = 8 * 1024 * 1024;
+export const BLOB_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
 
 const status = toServiceError;
 
@@ -67,15 +65,8 @@ export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
   };
 }
 
-export interface BlobStoreServer {
-  readonly port: number;
-  stop(): Promise<void>;
-}
+export type BlobStoreServer = StartedServer;
 
-export async function serveBlobStore(store: BlobStore, address: string): Promise<BlobStoreServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': BLOB_MESSAGE_LIMIT, 'grpc.max_send_message_length': BLOB_MESSAGE_LIMIT });
-  server.addService(BlobStoreServiceService, blobStoreService(store));
-  new HealthImplementation({ '': 'SERVING', 'blockvault.v1.BlobStoreService': 'SERVING' }).addToServer(server);
-  const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
-  return { port, stop: () => new Promise((done) => server.tryShutdown(() => done())) };
+export function serveBlobStore(store: BlobStore, address: string): Promise<BlobStoreServer> {
+  return startServer('blockvault.v1.BlobStoreService', address, (server) => server.addService(BlobStoreServiceService, blobStoreService(store)));
 }

@@ -3,6 +3,7 @@
  * again in clients; both directions live here so that every service and client agrees.
  */
 import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
 import {
   AlreadyExistsError,
   AuthenticationError,
@@ -64,4 +65,30 @@ export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?
     default:
       return new UnavailableError(message, { cause: err });
   }
+}
+
+/** Room for 4 MiB blocks (4,194,311 bytes on the wire) and their framing. */
+export const MESSAGE_LIMIT_BYTES = 8 * 1024 * 1024;
+
+/** Channel options every client and server of ours uses. */
+export const CHANNEL_OPTIONS = {
+  'grpc.max_receive_message_length': MESSAGE_LIMIT_BYTES,
+  'grpc.max_send_message_length': MESSAGE_LIMIT_BYTES,
+} as const;
+
+export interface StartedServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a gRPC server with our message limits and the standard health checking service
+ * reporting SERVING for `serviceName`; `setup` adds the services (and reflection, if any).
+ */
+export async function startServer(serviceName: string, address: string, setup: (server: grpc.Server) => void): Promise<StartedServer> {
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  setup(server);
+  new HealthImplementation({ '': 'SERVING', [serviceName]: 'SERVING' }).addToServer(server);
+  const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
+  return { port, stop: () => new Promise((done) => server.tryShutdown(() => done())) };
 }

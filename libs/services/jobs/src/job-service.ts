@@ -6,15 +6,13 @@ import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
-import { toServiceError } from '@blockvault/grpc-edge';
+import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
 import { InvalidArgumentError, versionToJson, type Clock, type Repository } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
 import { jobType, type JobQueue } from './job-queue.ts';
 
 const PROTO = resolve(import.meta.dirname, '../../../../proto/blockvault/v1/jobs.proto');
-/** Room for 4 MiB blocks (4,194,311 bytes on the wire) and their framing. */
-export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
 
 function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -93,20 +91,12 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
   };
 }
 
-export interface GrpcServer {
-  readonly port: number;
-  stop(): Promise<void>;
-}
+export type GrpcServer = StartedServer;
 
 /** Serves the job API, health checking and reflection on `address` (host:port; port 0: any). */
-export async function serveJobApi(deps: JobServiceDeps, address: string): Promise<GrpcServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
-  server.addService(JobServiceService, jobService(deps));
-  new HealthImplementation({ '': 'SERVING', 'blockvault.v1.JobService': 'SERVING' }).addToServer(server);
-  new ReflectionService(loadSync(PROTO)).addToServer(server);
-  const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
-  return {
-    port,
-    stop: () => new Promise((done) => server.tryShutdown(() => done())),
-  };
+export function serveJobApi(deps: JobServiceDeps, address: string): Promise<GrpcServer> {
+  return startServer('blockvault.v1.JobService', address, (server) => {
+    server.addService(JobServiceService, jobService(deps));
+    new ReflectionService(loadSync(PROTO)).addToServer(server);
+  });
 }

@@ -4,9 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { parseHints, type BlockSource, type BlockTarget, type Hint, type IoModule, type OpenTargetOptions } from '@blockvault/core';
-import { fromServiceError } from '@blockvault/grpc-edge';
+import { CHANNEL_OPTIONS, fromServiceError } from '@blockvault/grpc-edge';
 import { ReaderServiceClient, type ReadResponse } from '@blockvault/proto';
-import { READER_MESSAGE_LIMIT } from './server.ts';
 
 /** A bidirectional stream whose responses answer its requests in order. */
 class Pipeline<Req, Res> {
@@ -47,10 +46,7 @@ export class RemoteIo implements IoModule {
   constructor(scheme: string, address: string) {
     this.scheme = scheme;
     this.#where = `reader service ${address}`;
-    this.#client = new ReaderServiceClient(address, grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': READER_MESSAGE_LIMIT,
-      'grpc.max_send_message_length': READER_MESSAGE_LIMIT,
-    });
+    this.#client = new ReaderServiceClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
   async openSource(url: URL): Promise<BlockSource> {

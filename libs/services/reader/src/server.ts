@@ -1,11 +1,9 @@
 /** Serves sources and restore targets over gRPC (proto/blockvault/v1/reader.proto). */
-import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
 import { InvalidArgumentError, type BlockSource, type BlockTarget, type IoRegistry } from '@blockvault/core';
-import { toServiceError } from '@blockvault/grpc-edge';
+import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
 import { ReaderServiceService, type ReaderServiceServer, type ReadRequest, type WriteRequest } from '@blockvault/proto';
 
-export const READER_MESSAGE_LIMIT = 8 * 1024 * 1024;
+export const READER_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
 const MAX_READ = 64 * 1024 * 1024;
 
 /** Handles a stream's requests one at a time, in order. */
@@ -82,15 +80,8 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
   };
 }
 
-export interface ReaderServer {
-  readonly port: number;
-  stop(): Promise<void>;
-}
+export type ReaderServer = StartedServer;
 
-export async function serveReader(io: IoRegistry, address: string): Promise<ReaderServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': READER_MESSAGE_LIMIT, 'grpc.max_send_message_length': READER_MESSAGE_LIMIT });
-  server.addService(ReaderServiceService, readerService(io));
-  new HealthImplementation({ '': 'SERVING', 'blockvault.v1.ReaderService': 'SERVING' }).addToServer(server);
-  const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
-  return { port, stop: () => new Promise((done) => server.tryShutdown(() => done())) };
+export function serveReader(io: IoRegistry, address: string): Promise<ReaderServer> {
+  return startServer('blockvault.v1.ReaderService', address, (server) => server.addService(ReaderServiceService, readerService(io)));
 }
