@@ -234,7 +234,7 @@ async function services(dir: string, img1: string): Promise<void> {
   console.error('blockvault services (job API + NATS JetStream work queue)');
   const nats = await startNats();
   try {
-    for (const mode of ['all-in-one', 'separate processes', 'separate, via reader + blob-store services'] as const) {
+    for (const mode of ['all-in-one', 'separate processes', 'five services: reader, blob-store, metadata apart'] as const) {
       const home = join(dir, `svc-${mode.length}`);
       let procs: { child: ChildProcess; port: number | null }[];
       let port: number | null;
@@ -245,12 +245,14 @@ async function services(dir: string, img1: string): Promise<void> {
         procs = [await startService(home, 'scheduler', nats.url), await startService(home, 'worker', nats.url)];
         port = procs[0]!.port;
       } else {
-        // Block bytes: reader -> worker (every block), worker -> blob-store (new blocks only).
+        // Block bytes: reader -> worker (every block), worker -> blob-store (new blocks only);
+        // checksums and segments: worker -> metadata.
         const reader = await startService(`${home}-reader`, 'reader', nats.url);
         const store = await startService(`${home}-store`, 'blob-store', nats.url);
-        const env = { BLOCKVAULT_READER_URL: `127.0.0.1:${reader.port}`, BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}` };
+        const metadata = await startService(`${home}-metadata`, 'metadata', nats.url);
+        const env = { BLOCKVAULT_READER_URL: `127.0.0.1:${reader.port}`, BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}`, BLOCKVAULT_METADATA_URL: `127.0.0.1:${metadata.port}` };
         const scheduler = await startService(home, 'scheduler', nats.url, env);
-        procs = [scheduler, await startService(home, 'worker', nats.url, env), reader, store];
+        procs = [scheduler, await startService(home, 'worker', nats.url, env), reader, store, metadata];
         port = scheduler.port;
       }
       for (const kind of ['fresh', 'unchanged'] as const) {

@@ -1,6 +1,7 @@
 /**
- * The services as separate processes (`blockvault serve --target scheduler|worker`) with a real
- * nats-server: the CLI's --server mode gives the embedded mode's JSON, and a worker killed with
+ * The services as separate processes with a real nats-server: the metadata, blob-store and reader
+ * services hold the database, the blobs and the files, and the scheduler and workers reach them
+ * only over gRPC (`blockvault serve --target metadata|blob-store|reader|scheduler|worker`): the CLI's --server mode gives the embedded mode's JSON, and a worker killed with
  * SIGKILL mid-backup leaves its job to another worker, which continues the same version.
  */
 import assert from 'node:assert/strict';
@@ -21,10 +22,12 @@ let dir: TempDir;
 const children: ChildProcess[] = [];
 let port = 0;
 let suiteWorker: ChildProcess | undefined;
+/** Where the scheduler and workers find the metadata, blob-store and reader services. */
+const serviceUrls: Record<string, string> = {};
 
 function env(): NodeJS.ProcessEnv {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
-  return { ...clean, BLOCKVAULT_JOB_ACK_WAIT_MS: '3000', BLOCKVAULT_SCHEDULER_TICK_MS: '200' };
+  return { ...clean, ...serviceUrls, BLOCKVAULT_JOB_ACK_WAIT_MS: '3000', BLOCKVAULT_LOCK_TTL_MS: '3000', BLOCKVAULT_SCHEDULER_TICK_MS: '200' };
 }
 
 /** Starts `blockvault serve`; resolves with its JSON announcement once it serves. */
@@ -59,11 +62,14 @@ before(async () => {
   // 1 MiB blocks in segments of 8: an interrupted backup resumes from the last 8 MiB committed.
   const init = await runCli(['--home', dir.file('home'), 'init', '--block-size', String(1024 * 1024), '--blocks-per-segment', '8']);
   assert.equal(init.code, 0, init.stderr);
+  serviceUrls['BLOCKVAULT_METADATA_URL'] = `127.0.0.1:${(await startService('metadata')).info.port}`;
+  serviceUrls['BLOCKVAULT_BLOBSTORE_URL'] = `127.0.0.1:${(await startService('blob-store')).info.port}`;
+  serviceUrls['BLOCKVAULT_READER_URL'] = `127.0.0.1:${(await startService('reader')).info.port}`;
   port = (await startService('scheduler')).info.port as number;
   suiteWorker = (await startService('worker')).child;
 });
 after(async () => {
-  for (const c of children) await stop(c);
+  for (const c of [...children].reverse()) await stop(c);
   await nats?.stop();
   await dir?.remove();
 });

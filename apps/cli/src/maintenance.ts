@@ -247,15 +247,15 @@ export function registerMaintenance(program: Command, cli: Cli): void {
 
   program
     .command('serve')
-    .description('run services: the job API (scheduler), a worker, or both (all); stops on SIGINT/SIGTERM')
-    .addOption(new Option('--target <target>', 'which modules run here').choices(['all', 'scheduler', 'worker', 'blob-store', 'reader']).default('all'))
-    .option('--listen <host:port>', 'the job API address', process.env['BLOCKVAULT_GRPC_LISTEN'] ?? '127.0.0.1:7070')
+    .description('run services: the job API (scheduler), a worker, both (all), or the blob-store, reader or metadata service; stops on SIGINT/SIGTERM')
+    .addOption(new Option('--target <target>', 'which modules run here').choices(['all', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata']).default('all'))
+    .option('--listen <host:port>', 'the gRPC address (default: job API 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073)', process.env['BLOCKVAULT_GRPC_LISTEN'])
     .option('--nats <url>', 'NATS server', process.env['BLOCKVAULT_NATS_URL'] ?? 'nats://127.0.0.1:4222')
-    .action(async (opts: { target: 'all' | 'scheduler' | 'worker' | 'blob-store' | 'reader'; listen: string; nats: string }, c: Command) => {
+    .action(async (opts: { target: 'all' | 'scheduler' | 'worker' | 'blob-store' | 'reader' | 'metadata'; listen?: string; nats: string }, c: Command) => {
       const g = cli.globals(c);
       const { serve } = await import('@blockvault/platform/serve');
-      const running = await serve({ target: opts.target, natsUrl: opts.nats, listen: opts.listen, home: resolveHome(g.home), stores: storesFromEnv() });
-      cli.print(g, { modules: running.modules, port: running.port ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (job API on port ${running.port})` : ''}`);
+      const running = await serve({ target: opts.target, natsUrl: opts.nats, ...(opts.listen ? { listen: opts.listen } : {}), home: resolveHome(g.home), stores: storesFromEnv() });
+      cli.print(g, { modules: running.modules, port: running.port ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}`);
       await new Promise<void>((done) => {
         process.once('SIGINT', done);
         process.once('SIGTERM', done);

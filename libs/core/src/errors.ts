@@ -107,8 +107,10 @@ export class VersionInUseError extends ConflictError {
 
 /** A backup's session expired (it stalled longer than its lease); its writes are refused. */
 export class SessionExpiredError extends ConflictError {
+  readonly sessionId: string;
   constructor(sessionId: string) {
     super(`backup session ${sessionId} expired before it finished (did the process stall?); continue the version with --continue`);
+    this.sessionId = sessionId;
   }
 }
 

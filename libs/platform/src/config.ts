@@ -15,6 +15,7 @@
  * | BLOCKVAULT_S3_BUCKET | bucket, created if missing | blockvault |
  * | BLOCKVAULT_BLOBSTORE_URL | blobs through the blob-store service (host:port) | unset |
  * | BLOCKVAULT_READER_URL | sources and targets through the reader service (host:port) | unset |
+ * | BLOCKVAULT_METADATA_URL | metadata through the metadata service (host:port); locks then come from NATS | unset |
  */
 import { InvalidArgumentError } from '@blockvault/core';
 import type { S3Options } from '@blockvault/adapter-s3';
@@ -26,6 +27,8 @@ export interface StoresConfig {
   readonly blobService?: string;
   /** host:port of a reader service; file:// and rbd:// I/O then happens on its host. */
   readonly readerService?: string;
+  /** host:port of a metadata service; only it reaches the database. */
+  readonly metadataService?: string;
 }
 
 export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfig {
@@ -51,8 +54,11 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
   if (blobService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(blobService)) throw new InvalidArgumentError(`BLOCKVAULT_BLOBSTORE_URL must be host:port, got ${JSON.stringify(blobService)}`);
   const readerService = get('BLOCKVAULT_READER_URL');
   if (readerService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(readerService)) throw new InvalidArgumentError(`BLOCKVAULT_READER_URL must be host:port, got ${JSON.stringify(readerService)}`);
+  const metadataService = get('BLOCKVAULT_METADATA_URL');
+  if (metadataService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(metadataService)) throw new InvalidArgumentError(`BLOCKVAULT_METADATA_URL must be host:port, got ${JSON.stringify(metadataService)}`);
   return {
     ...(readerService ? { readerService } : {}),
+    ...(metadataService ? { metadataService } : {}),
     ...(mongoUrl ? { mongo: { url: mongoUrl, database: get('BLOCKVAULT_MONGO_DATABASE') } } : {}),
     ...(s3 ? { s3 } : {}),
     ...(blobService ? { blobService } : {}),

@@ -59,6 +59,8 @@ export interface EmbeddedOptions {
   readonly io?: IoRegistry;
   /** The event bus (NATS in the services). @default an in-process bus */
   readonly events?: EventBus;
+  /** The locks (NATS KV in the services). @default the metadata database's leases */
+  readonly locks?: Locks;
   /** Random numbers for the sanity check's sample. @default Math.random */
   readonly random?: () => number;
 }
@@ -173,36 +175,20 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
     const address = stores.readerService;
     return openRepository({ ...options, io: new IoRegistry([new RemoteIo('file', address), new RemoteIo('rbd', address)]) });
   }
-  if (!stores.mongo && !stores.s3 && !stores.blobService) return openEmbedded(options);
+  if (!stores.mongo && !stores.s3 && !stores.blobService && !stores.metadataService && !options.locks) return openEmbedded(options);
   checkOptions(options);
-  const clock = options.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
     for (const c of closers.reverse()) await c();
   };
   try {
-    let metadata: MetadataStore;
+    const opened = await openMetadataStore(options, stores);
+    closers.push(opened.close);
+    const { metadata } = opened;
     let locks: Locks;
-    // The drivers load only when configured: the embedded mode stays small and starts fast.
-    const mongodb = stores.mongo ? await import('@blockvault/adapter-mongodb') : undefined;
-    if (stores.mongo && mongodb) {
-      const { MongoLocks, openMongo } = mongodb;
-      const { client, store } = await openMongo(stores.mongo);
-      closers.push(() => store.close());
-      metadata = store;
-      locks = new MongoLocks(client.db(stores.mongo.database ?? (client.options.dbName || 'blockvault')), clock, { override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
-    } else {
-      mkdirSync(options.home, { recursive: true, mode: 0o700 });
-      const path = options.metadataPath ?? join(options.home, 'metadata.sqlite');
-      const sqlite = new SqliteMetadataStore(path);
-      const sqliteLocks = new SqliteLocks(path, clock, { override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
-      closers.push(async () => {
-        await sqlite.close();
-        sqliteLocks.close();
-      });
-      metadata = sqlite;
-      locks = sqliteLocks;
-    }
+    if (options.locks) locks = options.locks;
+    else if (opened.locks) locks = opened.locks;
+    else throw new InvalidArgumentError('the metadata service needs shared locks: run with NATS (BLOCKVAULT_NATS_URL) through `blockvault serve`');
     let blobs: BlobStore;
     if (stores.blobService) {
       const { RemoteBlobStore } = await import('@blockvault/service-blob-store');
@@ -218,10 +204,53 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
       blobs = new FsBlobStore(join(options.home, 'blobs'));
     }
     const blobWhere = stores.blobService ? `blob-store service ${stores.blobService}` : stores.s3 ? `s3://${stores.s3.endPoint}/${stores.s3.bucket}` : '';
-    const where = [stores.mongo && mongodb ? mongodb.redactUrl(stores.mongo.url) : options.home, blobWhere].filter(Boolean).join(' + ');
+    const where = [opened.where, blobWhere].filter(Boolean).join(' + ');
     return await assemble(options, where, { metadata, blobs, locks, close });
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+export interface OpenMetadata {
+  readonly metadata: MetadataStore;
+  /** The database's own leases; undefined for the metadata service (locks then come from NATS). */
+  readonly locks: Locks | undefined;
+  /** Where it is, for messages (credentials redacted). */
+  readonly where: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The metadata store as configured: the metadata service, MongoDB, or SQLite under the home
+ * directory. The metadata service's own process opens it this way too.
+ */
+export async function openMetadataStore(options: EmbeddedOptions, stores: StoresConfig): Promise<OpenMetadata> {
+  const clock = options.clock ?? systemClock;
+  const lockOptions = { override: options.overrideLocks ?? false, onOverride: options.onLockOverride };
+  if (stores.metadataService) {
+    const { RemoteMetadataStore } = await import('@blockvault/service-metadata');
+    const metadata = new RemoteMetadataStore(stores.metadataService);
+    return { metadata, locks: undefined, where: `metadata service ${stores.metadataService}`, close: () => metadata.close() };
+  }
+  if (stores.mongo) {
+    // The driver loads only when configured: the embedded mode stays small and starts fast.
+    const { MongoLocks, openMongo, redactUrl } = await import('@blockvault/adapter-mongodb');
+    const { client, store } = await openMongo(stores.mongo);
+    const locks = new MongoLocks(client.db(stores.mongo.database ?? (client.options.dbName || 'blockvault')), clock, lockOptions);
+    return { metadata: store, locks, where: redactUrl(stores.mongo.url), close: () => store.close() };
+  }
+  mkdirSync(options.home, { recursive: true, mode: 0o700 });
+  const path = options.metadataPath ?? join(options.home, 'metadata.sqlite');
+  const sqlite = new SqliteMetadataStore(path);
+  const locks = new SqliteLocks(path, clock, lockOptions);
+  return {
+    metadata: sqlite,
+    locks,
+    where: options.home,
+    close: async () => {
+      await sqlite.close();
+      locks.close();
+    },
+  };
 }

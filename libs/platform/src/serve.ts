@@ -10,18 +10,19 @@ import { InvalidArgumentError, isBlockvaultError, systemClock, type Clock } from
 import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
 import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-store';
 import { serveReader, type ReaderServer } from '@blockvault/service-reader';
+import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
 import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
 import { storesFromEnv, type StoresConfig } from './config.ts';
-import { localIo, openRepository, type OpenRepository } from './embedded.ts';
+import { localIo, openMetadataStore, openRepository, type OpenRepository } from './embedded.ts';
 
-export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store', 'reader'] as const;
+export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata'] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface ServeOptions {
   readonly target: Target;
   /** nats://host:port */
   readonly natsUrl: string;
-  /** The job API's address (scheduler). @default 127.0.0.1:7070 */
+  /** The gRPC address: the job API (scheduler, all) 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073. */
   readonly listen?: string;
   /** The repository: home directory and stores, as for the CLI. */
   readonly home: string;
@@ -41,6 +42,17 @@ export interface Running {
   stop(): Promise<void>;
 }
 
+const DEFAULT_LOCK_TTL_MS = 60_000;
+
+/** The lease length of version locks in NATS KV: BLOCKVAULT_LOCK_TTL_MS (tests use seconds), else 60 s. */
+function lockTtlMs(): number {
+  const text = process.env['BLOCKVAULT_LOCK_TTL_MS'];
+  if (text === undefined || text === '') return DEFAULT_LOCK_TTL_MS;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 1000) throw new InvalidArgumentError(`BLOCKVAULT_LOCK_TTL_MS must be a whole number of milliseconds >= 1000, got ${JSON.stringify(text)}`);
+  return ms;
+}
+
 interface Context {
   nc?: NatsConnection;
   repo?: OpenRepository;
@@ -50,6 +62,7 @@ interface Context {
   loop?: SchedulerLoop;
   blobServer?: BlobStoreServer;
   readerServer?: ReaderServer;
+  metadataServer?: MetadataServer;
 }
 
 interface Module {
@@ -78,6 +91,8 @@ const MODULES: Record<string, Module> = {
         stores: o.stores,
         clock,
         events: await NatsEventBus.open(nc),
+        // Through the metadata service, leases live in NATS KV: shared by every process.
+        ...(o.stores?.metadataService ? { locks: await NatsLocks.open(nc, clock, { ttlMs: lockTtlMs() }) } : {}),
         ...(o.blockSize ? { blockSize: o.blockSize } : {}),
         ...(o.blocksPerSegment ? { blocksPerSegment: o.blocksPerSegment } : {}),
       });
@@ -124,6 +139,7 @@ const MODULES: Record<string, Module> = {
         events: ctx.repo!.events,
         clock: o.clock ?? systemClock,
         owner: `${hostname()}:${process.pid}`,
+        lockTtlMs: o.stores?.metadataService ? lockTtlMs() : DEFAULT_LOCK_TTL_MS,
       });
       await ctx.worker.start();
     },
@@ -152,6 +168,19 @@ const MODULES: Record<string, Module> = {
     },
     stop: async (ctx) => {
       await ctx.readerServer?.stop();
+    },
+  },
+  metadata: {
+    deps: [],
+    start: async (ctx, o) => {
+      // The database behind the service: MongoDB when configured, else SQLite under the home directory.
+      const stores = { ...(o.stores?.mongo ? { mongo: o.stores.mongo } : {}) };
+      const opened = await openMetadataStore({ home: o.home, ...(o.clock ? { clock: o.clock } : {}) }, stores);
+      const server = await serveMetadata(opened.metadata, o.listen ?? '127.0.0.1:7073');
+      ctx.metadataServer = { port: server.port, stop: async () => (await server.stop(), await opened.close()) };
+    },
+    stop: async (ctx) => {
+      await ctx.metadataServer?.stop();
     },
   },
   all: { deps: ['scheduler', 'worker'], start: async () => undefined, stop: async () => undefined },
@@ -186,7 +215,7 @@ export async function serve(options: ServeOptions): Promise<Running> {
     await stop();
     throw err;
   }
-  return { port: ctx.grpc?.port ?? ctx.blobServer?.port ?? ctx.readerServer?.port, modules: order, stop };
+  return { port: ctx.grpc?.port ?? ctx.blobServer?.port ?? ctx.readerServer?.port ?? ctx.metadataServer?.port, modules: order, stop };
 }
 
 /**
@@ -201,7 +230,7 @@ export async function runServiceFromEnv(target: Target, name: string): Promise<v
     running = await serve({
       target,
       natsUrl: env['BLOCKVAULT_NATS_URL'] ?? 'nats://127.0.0.1:4222',
-      listen: env['BLOCKVAULT_GRPC_LISTEN'] ?? '127.0.0.1:7070',
+      ...(env['BLOCKVAULT_GRPC_LISTEN'] ? { listen: env['BLOCKVAULT_GRPC_LISTEN'] } : {}),
       home: env['BLOCKVAULT_HOME'] ?? join(homedir(), '.local', 'share', 'blockvault'),
       stores: storesFromEnv(),
     });

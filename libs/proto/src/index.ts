@@ -24,3 +24,6 @@ export {
   WriteResponse,
   type ReaderServiceServer,
 } from './gen/blockvault/v1/reader.ts';
+export { MetadataServiceClient, MetadataServiceService, type MetadataServiceServer } from './gen/blockvault/v1/metadata.ts';
+/** The metadata service's messages, as a namespace: several share names with the job API's. */
+export * as metadataPb from './gen/blockvault/v1/metadata.ts';

@@ -21,6 +21,8 @@ interface Holder {
 }
 
 export interface NatsLocksOptions {
+  /** Lease length when the caller gives none: a dead holder's lock frees after this long. @default 60000 */
+  readonly ttlMs?: number;
   readonly override?: boolean;
   readonly onOverride?: (name: string, holder: string) => void;
 }
@@ -45,7 +47,7 @@ export class NatsLocks implements Locks {
   }
 
   async acquire(name: string, options: LockOptions): Promise<Lease> {
-    const ttl = options.ttlMs ?? DEFAULT_TTL_MS;
+    const ttl = options.ttlMs ?? this.#options.ttlMs ?? DEFAULT_TTL_MS;
     const key = keyOf(name);
     const token = randomBytes(8).toString('hex');
     const value = (): string => JSON.stringify({ owner: options.owner, token, host: hostname(), pid: process.pid, expires: this.#clock.now().getTime() + ttl } satisfies Holder);

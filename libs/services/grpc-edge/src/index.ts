@@ -16,8 +16,27 @@ import {
   isBlockvaultError,
   NotFoundError,
   UnavailableError,
+  ProtectedVersionError,
+  SessionExpiredError,
+  TargetExistsError,
+  VersionInUseError,
+  VersionNotFoundError,
   type BlockvaultError,
 } from '@blockvault/core';
+
+/** Trailers naming the domain error class and its subject (a uid, key or target), so that a client rebuilds the same error. */
+const ERROR_CLASS = 'blockvault-error';
+const ERROR_SUBJECT = 'blockvault-error-subject';
+
+/** Domain errors a client rebuilds as themselves from the trailers; others become their category's class. */
+const REBUILD: Record<string, (subject: string) => BlockvaultError> = {
+  VersionNotFoundError: (s) => new VersionNotFoundError(s),
+  BlobNotFoundError: (s) => new BlobNotFoundError(s),
+  TargetExistsError: (s) => new TargetExistsError(s),
+  ProtectedVersionError: (s) => new ProtectedVersionError(s),
+  VersionInUseError: (s) => new VersionInUseError(s),
+  SessionExpiredError: (s) => new SessionExpiredError(s),
+};
 
 const TO_STATUS: Record<string, grpc.status> = {
   [ErrorCode.InvalidArgument]: grpc.status.INVALID_ARGUMENT,
@@ -34,7 +53,14 @@ const TO_STATUS: Record<string, grpc.status> = {
 export function toServiceError(err: unknown): grpc.ServiceError {
   const code = isBlockvaultError(err) ? (TO_STATUS[err.code] ?? grpc.status.INTERNAL) : grpc.status.INTERNAL;
   const details = isBlockvaultError(err) ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
-  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+  const metadata = new grpc.Metadata();
+  if (isBlockvaultError(err)) {
+    metadata.set(ERROR_CLASS, err.name);
+    const e = err as unknown as { uid?: unknown; key?: unknown; target?: unknown; sessionId?: unknown };
+    const subject = [e.uid, e.key, e.target, e.sessionId].find((v) => typeof v === 'string');
+    if (typeof subject === 'string') metadata.set(ERROR_SUBJECT, subject);
+  }
+  return Object.assign(new Error(details), { code, details, metadata });
 }
 
 /** The domain error code a status stands for (undefined: the call did not reach a server that answered). */
@@ -44,6 +70,13 @@ export function codeOfStatus(status: grpc.status): string | undefined {
 
 /** A client's typed error for a failed call; `blobKey` makes NOT_FOUND a BlobNotFoundError. */
 export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?: string): BlockvaultError {
+  const named = err.metadata?.get(ERROR_CLASS)[0];
+  const subject = err.metadata?.get(ERROR_SUBJECT)[0];
+  const rebuild = typeof named === 'string' ? REBUILD[named] : undefined;
+  if (rebuild && typeof subject === 'string') {
+    const rebuilt = rebuild(subject);
+    if (TO_STATUS[rebuilt.code] === err.code) return Object.assign(rebuilt, { cause: err });
+  }
   const message = `${where}: ${err.details || err.message}`;
   switch (err.code) {
     case grpc.status.INVALID_ARGUMENT:

@@ -5,7 +5,7 @@
  * which continues the same version. After MAX_ATTEMPTS deliveries the job is marked failed.
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import { ErrorCode, isBlockvaultError, type Clock, type EventBus, type Repository } from '@blockvault/core';
+import { ErrorCode, isBlockvaultError, VersionLockedError, type Clock, type EventBus, type Repository } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { ackWaitMs, isTerminal, JOBS_STREAM, MAX_ATTEMPTS, WORKERS_CONSUMER, type JobQueue } from './job-queue.ts';
 import { runJob } from './run-job.ts';
@@ -17,6 +17,11 @@ export interface WorkerOptions {
   readonly clock: Clock;
   /** host:pid, shown in jobs. */
   readonly owner: string;
+  /**
+   * How long a dead worker's version lock outlives it (the locks' lease length). A redelivered
+   * job that finds its version locked waits this long before its next attempt. @default 60000
+   */
+  readonly lockTtlMs?: number;
 }
 
 export class Worker {
@@ -84,9 +89,12 @@ export class Worker {
       m.ack();
     } catch (err) {
       const code = isBlockvaultError(err) ? err.code : ErrorCode.Internal;
-      if (code === ErrorCode.Unavailable && attempt < MAX_ATTEMPTS) {
+      // A redelivered job's version may still be locked by the attempt that died: its lease
+      // expires within one lease length, so the next attempt comes after that.
+      const lockedByDeadAttempt = err instanceof VersionLockedError && attempt > 1;
+      if ((code === ErrorCode.Unavailable || lockedByDeadAttempt) && attempt < MAX_ATTEMPTS) {
         await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_QUEUED, error: (err as Error).message, errorCode: code }));
-        m.nak(1000);
+        m.nak(lockedByDeadAttempt ? (this.#o.lockTtlMs ?? 60_000) : 1000);
         return;
       }
       await this.#finish(id, JobState.JOB_STATE_FAILED, undefined, err as Error, code);
