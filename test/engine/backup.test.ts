@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { InvalidHintsError, InvalidVersionStateError, SanityCheckError, type BackupStats } from '@blockvault/core';
+import { CancelledError, InvalidHintsError, InvalidVersionStateError, SanityCheckError, type BackupStats, type BlobStore } from '@blockvault/core';
 import { buildImage, FaultyBlobStore, overwrite } from '@blockvault/testing';
 import { BS, harness, manualClock } from './harness.ts';
 
@@ -137,6 +137,39 @@ describe('backup', () => {
     // Blobs stored after the last committed segment were never recorded: they are written again,
     // and the unreferenced copies are left for cleanup.
     assert.equal(stats.blocksWritten, 12);
+    await repo.repository.restore({ uid: version.uid, target: dir.url('out.img') });
+    assert.deepEqual(await dir.read('out.img'), img);
+  });
+
+  it('a cancelled backup stops between blocks, settles what was in flight, and continues to a byte-identical version', async () => {
+    const controller = new AbortController();
+    let started = 0;
+    let finished = 0;
+    // Cancel once 6 blobs are stored.
+    const wrap = (s: BlobStore): BlobStore => ({
+      put: async (key, chunks) => {
+        started++;
+        await s.put(key, chunks);
+        if (++finished === 6) controller.abort(new CancelledError('cancelled by the test'));
+      },
+      get: (k) => s.get(k),
+      stat: (k) => s.stat(k),
+      delete: (k) => s.delete(k),
+      list: (p) => s.list(p),
+      listWithDates: (p) => s.listWithDates(p),
+      close: () => s.close(),
+    });
+    const { dir, repo, events } = await harness({ concurrency: 2, wrapBlobStore: wrap });
+    const img = buildImage(Array(40).fill('r'), BS);
+    await writeFile(dir.file('a.img'), img);
+    await assert.rejects(repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', signal: controller.signal }), CancelledError);
+    assert.equal(finished, started, 'no blob write is still running once the backup has returned');
+    assert.ok(finished < 40, `stopped early: ${finished} of 40 blocks stored`);
+    const [cancelled] = await repo.repository.ls();
+    assert.equal(cancelled?.valid, false, 'an incomplete version is never valid');
+    assert.ok(events.some((e) => e.kind === 'backup.failed' && e['versionUid'] === cancelled!.uid));
+    const { version } = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', continueUid: cancelled!.uid });
+    assert.equal(version.valid, true);
     await repo.repository.restore({ uid: version.uid, target: dir.url('out.img') });
     assert.deepEqual(await dir.read('out.img'), img);
   });

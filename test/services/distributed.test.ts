@@ -105,6 +105,25 @@ describe('services in separate processes', () => {
     await stop(worker.child);
   });
 
+  it('the CLI beside the services (their URLs and NATS, no --server) runs the commands the job API lacks', async () => {
+    const beside = { ...serviceUrls, BLOCKVAULT_NATS_URL: nats.url, BLOCKVAULT_LOCK_TTL_MS: '3000' };
+    const run = (args: string[]) => runCli(['--json', '--home', dir.file('cli-home-unused'), ...args], undefined, beside);
+    const listed = JSON.parse((await run(['ls', 'small'])).stdout) as { uid: string }[];
+    assert.equal(listed.length, 1);
+    const uid = listed[0]!.uid;
+    const shown = await run(['show', uid]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal((JSON.parse(shown.stdout) as { blocks: unknown[] }).blocks.length, 9);
+    assert.equal((await run(['protect', uid])).code, 0);
+    const refused = await run(['rm', uid]);
+    assert.equal(refused.code, 4, 'a protected version is not removed');
+    assert.match(refused.stderr, /protected/);
+    assert.equal((JSON.parse((await run(['ls', 'small'])).stdout) as { protected: boolean }[])[0]!.protected, true);
+    const noNats = await runCli(['--home', dir.file('cli-home-unused'), 'ls'], undefined, serviceUrls);
+    assert.equal(noNats.code, 2, 'the metadata service without NATS for locks is a usage error');
+    assert.match(noNats.stderr, /BLOCKVAULT_NATS_URL/);
+  });
+
   it('a worker killed mid-backup leaves the job to another, which continues the same version', async () => {
     const blocks = 640;
     const size = blocks * 1024 * 1024;

@@ -3,11 +3,12 @@
  * scheduler and worker as separate processes (all-in-one.test.ts, distributed.test.ts).
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import * as grpc from '@grpc/grpc-js';
-import { JobState, type ListVersionsRequest, type ListVersionsResponse } from '@blockvault/proto';
+import { JobState, type CancelJobRequest, type Job, type ListVersionsRequest, type ListVersionsResponse } from '@blockvault/proto';
 import { buildImage, cli as runCli, waitFor, type TempDir } from '@blockvault/testing';
 import { call, client, submit, watch } from './harness.ts';
 
@@ -63,6 +64,43 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
       assert.equal(await code(submit(c, { requestId: '' })), grpc.status.INVALID_ARGUMENT);
       assert.equal(await code(submit(c, { requestId: '', backup: { source: env().dir.url('b.img'), name: '', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } })), grpc.status.INVALID_ARGUMENT);
       assert.equal(await code(call(c.getJob.bind(c), { id: 'nope' })), grpc.status.NOT_FOUND);
+    });
+  });
+
+    describe(`services (${mode}): cancelling`, () => {
+    it('CancelJob stops a running backup between blocks: the job ends CANCELLED, the version stays invalid, the volume is free', async () => {
+      const c = client(env().port);
+      // Big enough that the backup is still running when the cancel arrives (it is sent as soon
+      // as the job reports its version); 256 MiB of distinct blocks.
+      const fh = await open(env().dir.file('long.img'), 'w');
+      for (let i = 0; i < 64; i++) await fh.write(randomBytes(4 * 1024 * 1024));
+      await fh.close();
+      const job = await submit(c, { requestId: `cancel-${Date.now()}`, backup: { source: env().dir.url('long.img'), name: 'long', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+      const states: Job[] = await new Promise((done, fail) => {
+        const seen: Job[] = [];
+        let asked = false;
+        const stream = c.watchJob({ id: job.id });
+        stream.on('data', (j: Job) => {
+          seen.push(j);
+          if (!asked && j.state === JobState.JOB_STATE_RUNNING && j.versionUid) {
+            asked = true;
+            call<CancelJobRequest, Job>(c.cancelJob.bind(c), { id: job.id }).then((r) => assert.equal(r.cancelRequested, true), fail);
+          }
+        });
+        stream.on('end', () => done(seen));
+        stream.on('error', fail);
+      });
+      const last = states.at(-1)!;
+      assert.equal(last.state, JobState.JOB_STATE_CANCELLED, `${last.errorCode}: ${last.error}`);
+      assert.equal(last.errorCode, 'CANCELLED');
+      const versions = await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'long', tag: '' });
+      assert.deepEqual(versions.versions.map((v) => [v.uid, v.valid]), [[last.versionUid, false]], 'the cancelled version is kept, incomplete and invalid');
+      const code = await call(c.cancelJob.bind(c), { id: job.id }).then(() => -1, (e: grpc.ServiceError) => e.code);
+      assert.equal(code, grpc.status.FAILED_PRECONDITION, 'an ended job cannot be cancelled again');
+      // The volume's lock and session were released: a new backup of it runs at once.
+      await writeFile(env().dir.file('long-small.img'), buildImage(['r'], env().blockSize));
+      const next = await submit(c, { requestId: `after-cancel-${Date.now()}`, backup: { source: env().dir.url('long-small.img'), name: 'long', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+      assert.equal((await watch(c, next.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
     });
   });
 

@@ -44,7 +44,9 @@ export class Cli {
   /** Opens the embedded repository for one command and closes it afterwards. */
   async withRepo<T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> {
     const g = this.globals(cmd);
-    if (g.server) throw new InvalidArgumentError(`${cmd.name()} is not available with --server yet; run it where the repository is (backup, restore, ls, scrub, deep-scrub, cleanup and enforce are)`);
+    if (g.server) throw new InvalidArgumentError(
+        `${cmd.name()} is not a job of the job API (backup, restore, ls, scrub, deep-scrub, cleanup and enforce are); run it without --server, beside the services (BLOCKVAULT_METADATA_URL, BLOCKVAULT_BLOBSTORE_URL and BLOCKVAULT_NATS_URL set) or where the repository is`,
+      );
     const embedded = await openRepository({
       home: resolveHome(g.home),
       stores: storesFromEnv(),

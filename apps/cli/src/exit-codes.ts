@@ -11,6 +11,7 @@ export const ExitCode = {
   Unavailable: 6,
   SlaBreached: 7,
   Unauthenticated: 8,
+  Cancelled: 9,
 } as const;
 
 export const EXIT_CODE_HELP = `Exit codes:
@@ -22,7 +23,8 @@ export const EXIT_CODE_HELP = `Exit codes:
   5  integrity (sanity check failed; damaged blocks found and marked invalid)
   6  unavailable (storage or I/O failure)
   7  SLA breaches found (sla)
-  8  a store refused the credentials`;
+  8  a store refused the credentials
+  9  cancelled (a job cancelled with \`blockvault --server H:P cancel JOB\`)`;
 
 export function exitCodeFor(err: unknown): number {
   return isBlockvaultError(err) ? exitCodeForCode(err.code) : ExitCode.Internal;
@@ -44,6 +46,8 @@ export function exitCodeForCode(code: string): number {
       return ExitCode.Unavailable;
     case ErrorCode.Unauthenticated:
       return ExitCode.Unauthenticated;
+    case ErrorCode.Cancelled:
+      return ExitCode.Cancelled;
     default:
       return ExitCode.Internal;
   }

@@ -16,7 +16,7 @@ const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$/;
 class RemoteJobError extends Error {
   readonly code: string;
   constructor(job: Job) {
-    super(job.id ? `job ${job.id} failed: ${job.error}` : job.error);
+    super(!job.id ? job.error : job.state === JobState.JOB_STATE_CANCELLED ? `job ${job.id} was cancelled` : `job ${job.id} failed: ${job.error}`);
     this.code = job.errorCode || ErrorCode.Internal;
   }
 }
@@ -46,10 +46,19 @@ export class Remote {
     return new RemoteJobError({ id: '', errorCode: code, error: err.details } as Job);
   }
 
-  /** Submits, watches until the job ends, and returns its result (parsed result_json). */
+  /**
+   * Submits, watches until the job ends, and returns its result (parsed result_json). The first
+   * Ctrl-C cancels the job (it stops between blocks) and waits for it to end; a second one leaves.
+   */
   async run(req: SubmitJobRequest, label: string): Promise<unknown> {
     const job = await this.#call(this.#client.submitJob, req);
     const bar = progressBar(label);
+    const onInterrupt = (): void => {
+      process.stderr.write(`\nblockvault: cancelling job ${job.id} (Ctrl-C again to leave it running)\n`);
+      process.once('SIGINT', () => process.exit(130));
+      this.cancel(job.id).catch((err: unknown) => process.stderr.write(`blockvault: ${(err as Error).message}\n`));
+    };
+    process.once('SIGINT', onInterrupt);
     try {
       const last = await new Promise<Job>((done, fail) => {
         let latest = job;
@@ -67,8 +76,18 @@ export class Remote {
       if (last.state !== JobState.JOB_STATE_SUCCEEDED) throw new RemoteJobError(last);
       return JSON.parse(last.resultJson) as unknown;
     } finally {
+      process.removeListener('SIGINT', onInterrupt);
       bar.stop();
     }
+  }
+
+  /** Asks a queued or running job to stop. */
+  async cancel(id: string): Promise<Job> {
+    return this.#call(this.#client.cancelJob, { id });
+  }
+
+  async listJobs(limit: number): Promise<Job[]> {
+    return (await this.#call(this.#client.listJobs, { limit })).jobs;
   }
 
   async listVersions(name: string | undefined, tag: string | undefined): Promise<ListVersionsResponse> {

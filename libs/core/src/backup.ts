@@ -7,7 +7,7 @@ import { Action, BackupPlan } from './backup-plan.ts';
 import { digestAt, isSparseDigest, referencesAny, SegmentLayout, type SegmentPointer } from './block-map.ts';
 import { encodeBlobHeader } from './blob-format.ts';
 import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
-import { InvalidArgumentError, InvalidVersionStateError, SanityCheckError } from './errors.ts';
+import { InvalidArgumentError, InvalidVersionStateError, SanityCheckError, throwIfCancelled } from './errors.ts';
 import { storeVersionMetadata } from './export.ts';
 import { classifyBlocks, type Hint } from './hints.ts';
 import { emptyStats, type BackupStats, type BlobRef, type Version } from './model.ts';
@@ -30,6 +30,8 @@ export interface BackupRequest {
   readonly onProgress?: ProgressListener;
   /** Called once the version exists (before any block is stored), with its uid. */
   readonly onVersion?: (uid: string) => void;
+  /** Aborting it stops the backup between blocks with its reason (a CancelledError); the version stays resumable. */
+  readonly signal?: AbortSignal;
 }
 
 export interface BackupResult {
@@ -238,9 +240,11 @@ class BackupRun {
     const pool = new BufferPool(this.#ctx.concurrency, this.#ctx.config.blockSize);
     const tasks = new TaskGroup();
     const committer = new Committer(this.#ctx, version.uid, this.#fence);
-    for (let segNo = 0; segNo < layout.segments; segNo++) {
-      tasks.check();
-      committer.check();
+    try {
+      for (let segNo = 0; segNo < layout.segments; segNo++) {
+        throwIfCancelled(this.#req.signal);
+        tasks.check();
+        committer.check();
       if (done.has(segNo)) {
         meter.add(layout.blocksIn(segNo), 0);
         continue;
@@ -252,8 +256,14 @@ class BackupRun {
         meter.add(layout.blocksIn(segNo), 0);
         continue;
       }
-      const builder = await this.#buildSegment(segNo, pool, tasks, meter);
-      committer.add(builder.completion, builder.newBlobs, () => this.#forget(builder.ownedKeys));
+        const builder = await this.#buildSegment(segNo, pool, tasks, meter);
+        committer.add(builder.completion, builder.newBlobs, () => this.#forget(builder.ownedKeys));
+      }
+    } catch (err) {
+      // Let blocks in flight settle before the lock and session go: nothing writes after we return.
+      await tasks.drain().catch(() => undefined);
+      await committer.drain().catch(() => undefined);
+      throw err;
     }
     await tasks.drain();
     await committer.drain();
@@ -316,6 +326,7 @@ class BackupRun {
         meter.add(1, 0);
         continue;
       }
+      throwIfCancelled(this.#req.signal);
       tasks.check();
       const buf = await pool.acquire();
       builder.begin();

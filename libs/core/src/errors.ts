@@ -12,6 +12,7 @@ export const ErrorCode = {
   Integrity: 'INTEGRITY',
   Unavailable: 'UNAVAILABLE',
   Unauthenticated: 'UNAUTHENTICATED',
+  Cancelled: 'CANCELLED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -148,6 +149,20 @@ export class UnavailableError extends BlockvaultError {
 /** A store refused our credentials. */
 export class AuthenticationError extends BlockvaultError {
   readonly code = ErrorCode.Unauthenticated;
+}
+
+/**
+ * The operation was cancelled (CancelJob). A cancelled backup leaves an incomplete, invalid
+ * version that `backup --continue UID` finishes; a cancelled restore resumes with --continue-from.
+ */
+export class CancelledError extends BlockvaultError {
+  readonly code = ErrorCode.Cancelled;
+}
+
+/** Throws the signal's reason (a CancelledError unless the caller chose another) once it is aborted. */
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  throw signal.reason instanceof Error ? signal.reason : new CancelledError('cancelled');
 }
 
 export class InternalError extends BlockvaultError {

@@ -6,7 +6,7 @@
 import { digestAt, isSparseDigest, SegmentLayout, type SegmentPointer } from './block-map.ts';
 import { decodeBlob } from './blob-format.ts';
 import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
-import { InvalidArgumentError, InvalidVersionStateError, isBlockvaultError } from './errors.ts';
+import { InvalidArgumentError, InvalidVersionStateError, isBlockvaultError, throwIfCancelled } from './errors.ts';
 import { blockLength, versionToJson, type BlobRef, type Version } from './model.ts';
 import { TaskGroup } from './pipeline.ts';
 import type { BlockTarget } from './ports.ts';
@@ -22,6 +22,8 @@ export interface RestoreRequest {
   /** Resume an interrupted restore from this block id. */
   readonly continueFrom?: number;
   readonly onProgress?: ProgressListener;
+  /** Aborting it stops the restore between blocks with its reason (a CancelledError). */
+  readonly signal?: AbortSignal;
 }
 
 export interface RestoreResult {
@@ -120,6 +122,10 @@ class RestoreRun {
           if (id < continueFrom) continue;
           const checksum = digestAt(segment, j, this.#layout.digestLength);
           await tasks.below(this.#ctx.concurrency);
+          if (this.#req.signal?.aborted) {
+            await tasks.drain().catch(() => undefined);
+            throwIfCancelled(this.#req.signal);
+          }
           tasks.check();
           tasks.spawn(async () => {
             const length = await this.#restoreBlock(id, checksum, refs.get(checksum.toString('hex')));

@@ -8,7 +8,7 @@
 import { digestAt, isSparseDigest, SegmentLayout } from './block-map.ts';
 import { BLOB_HEADER_LENGTH, decodeBlob } from './blob-format.ts';
 import type { EngineContext } from './context.ts';
-import { InvalidArgumentError, isBlockvaultError } from './errors.ts';
+import { InvalidArgumentError, isBlockvaultError, throwIfCancelled } from './errors.ts';
 import { blockLength, type BlobRef, type Version } from './model.ts';
 import type { BlockSource } from './ports.ts';
 import { isZero } from './zero.ts';
@@ -20,6 +20,8 @@ export interface ScrubOptions {
   readonly deep?: boolean;
   /** With deep: also compare against this source URL. */
   readonly source?: string;
+  /** Aborting it stops the scrub between blocks with its reason (a CancelledError): damage found so far stays marked; the version's validity is left as it was. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ScrubResult {
@@ -63,7 +65,7 @@ export async function scrub(ctx: EngineContext, uid: string, options: ScrubOptio
       const { module, url } = ctx.io.resolve(options.source);
       source = await module.openSource(url);
     }
-    const result = await new ScrubRun(ctx, version, percent, options.deep ?? false, source, verdicts).run();
+    const result = await new ScrubRun(ctx, version, percent, options.deep ?? false, source, verdicts, options.signal).run();
     ctx.events.publish({ kind: 'scrub.completed', versionUid: uid, deep: result.deep, damagedBlocks: result.damagedBlocks.length, sourceMismatches: result.sourceMismatches.length, valid: result.valid });
     return result;
   } finally {
@@ -78,7 +80,7 @@ export async function batchScrub(ctx: EngineContext, options: BatchScrubOptions 
   const chosen = all.filter(() => ctx.random() * 100 < share);
   const verdicts = new Map<string, Verdict>();
   const results: ScrubResult[] = [];
-  for (const v of chosen) results.push(await scrub(ctx, v.uid, { percent: options.percent, deep: options.deep }, verdicts));
+  for (const v of chosen) results.push(await scrub(ctx, v.uid, { percent: options.percent, deep: options.deep, signal: options.signal }, verdicts));
   return results;
 }
 
@@ -94,7 +96,10 @@ class ScrubRun {
   #blocks = 0;
   #bytes = 0;
 
-  constructor(ctx: EngineContext, version: Version, percent: number, deep: boolean, source: BlockSource | undefined, verdicts: Map<string, Verdict>) {
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(ctx: EngineContext, version: Version, percent: number, deep: boolean, source: BlockSource | undefined, verdicts: Map<string, Verdict>, signal?: AbortSignal) {
+    this.#signal = signal;
     this.#ctx = ctx;
     this.#version = version;
     this.#percent = percent;
@@ -118,6 +123,7 @@ class ScrubRun {
       const refs = await metadata.lookupBlobs(stored);
       const byKey = new Map(refs.flatMap((r) => (r ? [[r.checksum.toString('hex'), r] as const] : [])));
       for (const [i, digest] of digests.entries()) {
+        throwIfCancelled(this.#signal);
         const id = layout.firstBlock(segNo) + i;
         if (this.#ctx.random() * 100 >= this.#percent) {
           if (!isSparseDigest(digest) && byKey.get(digest.toString('hex'))?.valid === false) allBlobsValid = false;

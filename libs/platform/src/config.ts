@@ -16,6 +16,7 @@
  * | BLOCKVAULT_BLOBSTORE_URL | blobs through the blob-store service (host:port) | unset |
  * | BLOCKVAULT_READER_URL | sources and targets through the reader service (host:port) | unset |
  * | BLOCKVAULT_METADATA_URL | metadata through the metadata service (host:port); locks then come from NATS | unset |
+ * | BLOCKVAULT_NATS_URL | NATS, for locks and events beside the metadata service (the CLI; `serve` takes --nats) | unset |
  */
 import { InvalidArgumentError } from '@blockvault/core';
 import type { S3Options } from '@blockvault/adapter-s3';
@@ -29,6 +30,8 @@ export interface StoresConfig {
   readonly readerService?: string;
   /** host:port of a metadata service; only it reaches the database. */
   readonly metadataService?: string;
+  /** NATS for locks and events where the metadata service is used outside `serve` (the CLI). */
+  readonly natsUrl?: string;
 }
 
 export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfig {
@@ -59,6 +62,7 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
   return {
     ...(readerService ? { readerService } : {}),
     ...(metadataService ? { metadataService } : {}),
+    ...(metadataService && get('BLOCKVAULT_NATS_URL') ? { natsUrl: get('BLOCKVAULT_NATS_URL') } : {}),
     ...(mongoUrl ? { mongo: { url: mongoUrl, database: get('BLOCKVAULT_MONGO_DATABASE') } } : {}),
     ...(s3 ? { s3 } : {}),
     ...(blobService ? { blobService } : {}),

@@ -186,9 +186,25 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
     closers.push(opened.close);
     const { metadata } = opened;
     let locks: Locks;
+    let events = options.events;
     if (options.locks) locks = options.locks;
     else if (opened.locks) locks = opened.locks;
-    else throw new InvalidArgumentError('the metadata service needs shared locks: run with NATS (BLOCKVAULT_NATS_URL) through `blockvault serve`');
+    else if (stores.natsUrl) {
+      // The CLI beside a distributed deployment: the services' locks and event stream.
+      const { NatsEventBus, NatsLocks, openNats } = await import('@blockvault/adapter-nats');
+      const nc = await openNats({ url: stores.natsUrl, name: 'blockvault-cli' });
+      closers.push(async () => {
+        await nc.drain();
+      });
+      locks = await NatsLocks.open(nc, options.clock ?? systemClock, { ttlMs: lockTtlMs(), override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
+      if (!events) {
+        const bus = await NatsEventBus.open(nc);
+        events = bus;
+        closers.push(async () => {
+          await bus.flush();
+        });
+      }
+    } else throw new InvalidArgumentError('the metadata service (BLOCKVAULT_METADATA_URL) needs the locks in NATS: set BLOCKVAULT_NATS_URL too');
     let blobs: BlobStore;
     if (stores.blobService) {
       const { RemoteBlobStore } = await import('@blockvault/service-blob-store');
@@ -205,7 +221,7 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
     }
     const blobWhere = stores.blobService ? `blob-store service ${stores.blobService}` : stores.s3 ? `s3://${stores.s3.endPoint}/${stores.s3.bucket}` : '';
     const where = [opened.where, blobWhere].filter(Boolean).join(' + ');
-    return await assemble(options, where, { metadata, blobs, locks, close });
+    return await assemble({ ...options, ...(events ? { events } : {}) }, where, { metadata, blobs, locks, close });
   } catch (err) {
     await close();
     throw err;
@@ -253,4 +269,15 @@ export async function openMetadataStore(options: EmbeddedOptions, stores: Stores
       locks.close();
     },
   };
+}
+
+export const DEFAULT_LOCK_TTL_MS = 60_000;
+
+/** The lease length of locks in NATS KV: BLOCKVAULT_LOCK_TTL_MS (tests use seconds), else 60 s. */
+export function lockTtlMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env['BLOCKVAULT_LOCK_TTL_MS'];
+  if (text === undefined || text === '') return DEFAULT_LOCK_TTL_MS;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 1000) throw new InvalidArgumentError(`BLOCKVAULT_LOCK_TTL_MS must be a whole number of milliseconds >= 1000, got ${JSON.stringify(text)}`);
+  return ms;
 }

@@ -13,7 +13,7 @@ import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
 import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
 import { storesFromEnv, type StoresConfig } from './config.ts';
-import { localIo, openMetadataStore, openRepository, type OpenRepository } from './embedded.ts';
+import { DEFAULT_LOCK_TTL_MS, localIo, lockTtlMs, openMetadataStore, openRepository, type OpenRepository } from './embedded.ts';
 
 export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -40,17 +40,6 @@ export interface Running {
   readonly port: number | undefined;
   readonly modules: readonly string[];
   stop(): Promise<void>;
-}
-
-const DEFAULT_LOCK_TTL_MS = 60_000;
-
-/** The lease length of version locks in NATS KV: BLOCKVAULT_LOCK_TTL_MS (tests use seconds), else 60 s. */
-function lockTtlMs(): number {
-  const text = process.env['BLOCKVAULT_LOCK_TTL_MS'];
-  if (text === undefined || text === '') return DEFAULT_LOCK_TTL_MS;
-  const ms = Number(text);
-  if (!Number.isInteger(ms) || ms < 1000) throw new InvalidArgumentError(`BLOCKVAULT_LOCK_TTL_MS must be a whole number of milliseconds >= 1000, got ${JSON.stringify(text)}`);
-  return ms;
 }
 
 interface Context {

@@ -8,6 +8,7 @@ import {
   AlreadyExistsError,
   AuthenticationError,
   BlobNotFoundError,
+  CancelledError,
   ConflictError,
   ErrorCode,
   IntegrityError,
@@ -46,6 +47,7 @@ const TO_STATUS: Record<string, grpc.status> = {
   [ErrorCode.Integrity]: grpc.status.DATA_LOSS,
   [ErrorCode.Unavailable]: grpc.status.UNAVAILABLE,
   [ErrorCode.Unauthenticated]: grpc.status.UNAUTHENTICATED,
+  [ErrorCode.Cancelled]: grpc.status.CANCELLED,
   [ErrorCode.Internal]: grpc.status.INTERNAL,
 };
 
@@ -95,6 +97,8 @@ export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?
       return new AuthenticationError(message, { cause: err });
     case grpc.status.INTERNAL:
       return new InternalError(message, { cause: err });
+    case grpc.status.CANCELLED:
+      return new CancelledError(message, { cause: err });
     default:
       return new UnavailableError(message, { cause: err });
   }

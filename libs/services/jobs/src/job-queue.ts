@@ -95,6 +95,7 @@ export class JobQueue {
       error: '',
       errorCode: '',
       request: { ...req, requestId: id },
+      cancelRequested: false,
     };
     try {
       await this.#kv.create(id, JSON.stringify(job));
@@ -134,6 +135,23 @@ export class JobQueue {
       if (entry && entry.operation === 'PUT') jobs.push(entry.json<Job>());
     }
     return jobs.sort((a, b) => b.submitted.localeCompare(a.submitted)).slice(0, limit);
+  }
+
+  /**
+   * Calls `onCancel` once CancelJob asks the running job to stop (at once if it already has).
+   * Returns the function that stops watching.
+   */
+  async watchCancel(id: string, onCancel: () => void): Promise<() => void> {
+    const watcher = await this.#kv.watch({ key: id });
+    void (async () => {
+      for await (const entry of watcher) {
+        if (entry.operation === 'PUT' && entry.json<Job>().cancelRequested) {
+          onCancel();
+          return;
+        }
+      }
+    })().catch(() => undefined);
+    return () => watcher.stop();
   }
 
   /** The job now, then each change until it ends. */

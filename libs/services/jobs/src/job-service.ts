@@ -7,9 +7,9 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
-import { InvalidArgumentError, versionToJson, type Clock, type Repository } from '@blockvault/core';
+import { ConflictError, ErrorCode, InvalidArgumentError, versionToJson, type Clock, type Repository } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
-import { jobType, type JobQueue } from './job-queue.ts';
+import { isTerminal, jobType, type JobQueue } from './job-queue.ts';
 
 const PROTO = resolve(import.meta.dirname, '../../../../proto/blockvault/v1/jobs.proto');
 export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
@@ -61,9 +61,12 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
     listJobs: unary(async (req) => ({ jobs: await queue.list(req.limit || 100) })),
     cancelJob: unary(async (req) =>
       queue.update(req.id, (j) => {
-        // Queued jobs are skipped by the worker that gets them; running ones finish their work.
-        if (j.state !== JobState.JOB_STATE_QUEUED) throw new InvalidArgumentError(`job ${req.id} is not queued; only queued jobs can be cancelled`);
-        return { ...j, state: JobState.JOB_STATE_CANCELLED, finished: deps.clock.now().toISOString() };
+        // A queued job is skipped by the worker that gets it. A running backup, restore or scrub
+        // stops between blocks once its worker sees the request, and the job ends CANCELLED.
+        if (j.state === JobState.JOB_STATE_QUEUED) return { ...j, state: JobState.JOB_STATE_CANCELLED, finished: deps.clock.now().toISOString(), errorCode: ErrorCode.Cancelled, error: 'cancelled before it ran' };
+        if (isTerminal(j)) throw new ConflictError(`job ${req.id} has already ended`);
+        if (j.type === 'cleanup' || j.type === 'enforce') throw new ConflictError(`job ${req.id} is a running ${j.type}; cleanup and enforce jobs run to the end`);
+        return { ...j, cancelRequested: true };
       }),
     ),
     watchJob: (call) => {

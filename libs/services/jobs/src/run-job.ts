@@ -15,6 +15,8 @@ export interface RunHooks {
   readonly onProgress?: ProgressListener;
   /** A backup's version exists: record it, so that a redelivered job continues it. */
   readonly onVersion?: (uid: string) => Promise<void> | void;
+  /** Stops a backup, restore or scrub between blocks (CancelJob). */
+  readonly signal?: AbortSignal;
 }
 
 export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): Promise<unknown> {
@@ -26,7 +28,7 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
       const earlier = await repo.getVersion(job.versionUid).catch(() => undefined);
       if (earlier?.valid) return { version: versionToJson(earlier), stats: earlier.stats };
       if (earlier) {
-        const r = await repo.backup({ source: b.source, name: b.name, continueUid: earlier.uid, onProgress: hooks.onProgress });
+        const r = await repo.backup({ source: b.source, name: b.name, continueUid: earlier.uid, onProgress: hooks.onProgress, signal: hooks.signal });
         return { version: versionToJson(r.version), stats: r.stats };
       }
     }
@@ -40,17 +42,18 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
       expire: b.expire ? new Date(b.expire) : null,
       onProgress: hooks.onProgress,
       onVersion: (uid) => void hooks.onVersion?.(uid),
+      signal: hooks.signal,
     });
     return { version: versionToJson(r.version), stats: r.stats };
   }
   if (req?.restore) {
     const r = req.restore;
-    const result = await repo.restore({ uid: r.uid, target: r.target, sparse: r.sparse, force: r.force, continueFrom: r.continueFrom || undefined, onProgress: hooks.onProgress });
+    const result = await repo.restore({ uid: r.uid, target: r.target, sparse: r.sparse, force: r.force, continueFrom: r.continueFrom || undefined, onProgress: hooks.onProgress, signal: hooks.signal });
     return restoreResultToJson(result, r.target);
   }
   if (req?.scrub) {
     const s = req.scrub;
-    return repo.scrub(s.uid, { deep: s.deep, percent: s.percent || undefined, source: s.source || undefined });
+    return repo.scrub(s.uid, { deep: s.deep, percent: s.percent || undefined, source: s.source || undefined, signal: hooks.signal });
   }
   if (req?.cleanup) {
     const c = req.cleanup;

@@ -5,7 +5,7 @@
  * which continues the same version. After MAX_ATTEMPTS deliveries the job is marked failed.
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import { ErrorCode, isBlockvaultError, VersionLockedError, type Clock, type EventBus, type Repository } from '@blockvault/core';
+import { CancelledError, ErrorCode, isBlockvaultError, VersionLockedError, type Clock, type EventBus, type Repository } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { ackWaitMs, isTerminal, JOBS_STREAM, MAX_ATTEMPTS, WORKERS_CONSUMER, type JobQueue } from './job-queue.ts';
 import { runJob } from './run-job.ts';
@@ -70,12 +70,15 @@ export class Worker {
     }
     job = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_RUNNING, attempts: attempt, worker: owner, started: j.started || clock.now().toISOString() }));
     const heartbeat = setInterval(() => m.working(), ackWaitMs() / 3);
+    const controller = new AbortController();
+    const stopWatching = await queue.watchCancel(id, () => controller.abort(new CancelledError(`job ${id} was cancelled`)));
     let lastProgress = 0;
     try {
       const result = await runJob(this.#o.repository, job, {
         onVersion: async (uid) => {
           await queue.update(id, (j) => ({ ...j, versionUid: uid }));
         },
+        signal: controller.signal,
         onProgress: (p) => {
           const now = Date.now();
           if (now - lastProgress < 1000 && p.blocksDone < p.blocksTotal) return;
@@ -89,6 +92,11 @@ export class Worker {
       m.ack();
     } catch (err) {
       const code = isBlockvaultError(err) ? err.code : ErrorCode.Internal;
+      if (code === ErrorCode.Cancelled) {
+        await this.#finish(id, JobState.JOB_STATE_CANCELLED, undefined, err as Error, code);
+        m.ack();
+        return;
+      }
       // A redelivered job's version may still be locked by the attempt that died: its lease
       // expires within one lease length, so the next attempt comes after that.
       const lockedByDeadAttempt = err instanceof VersionLockedError && attempt > 1;
@@ -101,6 +109,7 @@ export class Worker {
       m.ack();
     } finally {
       clearInterval(heartbeat);
+      stopWatching();
     }
   }
 
@@ -113,6 +122,7 @@ export class Worker {
       error: err?.message ?? '',
       errorCode: code ?? '',
     }));
-    this.#o.events.publish({ kind: state === JobState.JOB_STATE_SUCCEEDED ? 'job.completed' : 'job.failed', jobId: id, type: job.type, ...(err ? { error: err.message } : {}) });
+    const kind = state === JobState.JOB_STATE_SUCCEEDED ? 'job.completed' : state === JobState.JOB_STATE_CANCELLED ? 'job.cancelled' : 'job.failed';
+    this.#o.events.publish({ kind, jobId: id, type: job.type, ...(err ? { error: err.message } : {}) });
   }
 }

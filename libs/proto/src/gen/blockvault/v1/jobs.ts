@@ -187,7 +187,11 @@ export interface Job {
   error: string;
   /** the error's code: INVALID_ARGUMENT, NOT_FOUND, ... */
   errorCode: string;
-  request?: SubmitJobRequest | undefined;
+  request?:
+    | SubmitJobRequest
+    | undefined;
+  /** CancelJob asked a running job to stop; it ends CANCELLED */
+  cancelRequested: boolean;
 }
 
 export interface Progress {
@@ -1107,6 +1111,7 @@ function createBaseJob(): Job {
     error: "",
     errorCode: "",
     request: undefined,
+    cancelRequested: false,
   };
 }
 
@@ -1153,6 +1158,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.request !== undefined) {
       SubmitJobRequest.encode(message.request, writer.uint32(114).fork()).join();
+    }
+    if (message.cancelRequested !== false) {
+      writer.uint32(120).bool(message.cancelRequested);
     }
     return writer;
   },
@@ -1282,6 +1290,14 @@ export const Job: MessageFns<Job> = {
             message.request = SubmitJobRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.cancelRequested = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1322,6 +1338,11 @@ export const Job: MessageFns<Job> = {
         ? globalThis.String(object.error_code)
         : "",
       request: isSet(object.request) ? SubmitJobRequest.fromJSON(object.request) : undefined,
+      cancelRequested: isSet(object.cancelRequested)
+        ? globalThis.Boolean(object.cancelRequested)
+        : isSet(object.cancel_requested)
+        ? globalThis.Boolean(object.cancel_requested)
+        : false,
     };
   },
 
@@ -1369,6 +1390,9 @@ export const Job: MessageFns<Job> = {
     if (message.request !== undefined) {
       obj.request = SubmitJobRequest.toJSON(message.request);
     }
+    if (message.cancelRequested !== false) {
+      obj.cancelRequested = message.cancelRequested;
+    }
     return obj;
   },
 
@@ -1395,6 +1419,7 @@ export const Job: MessageFns<Job> = {
     message.request = (object.request !== undefined && object.request !== null)
       ? SubmitJobRequest.fromPartial(object.request)
       : undefined;
+    message.cancelRequested = object.cancelRequested ?? false;
     return message;
   },
 };
