@@ -68,5 +68,5 @@ export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
 export type BlobStoreServer = StartedServer;
 
 export function serveBlobStore(store: BlobStore, address: string): Promise<BlobStoreServer> {
-  return startServer('blockvault.v1.BlobStoreService', address, (server) => server.addService(BlobStoreServiceService, blobStoreService(store)));
+  return startServer('blockvault.v1.BlobStoreService', address, 'blockvault/v1/blobstore.proto', (server) => server.addService(BlobStoreServiceService, blobStoreService(store)));
 }

@@ -3,6 +3,9 @@
  * again in clients; both directions live here so that every service and client agrees.
  */
 import * as grpc from '@grpc/grpc-js';
+import { resolve } from 'node:path';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import {
   AlreadyExistsError,
@@ -118,13 +121,18 @@ export interface StartedServer {
   stop(): Promise<void>;
 }
 
+/** The contract's .proto files (for server reflection). */
+export const PROTO_ROOT = resolve(import.meta.dirname, '../../../../proto');
+
 /**
- * Starts a gRPC server with our message limits and the standard health checking service
- * reporting SERVING for `serviceName`; `setup` adds the services (and reflection, if any).
+ * Starts a gRPC server with our message limits, the standard health checking service reporting
+ * SERVING for `serviceName`, and server reflection describing `protoFile` (relative to
+ * PROTO_ROOT, e.g. `blockvault/v1/jobs.proto`); `setup` adds the services.
  */
-export async function startServer(serviceName: string, address: string, setup: (server: grpc.Server) => void): Promise<StartedServer> {
+export async function startServer(serviceName: string, address: string, protoFile: string, setup: (server: grpc.Server) => void): Promise<StartedServer> {
   const server = new grpc.Server(CHANNEL_OPTIONS);
   setup(server);
+  new ReflectionService(loadSync(protoFile, { includeDirs: [PROTO_ROOT] })).addToServer(server);
   new HealthImplementation({ '': 'SERVING', [serviceName]: 'SERVING' }).addToServer(server);
   const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
   return { port, stop: () => new Promise((done) => server.tryShutdown(() => done())) };

@@ -2,16 +2,12 @@
  * The job API over gRPC (proto/blockvault/v1/jobs.proto), with the standard health checking
  * service and server reflection. Domain errors become status codes only here, at the edge.
  */
-import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
 import { ConflictError, ErrorCode, InvalidArgumentError, versionToJson, type Clock, type Repository } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
 import { isTerminal, jobType, type JobQueue } from './job-queue.ts';
 
-const PROTO = resolve(import.meta.dirname, '../../../../proto/blockvault/v1/jobs.proto');
 export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
 
 function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
@@ -98,8 +94,7 @@ export type GrpcServer = StartedServer;
 
 /** Serves the job API, health checking and reflection on `address` (host:port; port 0: any). */
 export function serveJobApi(deps: JobServiceDeps, address: string): Promise<GrpcServer> {
-  return startServer('blockvault.v1.JobService', address, (server) => {
+  return startServer('blockvault.v1.JobService', address, 'blockvault/v1/jobs.proto', (server) => {
     server.addService(JobServiceService, jobService(deps));
-    new ReflectionService(loadSync(PROTO)).addToServer(server);
   });
 }

@@ -165,5 +165,5 @@ export function metadataService(store: MetadataStore): MetadataServiceServer {
 export type MetadataServer = StartedServer;
 
 export function serveMetadata(store: MetadataStore, address: string): Promise<MetadataServer> {
-  return startServer('blockvault.v1.MetadataService', address, (server) => server.addService(MetadataServiceService, metadataService(store)));
+  return startServer('blockvault.v1.MetadataService', address, 'blockvault/v1/metadata.proto', (server) => server.addService(MetadataServiceService, metadataService(store)));
 }

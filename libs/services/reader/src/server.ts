@@ -83,5 +83,5 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
 export type ReaderServer = StartedServer;
 
 export function serveReader(io: IoRegistry, address: string): Promise<ReaderServer> {
-  return startServer('blockvault.v1.ReaderService', address, (server) => server.addService(ReaderServiceService, readerService(io)));
+  return startServer('blockvault.v1.ReaderService', address, 'blockvault/v1/reader.proto', (server) => server.addService(ReaderServiceService, readerService(io)));
 }

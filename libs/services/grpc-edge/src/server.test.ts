@@ -1,0 +1,53 @@
+/** startServer: the standard health checking and reflection services answer for what it serves. */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { startServer, type StartedServer } from './index.ts';
+
+const reflectionProto = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
+const healthProto = join(dirname(createRequire(import.meta.url).resolve('grpc-health-check')), '../../proto/health/v1/health.proto');
+
+interface ReflectionReply {
+  listServicesResponse?: { service: { name: string }[] };
+  fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
+}
+
+let server: StartedServer;
+before(async () => {
+  // No implementation needed: reflection and health describe the contract, not its behaviour.
+  server = await startServer('blockvault.v1.MetadataService', '127.0.0.1:0', 'blockvault/v1/metadata.proto', () => undefined);
+});
+after(() => server.stop());
+
+describe('startServer', () => {
+  it('answers server reflection with the served contract', async () => {
+    const pkg = grpc.loadPackageDefinition(loadSync(reflectionProto)) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } };
+    const client = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    const ask = (req: object): Promise<ReflectionReply> =>
+      new Promise((done, fail) => {
+        const call = (client as unknown as { serverReflectionInfo(): grpc.ClientDuplexStream<object, ReflectionReply> }).serverReflectionInfo();
+        call.on('data', (r: ReflectionReply) => (done(r), call.end()));
+        call.on('error', fail);
+        call.write(req);
+      });
+    const listed = await ask({ listServices: '' });
+    assert.ok(listed.listServicesResponse?.service.some((s) => s.name === 'blockvault.v1.MetadataService'), JSON.stringify(listed));
+    const file = await ask({ fileContainingSymbol: 'blockvault.v1.MetadataService' });
+    assert.ok(file.fileDescriptorResponse?.fileDescriptorProto.some((d) => d.includes('CommitSegments')));
+    client.close();
+  });
+
+  it('reports SERVING for the service on the standard health checking protocol', async () => {
+    const pkg = grpc.loadPackageDefinition(loadSync(healthProto, { enums: String })) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+    const client = new pkg.grpc.health.v1.Health(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as {
+      check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
+      close(): void;
+    };
+    const status = await new Promise<string>((done, fail) => client.check({ service: 'blockvault.v1.MetadataService' }, (err, res) => (err ? fail(err) : done(res.status))));
+    assert.equal(status, 'SERVING');
+    client.close();
+  });
+});
