@@ -265,6 +265,30 @@ export function registerMaintenance(program: Command, cli: Cli): void {
     });
 
   program
+    .command('rekey')
+    .description('re-wrap every data key under the first master key of BLOCKVAULT_ENCRYPTION_KEY_FILE (blobs are not rewritten); then the old keys can be removed from the file')
+    .action(async (_opts: unknown, c: Command) => {
+      await cli.withRepo(c, async (repo, g) => {
+        const r = await repo.rekey();
+        cli.print(g, r, () => `re-wrapped ${r.rewrapped.length} data key(s) under master key ${r.masterKey}; ${r.alreadyCurrent.length} already were`);
+      });
+    });
+
+  const key = program.command('key').description('master keys for encryption');
+  key
+    .command('new')
+    .description('write a new random master key first into FILE (created mode 600; existing keys stay below it for rekey)')
+    .argument('<file>', 'the key file (BLOCKVAULT_ENCRYPTION_KEY_FILE)')
+    .option('--id <id>', 'the key id (default: key-<date>)')
+    .action(async (file: string, opts: { id?: string }, c: Command) => {
+      const g = cli.globals(c);
+      const id = opts.id ?? `key-${new Date().toISOString().slice(0, 10)}`;
+      const { addMasterKey } = await import('@blockvault/platform');
+      const ids = await addMasterKey(file, id);
+      cli.print(g, { file, id, keys: ids }, () => `added master key ${id} to ${file} (keys now: ${ids.join(', ')}); new blobs are encrypted with it once BLOCKVAULT_ENCRYPTION_KEY_FILE=${file}`);
+    });
+
+  program
     .command('jobs')
     .description('recent jobs of the deployment, newest first (with --server)')
     .option('--limit <n>', 'how many', parseCount, 20)

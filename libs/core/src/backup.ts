@@ -5,7 +5,6 @@
  */
 import { Action, BackupPlan } from './backup-plan.ts';
 import { digestAt, isSparseDigest, referencesAny, SegmentLayout, type SegmentPointer } from './block-map.ts';
-import { encodeBlobHeader } from './blob-format.ts';
 import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
 import { InvalidArgumentError, InvalidVersionStateError, SanityCheckError, throwIfCancelled } from './errors.ts';
 import { storeVersionMetadata } from './export.ts';
@@ -395,7 +394,7 @@ class BackupRun {
     if (known && known.valid && known.size === data.length) return { ref: known, isNew: false };
     // Unknown, or known to be damaged: store a fresh copy under a new uid.
     const ref: BlobRef = { checksum, uid: this.#ctx.newBlobUid(), size: data.length, valid: true };
-    await this.#ctx.blobs.put(ref.uid, [encodeBlobHeader(data.length), data]);
+    await this.#ctx.blobs.put(ref.uid, await this.#ctx.codec.encode(ref.uid, data));
     return { ref, isNew: true };
   }
 

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { BlobCodec } from './blob-codec.ts';
 import type { Hasher } from './hash.ts';
 import type { IoRegistry } from './io-registry.ts';
 import type { RepositoryConfig } from './model.ts';
@@ -10,6 +11,8 @@ export interface EngineContext {
   readonly hasher: Hasher;
   readonly metadata: MetadataStore;
   readonly blobs: BlobStore;
+  /** What block bytes become in the blob store (compression, encryption). */
+  readonly codec: BlobCodec;
   readonly locks: Locks;
   readonly events: EventBus;
   readonly clock: Clock;

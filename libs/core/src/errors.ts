@@ -169,6 +169,11 @@ export class InternalError extends BlockvaultError {
   readonly code = ErrorCode.Internal;
 }
 
+/** A blob read that failed because the blob is missing or unsound: damage to mark, not a reason to stop. */
+export function isDamage(err: unknown): boolean {
+  return isBlockvaultError(err) && (err.code === ErrorCode.Integrity || err.code === ErrorCode.NotFound);
+}
+
 export function isBlockvaultError(err: unknown): err is BlockvaultError {
   return err instanceof BlockvaultError;
 }

@@ -5,6 +5,7 @@ export * from './hash.ts';
 export * from './hints.ts';
 export * from './block-map.ts';
 export * from './blob-format.ts';
+export * from './blob-codec.ts';
 export * from './io-registry.ts';
 export * from './context.ts';
 export * from './tags.ts';

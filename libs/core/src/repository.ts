@@ -73,6 +73,18 @@ export class Repository {
     return importVersion(this.ctx, doc);
   }
 
+  /**
+   * Re-wraps every data key under the first configured master key; blobs are not rewritten.
+   * Afterwards the older master keys can be dropped from the key file.
+   */
+  async rekey(): Promise<{ masterKey: string; rewrapped: string[]; alreadyCurrent: string[] }> {
+    const keyring = this.ctx.codec.keyring;
+    if (!keyring) throw new InvalidArgumentError('rekey needs the master keys: set BLOCKVAULT_ENCRYPTION_KEY_FILE to a file whose first line is the new key and which still holds the old ones');
+    const result = await keyring.rekey();
+    this.ctx.events.publish({ kind: 'keys.rekeyed', masterKey: keyring.currentMasterId, rewrapped: result.rewrapped.length });
+    return { masterKey: keyring.currentMasterId, ...result };
+  }
+
   recover(): Promise<{ imported: string[]; skipped: string[] }> {
     return recoverFromBlobStore(this.ctx);
   }

@@ -4,9 +4,8 @@
  * the restore goes on; the target ends at exactly the version's size.
  */
 import { digestAt, isSparseDigest, SegmentLayout, type SegmentPointer } from './block-map.ts';
-import { decodeBlob } from './blob-format.ts';
 import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
-import { InvalidArgumentError, InvalidVersionStateError, isBlockvaultError, throwIfCancelled } from './errors.ts';
+import { InvalidArgumentError, InvalidVersionStateError, isDamage, throwIfCancelled } from './errors.ts';
 import { blockLength, versionToJson, type BlobRef, type Version } from './model.ts';
 import { TaskGroup } from './pipeline.ts';
 import type { BlockTarget } from './ports.ts';
@@ -182,9 +181,10 @@ class RestoreRun {
   async #readVerified(id: number, checksum: Buffer, ref: BlobRef, length: number): Promise<Buffer | undefined> {
     let data: Buffer | undefined;
     try {
-      data = decodeBlob(ref.uid, await this.#ctx.blobs.get(ref.uid));
+      data = await this.#ctx.codec.decode(ref.uid, await this.#ctx.blobs.get(ref.uid));
     } catch (err) {
-      if (!isBlockvaultError(err) || err.code === 'UNAVAILABLE') throw err;
+      // A missing or unsound blob is damage; a store that is down or a key we lack is not.
+      if (!isDamage(err)) throw err;
     }
     if (data && data.length === length && this.#ctx.hasher.digest(data).equals(checksum)) return data;
     this.#damaged.push(id);

@@ -6,9 +6,9 @@
  * that uses it; a complete, clean version is marked valid. A batch scrub checks each blob once.
  */
 import { digestAt, isSparseDigest, SegmentLayout } from './block-map.ts';
-import { BLOB_HEADER_LENGTH, decodeBlob } from './blob-format.ts';
+import { BLOB_HEADER_LENGTH } from './blob-format.ts';
 import type { EngineContext } from './context.ts';
-import { InvalidArgumentError, isBlockvaultError, throwIfCancelled } from './errors.ts';
+import { InvalidArgumentError, isDamage, throwIfCancelled } from './errors.ts';
 import { blockLength, type BlobRef, type Version } from './model.ts';
 import type { BlockSource } from './ports.ts';
 import { isZero } from './zero.ts';
@@ -169,14 +169,23 @@ class ScrubRun {
 
   async #blobIsSound(ref: BlobRef, length: number): Promise<boolean> {
     try {
-      if (!this.#deep) return (await this.#ctx.blobs.stat(ref.uid))?.size === BLOB_HEADER_LENGTH + length;
-      const data = decodeBlob(ref.uid, await this.#ctx.blobs.get(ref.uid));
-      return data.length === length && this.#ctx.hasher.digest(data).equals(ref.checksum);
+      if (!this.#deep) {
+        // A plain blob's size is known; a compressed or encrypted one's only by reading it.
+        const size = (await this.#ctx.blobs.stat(ref.uid))?.size;
+        if (size === undefined) return false;
+        return size === BLOB_HEADER_LENGTH + length || (this.#ctx.codec.transforms && size > BLOB_HEADER_LENGTH) || (await this.#decodes(ref, length));
+      }
+      return await this.#decodes(ref, length);
     } catch (err) {
-      // Missing, truncated or unreadable blobs are damage; a store that is down is not.
-      if (isBlockvaultError(err) && err.code !== 'UNAVAILABLE') return false;
+      // Missing, truncated or unsound blobs are damage; a store that is down or a key we lack is not.
+      if (isDamage(err)) return false;
       throw err;
     }
+  }
+
+  async #decodes(ref: BlobRef, length: number): Promise<boolean> {
+    const data = await this.#ctx.codec.decode(ref.uid, await this.#ctx.blobs.get(ref.uid));
+    return data.length === length && this.#ctx.hasher.digest(data).equals(ref.checksum);
   }
 
   async #compareSource(id: number, checksum: Buffer, length: number, buf: Buffer): Promise<void> {

@@ -16,9 +16,13 @@
  * | BLOCKVAULT_BLOBSTORE_URL | blobs through the blob-store service (host:port) | unset |
  * | BLOCKVAULT_READER_URL | sources and targets through the reader service (host:port) | unset |
  * | BLOCKVAULT_METADATA_URL | metadata through the metadata service (host:port); locks then come from NATS | unset |
+ * | BLOCKVAULT_COMPRESSION | `zstd` or `none`: how new blobs are compressed | none |
+ * | BLOCKVAULT_COMPRESSION_LEVEL | zstd level 1-19 | 3 |
+ * | BLOCKVAULT_ENCRYPTION_KEY_FILE | master keys (one `ID BASE64-32-BYTES` per line; the first wraps new data keys); new blobs are encrypted | unset |
  * | BLOCKVAULT_NATS_URL | NATS, for locks and events beside the metadata service (the CLI; `serve` takes --nats) | unset |
  */
-import { InvalidArgumentError } from '@blockvault/core';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { InvalidArgumentError, type MasterKey } from '@blockvault/core';
 import type { S3Options } from '@blockvault/adapter-s3';
 
 export interface StoresConfig {
@@ -32,6 +36,82 @@ export interface StoresConfig {
   readonly metadataService?: string;
   /** NATS for locks and events where the metadata service is used outside `serve` (the CLI). */
   readonly natsUrl?: string;
+  /** How new blobs are transformed (every blob records its own, so any setting reads any blob). */
+  readonly transforms?: TransformSettings;
+}
+
+export interface TransformSettings {
+  /** zstd level; undefined: no compression. */
+  readonly compressionLevel?: number;
+  /** Master keys (the first wraps new data keys); undefined: no encryption. */
+  readonly masterKeys?: readonly MasterKey[];
+  /** Where the master keys came from, for messages (never the keys). */
+  readonly keySource?: string;
+}
+
+const KEY_LINE = /^([A-Za-z0-9_.-]{1,64})\s+([A-Za-z0-9+/=_-]+)$/;
+
+/**
+ * Reads a master key file: one `ID KEY` per line (KEY: 32 bytes in base64 or 64 hex digits),
+ * blank lines and `#` comments ignored; the first key wraps new data keys, the others only
+ * unwrap (rotation). Refused when group or others may read it. Errors never show key bytes.
+ */
+export function readKeyFile(path: string): MasterKey[] {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch (err) {
+    throw new InvalidArgumentError(`BLOCKVAULT_ENCRYPTION_KEY_FILE ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  if ((mode & 0o077) !== 0) throw new InvalidArgumentError(`key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`);
+  const keys: MasterKey[] = [];
+  for (const [i, raw] of readFileSync(path, 'utf8').split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = KEY_LINE.exec(line);
+    const key = m ? (/^[0-9a-fA-F]{64}$/.test(m[2]!) ? Buffer.from(m[2]!, 'hex') : Buffer.from(m[2]!, 'base64')) : undefined;
+    if (!m || key?.length !== 32) throw new InvalidArgumentError(`key file ${path} line ${i + 1}: expected \`ID KEY\` with a 32-byte key in base64 or hex`);
+    keys.push({ id: m[1]!, key });
+  }
+  if (keys.length === 0) throw new InvalidArgumentError(`key file ${path} holds no key`);
+  if (new Set(keys.map((k) => k.id)).size !== keys.length) throw new InvalidArgumentError(`key file ${path}: key ids must be distinct`);
+  return keys;
+}
+
+/**
+ * Puts a new random 32-byte master key first in a key file, creating the file with mode 600.
+ * Returns the key ids now in it (the key itself is never shown).
+ */
+export async function addMasterKey(path: string, id: string): Promise<string[]> {
+  const { randomBytes } = await import('node:crypto');
+  const { writeFile, rename } = await import('node:fs/promises');
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new InvalidArgumentError(`key id ${JSON.stringify(id)} must be 1-64 of A-Z a-z 0-9 _ . -`);
+  let existing: MasterKey[] = [];
+  let text = '';
+  if (existsSync(path)) {
+    existing = readKeyFile(path);
+    text = readFileSync(path, 'utf8');
+  }
+  if (existing.some((k) => k.id === id)) throw new InvalidArgumentError(`key file ${path} already has a key ${id}`);
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, `${id} ${randomBytes(32).toString('base64')}\n${text}`, { mode: 0o600, flag: 'wx' });
+  await rename(tmp, path);
+  return [id, ...existing.map((k) => k.id)];
+}
+
+export function transformsFromEnv(env: NodeJS.ProcessEnv = process.env): TransformSettings | undefined {
+  const get = (key: string): string | undefined => (env[key] === '' ? undefined : env[key]);
+  const compression = get('BLOCKVAULT_COMPRESSION') ?? 'none';
+  if (compression !== 'none' && compression !== 'zstd') throw new InvalidArgumentError(`BLOCKVAULT_COMPRESSION must be zstd or none, got ${JSON.stringify(compression)}`);
+  const levelText = get('BLOCKVAULT_COMPRESSION_LEVEL') ?? '3';
+  const level = Number(levelText);
+  if (!Number.isInteger(level) || level < 1 || level > 19) throw new InvalidArgumentError(`BLOCKVAULT_COMPRESSION_LEVEL must be 1-19, got ${JSON.stringify(levelText)}`);
+  const keyFile = get('BLOCKVAULT_ENCRYPTION_KEY_FILE');
+  if (compression === 'none' && !keyFile) return undefined;
+  return {
+    ...(compression === 'zstd' ? { compressionLevel: level } : {}),
+    ...(keyFile ? { masterKeys: readKeyFile(keyFile), keySource: keyFile } : {}),
+  };
 }
 
 export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfig {
@@ -59,7 +139,9 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
   if (readerService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(readerService)) throw new InvalidArgumentError(`BLOCKVAULT_READER_URL must be host:port, got ${JSON.stringify(readerService)}`);
   const metadataService = get('BLOCKVAULT_METADATA_URL');
   if (metadataService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(metadataService)) throw new InvalidArgumentError(`BLOCKVAULT_METADATA_URL must be host:port, got ${JSON.stringify(metadataService)}`);
+  const transforms = transformsFromEnv(env);
   return {
+    ...(transforms ? { transforms } : {}),
     ...(readerService ? { readerService } : {}),
     ...(metadataService ? { metadataService } : {}),
     ...(metadataService && get('BLOCKVAULT_NATS_URL') ? { natsUrl: get('BLOCKVAULT_NATS_URL') } : {}),

@@ -44,7 +44,7 @@ export async function openVersionFromBlobStore(
   const r = doc.body.repository;
   // Metadata in memory, blobs where they are.
   const embedded = await openRepository({
-    stores: { ...(stores.s3 ? { s3: stores.s3 } : {}) },
+    stores: { ...(stores.s3 ? { s3: stores.s3 } : {}), ...(stores.transforms ? { transforms: stores.transforms } : {}) },
     ...options,
     home,
     metadataPath: ':memory:',

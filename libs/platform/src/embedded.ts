@@ -14,7 +14,9 @@ import {
   defaultUids,
   InvalidArgumentError,
   IoRegistry,
+  Keyring,
   Repository,
+  TransformCodec,
   systemClock,
   type BlobStore,
   type Clock,
@@ -26,7 +28,7 @@ import {
 } from '@blockvault/core';
 import { FileIo } from '@blockvault/adapter-file-io';
 import { RbdIo } from '@blockvault/adapter-rbd';
-import type { StoresConfig } from './config.ts';
+import type { StoresConfig, TransformSettings } from './config.ts';
 import { FsBlobStore, MemoryEventBus, SqliteLocks, SqliteMetadataStore } from '@blockvault/adapter-embedded';
 
 export interface EmbeddedOptions {
@@ -61,6 +63,8 @@ export interface EmbeddedOptions {
   readonly events?: EventBus;
   /** The locks (NATS KV in the services). @default the metadata database's leases */
   readonly locks?: Locks;
+  /** Compression and encryption of new blobs. @default none */
+  readonly transforms?: TransformSettings;
   /** Random numbers for the sanity check's sample. @default Math.random */
   readonly random?: () => number;
 }
@@ -119,11 +123,19 @@ async function assemble<M extends MetadataStore, B extends BlobStore>(options: E
     }
   }
   const events = options.events ?? new MemoryEventBus();
+  const blobs = options.wrapBlobStore ? options.wrapBlobStore(parts.blobs) : parts.blobs;
+  const t = options.transforms;
+  const codec = new TransformCodec({
+    maxBlockSize: config.blockSize,
+    ...(t?.compressionLevel !== undefined ? { compressionLevel: t.compressionLevel } : {}),
+    ...(t?.masterKeys ? { keyring: new Keyring(blobs, t.masterKeys) } : {}),
+  });
   const repository = new Repository({
     config,
     hasher: createHasher(config.hash),
     metadata: options.wrapMetadata ? options.wrapMetadata(parts.metadata) : parts.metadata,
-    blobs: options.wrapBlobStore ? options.wrapBlobStore(parts.blobs) : parts.blobs,
+    blobs,
+    codec,
     locks: parts.locks,
     events,
     clock,
@@ -170,6 +182,7 @@ export interface OpenRepository {
  */
 export async function openRepository(options: EmbeddedOptions & { readonly stores?: StoresConfig }): Promise<OpenRepository> {
   const stores = options.stores ?? {};
+  if (stores.transforms && !options.transforms) return openRepository({ ...options, transforms: stores.transforms });
   if (stores.readerService && !options.io) {
     const { RemoteIo } = await import('@blockvault/service-reader');
     const address = stores.readerService;

@@ -1,3 +1,3 @@
 export { localIo, openEmbedded, openRepository, type EmbeddedOptions, type EmbeddedRepository, type OpenRepository } from './embedded.ts';
-export { storesFromEnv, type StoresConfig } from './config.ts';
+export { addMasterKey, readKeyFile, storesFromEnv, transformsFromEnv, type StoresConfig, type TransformSettings } from './config.ts';
 export { openForRecovery, openVersionFromBlobStore } from './detached.ts';

@@ -46,7 +46,12 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStore>):
       for await (const k of store.list('versions/')) docs.push(k);
       assert.deepEqual(docs, ['versions/0b6f-uid']);
       assert.deepEqual(await store.get('versions/0b6f-uid'), Buffer.from('{}'));
-      await store.delete(['versions/0b6f-uid', '5555666677778888']);
+      await store.put('keys/00ff00ff00ff00ff', [Buffer.from('{"k":1}')]);
+      const keys: string[] = [];
+      for await (const k of store.list('keys/')) keys.push(k);
+      assert.deepEqual(keys, ['keys/00ff00ff00ff00ff'], 'wrapped data keys under keys/, apart from versions/');
+      assert.deepEqual(await store.get('keys/00ff00ff00ff00ff'), Buffer.from('{"k":1}'));
+      await store.delete(['versions/0b6f-uid', '5555666677778888', 'keys/00ff00ff00ff00ff']);
     });
 
     it('lists keys by prefix and deletes them (deleting a missing key is fine)', async () => {

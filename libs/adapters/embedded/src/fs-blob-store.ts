@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { BlobNotFoundError, InvalidArgumentError, UnavailableError, type BlobStore } from '@blockvault/core';
 
 const KEY_PATTERN = /^[0-9a-f]{8,64}$/;
-const META_PATTERN = /^versions\/[A-Za-z0-9_.:-]{1,128}$/;
+/** Documents beside the blocks: version metadata copies and wrapped data keys. */
+const META_PATTERN = /^(versions|keys)\/[A-Za-z0-9_.:-]{1,128}$/;
+const DOCUMENT_PREFIX = /^(versions|keys)\//;
 const SHARD = /^[0-9a-f]{2}$/;
 
 export class FsBlobStore implements BlobStore {
@@ -21,13 +23,13 @@ export class FsBlobStore implements BlobStore {
   }
 
   #dir(key: string): string {
-    if (META_PATTERN.test(key)) return join(this.root, 'versions');
+    if (META_PATTERN.test(key)) return join(this.root, key.slice(0, key.indexOf('/')));
     if (!KEY_PATTERN.test(key)) throw new InvalidArgumentError(`invalid blob key ${JSON.stringify(key)}`);
     return join(this.root, key.slice(0, 2), key.slice(2, 4));
   }
 
   #path(key: string): string {
-    return join(this.#dir(key), META_PATTERN.test(key) ? key.slice('versions/'.length) : key);
+    return join(this.#dir(key), META_PATTERN.test(key) ? key.slice(key.indexOf('/') + 1) : key);
   }
 
   async put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
@@ -86,9 +88,10 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(prefix = ''): AsyncIterable<string> {
-    if (prefix.startsWith('versions/')) {
-      for (const name of await entries(join(this.root, 'versions'))) {
-        if (!name.startsWith('.tmp-') && `versions/${name}`.startsWith(prefix)) yield `versions/${name}`;
+    const ns = DOCUMENT_PREFIX.exec(prefix)?.[1];
+    if (ns) {
+      for (const name of await entries(join(this.root, ns))) {
+        if (!name.startsWith('.tmp-') && `${ns}/${name}`.startsWith(prefix)) yield `${ns}/${name}`;
       }
       return;
     }

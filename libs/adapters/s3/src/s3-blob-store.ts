@@ -33,7 +33,8 @@ export interface S3Options {
 }
 
 const BLOB_KEY = /^[0-9a-f]{8,64}$/;
-const META_KEY = /^versions\/[A-Za-z0-9_.:-]{1,128}$/;
+/** Documents beside the blocks: version metadata copies and wrapped data keys. */
+const META_KEY = /^(versions|keys)\/[A-Za-z0-9_.:-]{1,128}$/;
 const AUTH_CODES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken']);
 const TRANSIENT_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed']);
 const TRANSIENT_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
@@ -147,7 +148,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async *listWithDates(prefix = ''): AsyncIterable<{ key: string; modified: Date }> {
-    const s3prefix = prefix.startsWith('versions/') ? prefix : prefix.length >= 2 ? `blocks/${prefix.slice(0, 2)}/${prefix}` : `blocks/${prefix}`;
+    const s3prefix = /^(versions|keys)\//.test(prefix) ? prefix : prefix.length >= 2 ? `blocks/${prefix.slice(0, 2)}/${prefix}` : `blocks/${prefix}`;
     try {
       for await (const item of this.#client.listObjectsV2(this.bucket, s3prefix, true)) {
         if ('name' in item && item.name) yield { key: keyOf(item.name), modified: item.lastModified };

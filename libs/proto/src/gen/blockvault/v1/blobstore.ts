@@ -33,7 +33,8 @@ export const protobufFileName = "blockvault/v1/blobstore.proto";
  * with flow control; a Put is answered only once the blob is durable.
  *
  * Keys: block blobs are 8-64 lowercase hex digits; version metadata copies are
- * `versions/<uid>`. Errors: NOT_FOUND (no such blob), INVALID_ARGUMENT (bad key),
+ * `versions/<uid>`; wrapped data keys (encryption) are `keys/<id>`. The service stores bytes
+ * as they come: compression and encryption happen in the workers, so it sees only ciphertext. Errors: NOT_FOUND (no such blob), INVALID_ARGUMENT (bad key),
  * UNAVAILABLE (the store behind failed), UNAUTHENTICATED (the store refused our credentials).
  */
 
