@@ -5,13 +5,14 @@
  *   npm run bench [-- --size-gib 2] [-- --no-borg] [-- --no-tib] [-- --keep]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createHasher } from '@blockvault/core';
+import { addMasterKey } from '@blockvault/platform';
 import { BLOCKVAULT_BIN, startNats } from '@blockvault/testing';
 import { BLOCK, changeBlocks, mixedImage, sparseFile } from './images.ts';
 
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     'no-borg': { type: 'boolean', default: false },
     'no-tib': { type: 'boolean', default: false },
     'no-services': { type: 'boolean', default: false },
+    'no-transforms': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -35,6 +37,8 @@ interface Row {
   bytes: number;
   limit?: string;
   peer?: string;
+  /** The plain blockvault row this one is a variant of (compression, encryption). */
+  plain?: string;
   rssMiB?: number;
   note?: string;
 }
@@ -77,8 +81,12 @@ interface WorkerOut {
 }
 
 function worker(...args: string[]): WorkerOut {
+  return workerWith({}, ...args);
+}
+
+function workerWith(env: NodeJS.ProcessEnv, ...args: string[]): WorkerOut {
   settle();
-  const r = spawnSync(process.execPath, [WORKER, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, [WORKER, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`worker ${args.join(' ')} exited with ${r.status}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as WorkerOut;
 }
@@ -178,6 +186,48 @@ async function engine(dir: string, img1: string, img2: string, hints2: string): 
   record({ what: 'blockvault: restore --sparse', seconds: sparse.seconds, bytes: BYTES, limit: 'limit: write a new file (page cache + final fsync)', peer: 'borg: extract + sync', rssMiB: sparse.maxRssMiB, note: sparseSame ? 'verified identical; zero blocks left as holes' : 'RESTORE DIFFERS' });
   await rm(target);
   if (!sparseSame) throw new Error('the sparse restore differs from the source');
+}
+
+/** Bytes of every file under `dir`. */
+async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
+  return total;
+}
+
+/** Fresh backups and restores with zstd, AES-256-GCM and both, beside the plain rows. */
+async function transforms(dir: string, img1: string): Promise<void> {
+  console.error('blockvault: compression and encryption');
+  const keyFile = join(dir, 'master.keys');
+  await addMasterKey(keyFile, 'bench');
+  const modes: [string, NodeJS.ProcessEnv][] = [
+    ['zstd-3', { BLOCKVAULT_COMPRESSION: 'zstd' }],
+    ['AES-256-GCM', { BLOCKVAULT_ENCRYPTION_KEY_FILE: keyFile }],
+    ['zstd-3 + AES-256-GCM', { BLOCKVAULT_COMPRESSION: 'zstd', BLOCKVAULT_ENCRYPTION_KEY_FILE: keyFile }],
+  ];
+  for (const [label, env] of modes) {
+    const home = join(dir, `bv-${label.replace(/[^a-z0-9]/gi, '')}`);
+    const fresh = workerWith(env, 'backup', home, img1, 'vm1');
+    const written = Number(fresh.stats?.['bytesWritten']);
+    const stored = await treeBytes(join(home, 'blobs'));
+    record({
+      what: `blockvault ${label}: fresh backup`,
+      seconds: fresh.seconds,
+      bytes: BYTES,
+      plain: 'blockvault: fresh backup',
+      limit: 'limit: read + BLAKE3',
+      peer: 'borg: full backup',
+      rssMiB: fresh.maxRssMiB,
+      note: `stored ${(stored / 2 ** 20).toFixed(0)} MiB for ${(written / 2 ** 20).toFixed(0)} MiB of new blocks (${(stored / written).toFixed(3)} of it)`,
+    });
+    const target = join(dir, 'restored-t.img');
+    const restored = workerWith(env, 'restore', home, fresh.uid as string, target);
+    const same = spawnSync('cmp', ['-s', img1, target]).status === 0;
+    record({ what: `blockvault ${label}: restore`, seconds: restored.seconds, bytes: BYTES, plain: 'blockvault: restore', limit: 'limit: write a new file (page cache + final fsync)', peer: 'borg: extract + sync', rssMiB: restored.maxRssMiB, note: same ? 'verified identical' : 'RESTORE DIFFERS' });
+    await rm(target);
+    await rm(home, { recursive: true, force: true });
+    if (!same) throw new Error(`the ${label} restore differs from the source`);
+  }
 }
 
 async function tebibyte(dir: string): Promise<void> {
@@ -285,12 +335,14 @@ function report(): void {
   const table = rows.map((r) => {
     const limit = r.limit ? results.get(r.limit) : undefined;
     const peer = r.peer ? results.get(r.peer) : undefined;
+    const plain = r.plain ? results.get(r.plain) : undefined;
     return {
       what: r.what,
       seconds: Number(r.seconds.toFixed(2)),
       'MB/s': Math.round(mbps(r)),
       'x limit': limit ? Number((mbps(r) / mbps(limit)).toFixed(2)) : '',
       'x borg': peer ? Number((mbps(r) / mbps(peer)).toFixed(2)) : '',
+      'x plain': plain ? Number((mbps(r) / mbps(plain)).toFixed(2)) : '',
       'peak RSS MiB': r.rssMiB ? Math.round(r.rssMiB) : '',
       note: r.note ?? '',
     };
@@ -313,6 +365,7 @@ async function main(): Promise<void> {
     if (!values['no-borg'] && borgAvailable()) borg(dir);
     else console.error('peer: borg not available, skipped');
     await engine(dir, img1, img2, hints2);
+    if (!values['no-transforms']) await transforms(dir, img1);
     if (!values['no-services']) await services(dir, img1);
     if (!values['no-tib']) await tebibyte(dir);
     report();

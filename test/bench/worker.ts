@@ -2,15 +2,18 @@
  * One engine operation in its own process, so that its peak RSS is its own:
  *   node worker.ts backup HOME SOURCE_PATH NAME [FROM_UID HINTS_FILE]
  *   node worker.ts restore HOME UID TARGET_PATH [sparse]
- * Prints one JSON line: {seconds, maxRssMiB, ...}.
+ * Prints one JSON line: {seconds, maxRssMiB, ...}. Blob transforms come from the environment
+ * (BLOCKVAULT_COMPRESSION, BLOCKVAULT_ENCRYPTION_KEY_FILE).
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseHints } from '@blockvault/core';
-import { openEmbedded } from '@blockvault/platform';
+import { openEmbedded, transformsFromEnv } from '@blockvault/platform';
 
 const [op, home, ...args] = process.argv.slice(2);
-const repo = await openEmbedded({ home: home as string });
+// Compression and encryption as BLOCKVAULT_COMPRESSION / BLOCKVAULT_ENCRYPTION_KEY_FILE say.
+const transforms = transformsFromEnv();
+const repo = await openEmbedded({ home: home as string, ...(transforms ? { transforms } : {}) });
 const started = performance.now();
 let result: Record<string, unknown>;
 if (op === 'backup') {

@@ -145,9 +145,11 @@ export class TransformCodec implements BlobCodec {
     at += iv.copy(header, at);
     const cipher = createCipheriv('aes-256-gcm', blobKey(dek.key, salt), iv);
     cipher.setAAD(Buffer.concat([header.subarray(0, at), Buffer.from(uid, 'latin1')]));
-    const sealed = Buffer.concat([cipher.update(payload), cipher.final()]);
+    // No concatenation: the store writes the chunks in order (GCM's final() adds no bytes).
+    const sealed = cipher.update(payload);
+    const tail = cipher.final();
     cipher.getAuthTag().copy(header, at);
-    return [header, sealed];
+    return tail.length > 0 ? [header, sealed, tail] : [header, sealed];
   }
 
   async decode(uid: string, stored: Buffer): Promise<Buffer> {
@@ -165,7 +167,10 @@ export class TransformCodec implements BlobCodec {
       decipher.setAAD(Buffer.concat([stored.subarray(0, at), Buffer.from(uid, 'latin1')]));
       decipher.setAuthTag(tag);
       try {
-        payload = Buffer.concat([decipher.update(payload), decipher.final()]);
+        const opened = decipher.update(payload);
+        // final() checks the tag; nothing is returned before it has.
+        const tail = decipher.final();
+        payload = tail.length > 0 ? Buffer.concat([opened, tail]) : opened;
       } catch {
         throw new IntegrityError(`blob ${uid}: encrypted payload failed authentication (tampered or corrupted)`);
       }
