@@ -18,7 +18,7 @@ function boundaries(inTests) {
         { sourceTag: 'type:proto', onlyDependOnLibsWithTags: [] },
         { sourceTag: 'type:edge', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:domain', 'type:proto', 'type:edge', ...extra, ...(inTests ? ['type:adapter'] : [])] },
-        { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', 'type:service', ...extra] },
+        { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', 'type:service', 'type:edge', ...extra] },
         { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service'] },
         { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service', 'type:edge', ...extra] },
         { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:testing', 'type:app', 'type:proto', 'type:service', 'type:edge'] },

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError, type Repository } from '@blockvault/core';
-import { openRepository, storesFromEnv } from '@blockvault/platform';
+import { apiClientSecurity, openRepository, storesFromEnv } from '@blockvault/platform';
 import { Remote } from './remote.ts';
 
 export interface GlobalOptions {
@@ -38,7 +38,7 @@ export class Cli {
 
   /** The job API of `--server`; the caller closes it. */
   remote(g: GlobalOptions): Remote {
-    return new Remote(g.server as string);
+    return new Remote(g.server as string, apiClientSecurity(storesFromEnv().security));
   }
 
   /** Opens the embedded repository for one command and closes it afterwards. */

@@ -23,7 +23,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   5  integrity (sanity check failed; damaged blocks found and marked invalid)
   6  unavailable (storage or I/O failure)
   7  SLA breaches found (sla)
-  8  a store refused the credentials, or an encryption key is missing or wrong
+  8  refused credentials: a store's, a server's token or certificate (also: not permitted), or an encryption key missing or wrong
   9  cancelled (a job cancelled with \`blockvault --server H:P cancel JOB\`)`;
 
 export function exitCodeFor(err: unknown): number {
@@ -45,6 +45,7 @@ export function exitCodeForCode(code: string): number {
     case ErrorCode.Unavailable:
       return ExitCode.Unavailable;
     case ErrorCode.Unauthenticated:
+    case ErrorCode.PermissionDenied:
       return ExitCode.Unauthenticated;
     case ErrorCode.Cancelled:
       return ExitCode.Cancelled;

@@ -288,6 +288,19 @@ export function registerMaintenance(program: Command, cli: Cli): void {
       cli.print(g, { file, id, keys: ids }, () => `added master key ${id} to ${file} (keys now: ${ids.join(', ')}); new blobs are encrypted with it once BLOCKVAULT_ENCRYPTION_KEY_FILE=${file}`);
     });
 
+  const token = program.command('token').description('job API tokens');
+  token
+    .command('new')
+    .description('make a random job API token: prints the token (give it to its user; it is shown once) and the line for BLOCKVAULT_TOKENS_FILE (its SHA-256, not the token)')
+    .argument('<name>', 'who or what uses it, e.g. ci-backups')
+    .option('--permissions <list>', 'comma-separated: read, submit (backup, restore, scrub, cancel; implies read), admin (everything, also cleanup and enforce)', 'read')
+    .action(async (name: string, opts: { permissions: string }, c: Command) => {
+      const g = cli.globals(c);
+      const { newToken } = await import('@blockvault/platform');
+      const made = newToken(name, opts.permissions.split(',').map((p) => p.trim()));
+      cli.print(g, { name, permissions: opts.permissions.split(','), ...made }, () => `token: ${made.token}\nadd to the tokens file: ${made.line}`);
+    });
+
   program
     .command('jobs')
     .description('recent jobs of the deployment, newest first (with --server)')

@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, InvalidArgumentError, UnavailableError } from '@blockvault/core';
-import { codeOfStatus } from '@blockvault/grpc-edge';
+import { channelCredentials, clientOptions, codeOfStatus, type ClientSecurity } from '@blockvault/grpc-edge';
 import { JobServiceClient, JobState, type Job, type ListVersionsResponse, type SubmitJobRequest } from '@blockvault/proto';
 import { exitCodeForCode } from './exit-codes.ts';
 import { progressBar } from './progress.ts';
@@ -29,9 +29,9 @@ export function remoteExitCode(err: unknown): number | undefined {
 export class Remote {
   readonly #client: JobServiceClient;
 
-  constructor(address: string) {
+  constructor(address: string, security?: ClientSecurity) {
     if (!ADDRESS.test(address)) throw new InvalidArgumentError(`--server ${JSON.stringify(address)}: use HOST:PORT`);
-    this.#client = new JobServiceClient(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+    this.#client = new JobServiceClient(address, channelCredentials(security?.tls), clientOptions(security));
   }
 
   #call<Req, Res>(fn: (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> {

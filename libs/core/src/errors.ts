@@ -12,6 +12,7 @@ export const ErrorCode = {
   Integrity: 'INTEGRITY',
   Unavailable: 'UNAVAILABLE',
   Unauthenticated: 'UNAUTHENTICATED',
+  PermissionDenied: 'PERMISSION_DENIED',
   Cancelled: 'CANCELLED',
   Internal: 'INTERNAL',
 } as const;
@@ -163,6 +164,11 @@ export class CancelledError extends BlockvaultError {
 export function throwIfCancelled(signal: AbortSignal | undefined): void {
   if (!signal?.aborted) return;
   throw signal.reason instanceof Error ? signal.reason : new CancelledError('cancelled');
+}
+
+/** The caller is known but may not do this. */
+export class PermissionDeniedError extends BlockvaultError {
+  readonly code = ErrorCode.PermissionDenied;
 }
 
 export class InternalError extends BlockvaultError {

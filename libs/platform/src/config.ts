@@ -23,6 +23,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError, type MasterKey } from '@blockvault/core';
+import { securityFromEnv, type SecurityConfig } from './security.ts';
 import type { S3Options } from '@blockvault/adapter-s3';
 
 export interface StoresConfig {
@@ -38,6 +39,8 @@ export interface StoresConfig {
   readonly natsUrl?: string;
   /** How new blobs are transformed (every blob records its own, so any setting reads any blob). */
   readonly transforms?: TransformSettings;
+  /** TLS and tokens of the gRPC channels (security.ts). */
+  readonly security?: SecurityConfig;
 }
 
 export interface TransformSettings {
@@ -140,7 +143,9 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
   const metadataService = get('BLOCKVAULT_METADATA_URL');
   if (metadataService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(metadataService)) throw new InvalidArgumentError(`BLOCKVAULT_METADATA_URL must be host:port, got ${JSON.stringify(metadataService)}`);
   const transforms = transformsFromEnv(env);
+  const security = securityFromEnv(env);
   return {
+    ...(Object.keys(security).length > 0 ? { security } : {}),
     ...(transforms ? { transforms } : {}),
     ...(readerService ? { readerService } : {}),
     ...(metadataService ? { metadataService } : {}),

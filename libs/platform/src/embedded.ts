@@ -29,6 +29,7 @@ import {
 import { FileIo } from '@blockvault/adapter-file-io';
 import { RbdIo } from '@blockvault/adapter-rbd';
 import type { StoresConfig, TransformSettings } from './config.ts';
+import { internalClientSecurity } from './security.ts';
 import { FsBlobStore, MemoryEventBus, SqliteLocks, SqliteMetadataStore } from '@blockvault/adapter-embedded';
 
 export interface EmbeddedOptions {
@@ -186,7 +187,8 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
   if (stores.readerService && !options.io) {
     const { RemoteIo } = await import('@blockvault/service-reader');
     const address = stores.readerService;
-    return openRepository({ ...options, io: new IoRegistry([new RemoteIo('file', address), new RemoteIo('rbd', address)]) });
+    const security = internalClientSecurity(stores.security);
+    return openRepository({ ...options, io: new IoRegistry([new RemoteIo('file', address, security), new RemoteIo('rbd', address, security)]) });
   }
   if (!stores.mongo && !stores.s3 && !stores.blobService && !stores.metadataService && !options.locks) return openEmbedded(options);
   checkOptions(options);
@@ -221,7 +223,7 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
     let blobs: BlobStore;
     if (stores.blobService) {
       const { RemoteBlobStore } = await import('@blockvault/service-blob-store');
-      blobs = new RemoteBlobStore(stores.blobService);
+      blobs = new RemoteBlobStore(stores.blobService, internalClientSecurity(stores.security));
       closers.push(() => blobs.close());
     } else if (stores.s3) {
       const { S3BlobStore } = await import('@blockvault/adapter-s3');
@@ -259,7 +261,8 @@ export async function openMetadataStore(options: EmbeddedOptions, stores: Stores
   const lockOptions = { override: options.overrideLocks ?? false, onOverride: options.onLockOverride };
   if (stores.metadataService) {
     const { RemoteMetadataStore } = await import('@blockvault/service-metadata');
-    const metadata = new RemoteMetadataStore(stores.metadataService);
+    const security = internalClientSecurity(stores.security);
+    const metadata = new RemoteMetadataStore(stores.metadataService, security ? { security } : {});
     return { metadata, locks: undefined, where: `metadata service ${stores.metadataService}`, close: () => metadata.close() };
   }
   if (stores.mongo) {

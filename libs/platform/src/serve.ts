@@ -13,6 +13,7 @@ import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
 import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
 import { storesFromEnv, type StoresConfig } from './config.ts';
+import { internalServerSecurity, jobApiSecurity } from './security.ts';
 import { DEFAULT_LOCK_TTL_MS, localIo, lockTtlMs, openMetadataStore, openRepository, type OpenRepository } from './embedded.ts';
 
 export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata'] as const;
@@ -102,7 +103,7 @@ const MODULES: Record<string, Module> = {
     deps: ['repository', 'queue'],
     start: async (ctx, o) => {
       const clock = o.clock ?? systemClock;
-      ctx.grpc = await serveJobApi({ queue: ctx.queue as JobQueue, repository: ctx.repo!.repository, clock }, o.listen ?? '127.0.0.1:7070');
+      ctx.grpc = await serveJobApi({ queue: ctx.queue as JobQueue, repository: ctx.repo!.repository, clock }, o.listen ?? '127.0.0.1:7070', jobApiSecurity(o.stores?.security));
       ctx.loop = new SchedulerLoop({
         queue: ctx.queue as JobQueue,
         repository: ctx.repo!.repository,
@@ -142,7 +143,7 @@ const MODULES: Record<string, Module> = {
       // The store behind the service: S3 when configured, else files under the home directory.
       const stores = { ...(o.stores?.s3 ? { s3: o.stores.s3 } : {}) };
       const opened = await openRepository({ home: o.home, stores, ...(o.blockSize ? { blockSize: o.blockSize } : {}), ...(o.blocksPerSegment ? { blocksPerSegment: o.blocksPerSegment } : {}) });
-      ctx.blobServer = await serveBlobStore(opened.blobs, o.listen ?? '127.0.0.1:7071');
+      ctx.blobServer = await serveBlobStore(opened.blobs, o.listen ?? '127.0.0.1:7071', internalServerSecurity(o.stores?.security));
       const stop = ctx.blobServer.stop;
       ctx.blobServer = { port: ctx.blobServer.port, stop: async () => (await stop(), await opened.close()) };
     },
@@ -153,7 +154,7 @@ const MODULES: Record<string, Module> = {
   reader: {
     deps: [],
     start: async (ctx, o) => {
-      ctx.readerServer = await serveReader(localIo(), o.listen ?? '127.0.0.1:7072');
+      ctx.readerServer = await serveReader(localIo(), o.listen ?? '127.0.0.1:7072', internalServerSecurity(o.stores?.security));
     },
     stop: async (ctx) => {
       await ctx.readerServer?.stop();
@@ -165,7 +166,7 @@ const MODULES: Record<string, Module> = {
       // The database behind the service: MongoDB when configured, else SQLite under the home directory.
       const stores = { ...(o.stores?.mongo ? { mongo: o.stores.mongo } : {}) };
       const opened = await openMetadataStore({ home: o.home, ...(o.clock ? { clock: o.clock } : {}) }, stores);
-      const server = await serveMetadata(opened.metadata, o.listen ?? '127.0.0.1:7073');
+      const server = await serveMetadata(opened.metadata, o.listen ?? '127.0.0.1:7073', internalServerSecurity(o.stores?.security));
       ctx.metadataServer = { port: server.port, stop: async () => (await server.stop(), await opened.close()) };
     },
     stop: async (ctx) => {

@@ -7,3 +7,4 @@ export * from './servers/index.ts';
 export { locksContract, type LocksFactory } from './locks-contract.ts';
 export { collect, eventsContract } from './events-contract.ts';
 export { assertUserError, BLOCKVAULT_BIN, cli, json, type Run } from './cli.ts';
+export { tlsFixture, type TlsFiles } from './tls.ts';

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { BlobStore } from '@blockvault/core';
-import { CHANNEL_OPTIONS, fromServiceError } from '@blockvault/grpc-edge';
+import { channelCredentials, clientOptions, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
 import { BlobStoreServiceClient, type BlobChunk, type ListedBlob } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
@@ -13,9 +13,9 @@ export class RemoteBlobStore implements BlobStore {
   readonly #client: BlobStoreServiceClient;
   readonly #address: string;
 
-  constructor(address: string) {
+  constructor(address: string, security?: ClientSecurity) {
     this.#address = address;
-    this.#client = new BlobStoreServiceClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.#client = new BlobStoreServiceClient(address, channelCredentials(security?.tls), clientOptions(security));
   }
 
   #error(err: grpc.ServiceError, key?: string): Error {

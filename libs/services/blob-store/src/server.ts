@@ -1,6 +1,6 @@
 /** Serves a BlobStore (files or S3) over gRPC: proto/blockvault/v1/blobstore.proto. */
 import type { BlobStore } from '@blockvault/core';
-import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
+import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { BlobStoreServiceService, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
@@ -67,6 +67,7 @@ export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
 
 export type BlobStoreServer = StartedServer;
 
-export function serveBlobStore(store: BlobStore, address: string): Promise<BlobStoreServer> {
-  return startServer('blockvault.v1.BlobStoreService', address, 'blockvault/v1/blobstore.proto', (server) => server.addService(BlobStoreServiceService, blobStoreService(store)));
+/** `security`: TLS and the cluster token (as its only grant, with admin). */
+export function serveBlobStore(store: BlobStore, address: string, security?: ServerSecurity): Promise<BlobStoreServer> {
+  return startServer('blockvault.v1.BlobStoreService', address, 'blockvault/v1/blobstore.proto', { definition: BlobStoreServiceService, implementation: blobStoreService(store) }, security);
 }

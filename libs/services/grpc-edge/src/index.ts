@@ -19,6 +19,7 @@ import {
   InvalidArgumentError,
   isBlockvaultError,
   NotFoundError,
+  PermissionDeniedError,
   UnavailableError,
   ProtectedVersionError,
   SessionExpiredError,
@@ -50,6 +51,7 @@ const TO_STATUS: Record<string, grpc.status> = {
   [ErrorCode.Integrity]: grpc.status.DATA_LOSS,
   [ErrorCode.Unavailable]: grpc.status.UNAVAILABLE,
   [ErrorCode.Unauthenticated]: grpc.status.UNAUTHENTICATED,
+  [ErrorCode.PermissionDenied]: grpc.status.PERMISSION_DENIED,
   [ErrorCode.Cancelled]: grpc.status.CANCELLED,
   [ErrorCode.Internal]: grpc.status.INTERNAL,
 };
@@ -96,8 +98,9 @@ export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?
     case grpc.status.DATA_LOSS:
       return new IntegrityError(message, { cause: err });
     case grpc.status.UNAUTHENTICATED:
-    case grpc.status.PERMISSION_DENIED:
       return new AuthenticationError(message, { cause: err });
+    case grpc.status.PERMISSION_DENIED:
+      return new PermissionDeniedError(message, { cause: err });
     case grpc.status.INTERNAL:
       return new InternalError(message, { cause: err });
     case grpc.status.CANCELLED:
@@ -105,6 +108,14 @@ export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?
     default:
       return new UnavailableError(message, { cause: err });
   }
+}
+
+export * from './security.ts';
+import { guard, serverCredentials, tokenInterceptor, type ClientSecurity, type ServerSecurity } from './security.ts';
+
+/** Channel options and interceptors for a client with `security` (TLS credentials go separately). */
+export function clientOptions(security: ClientSecurity | undefined): grpc.ClientOptions {
+  return { ...CHANNEL_OPTIONS, ...(security?.token ? { interceptors: [tokenInterceptor(security.token)] } : {}) };
 }
 
 /** Room for 4 MiB blocks (4,194,311 bytes on the wire) and their framing. */
@@ -126,14 +137,21 @@ export const PROTO_ROOT = resolve(import.meta.dirname, '../../../../proto');
 
 /**
  * Starts a gRPC server with our message limits, the standard health checking service reporting
- * SERVING for `serviceName`, and server reflection describing `protoFile` (relative to
- * PROTO_ROOT, e.g. `blockvault/v1/jobs.proto`); `setup` adds the services.
+ * SERVING for `serviceName`, server reflection describing `protoFile` (relative to PROTO_ROOT,
+ * e.g. `blockvault/v1/jobs.proto`), and `security` (TLS, tokens) in front of `service`.
  */
-export async function startServer(serviceName: string, address: string, protoFile: string, setup: (server: grpc.Server) => void): Promise<StartedServer> {
+export async function startServer<S extends grpc.UntypedServiceImplementation>(
+  serviceName: string,
+  address: string,
+  protoFile: string,
+  service: { readonly definition: grpc.ServiceDefinition; readonly implementation: S },
+  security?: ServerSecurity,
+): Promise<StartedServer> {
   const server = new grpc.Server(CHANNEL_OPTIONS);
-  setup(server);
+  server.addService(service.definition, guard(service.definition, service.implementation, security));
   new ReflectionService(loadSync(protoFile, { includeDirs: [PROTO_ROOT] })).addToServer(server);
   new HealthImplementation({ '': 'SERVING', [serviceName]: 'SERVING' }).addToServer(server);
-  const port = await new Promise<number>((done, fail) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))));
+  const credentials = serverCredentials(security?.tls);
+  const port = await new Promise<number>((done, fail) => server.bindAsync(address, credentials, (err, p) => (err ? fail(err) : done(p))));
   return { port, stop: () => new Promise((done) => server.tryShutdown(() => done())) };
 }

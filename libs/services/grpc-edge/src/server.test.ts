@@ -17,8 +17,11 @@ interface ReflectionReply {
 
 let server: StartedServer;
 before(async () => {
-  // No implementation needed: reflection and health describe the contract, not its behaviour.
-  server = await startServer('blockvault.v1.MetadataService', '127.0.0.1:0', 'blockvault/v1/metadata.proto', () => undefined);
+  // One method with empty messages stands in for the service: reflection and health describe the contract.
+  const empty = { requestStream: false, responseStream: false, requestSerialize: () => Buffer.alloc(0), requestDeserialize: () => ({}), responseSerialize: () => Buffer.alloc(0), responseDeserialize: () => ({}) };
+  const definition: grpc.ServiceDefinition = { getConfig: { path: '/blockvault.v1.MetadataService/GetConfig', ...empty } };
+  const implementation: grpc.UntypedServiceImplementation = { getConfig: (_call: unknown, callback: grpc.sendUnaryData<object>) => callback(null, {}) };
+  server = await startServer('blockvault.v1.MetadataService', '127.0.0.1:0', 'blockvault/v1/metadata.proto', { definition, implementation });
 });
 after(() => server.stop());
 

@@ -3,16 +3,16 @@
  * service and server reflection. Domain errors become status codes only here, at the edge.
  */
 import * as grpc from '@grpc/grpc-js';
-import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
-import { ConflictError, ErrorCode, InvalidArgumentError, versionToJson, type Clock, type Repository } from '@blockvault/core';
+import { allows, grantOf, MESSAGE_LIMIT_BYTES, startServer, toServiceError, type Permission, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
+import { ConflictError, ErrorCode, InvalidArgumentError, PermissionDeniedError, versionToJson, type Clock, type Repository } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
 import { isTerminal, jobType, type JobQueue } from './job-queue.ts';
 
 export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(fn: (req: Req, call: object) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    fn(call.request).then(
+    fn(call.request, call).then(
       (res) => callback(null, res),
       (err: unknown) => callback(toServiceError(err)),
     );
@@ -27,13 +27,28 @@ export interface JobServiceDeps {
   readonly queue: JobQueue;
   readonly repository: Repository;
   readonly clock: Clock;
+  /** Whether calls carry token grants (the server was given tokens). */
+  readonly tokensRequired?: boolean;
 }
+
+/** The permission each job API method needs; cleanup and enforce submissions need admin. */
+export const JOB_API_PERMISSIONS: Readonly<Record<string, Permission>> = {
+  SubmitJob: 'submit',
+  CancelJob: 'submit',
+  GetJob: 'read',
+  ListJobs: 'read',
+  WatchJob: 'read',
+  ListVersions: 'read',
+};
 
 export function jobService(deps: JobServiceDeps): JobServiceServer {
   const { queue, repository } = deps;
   return {
-    submitJob: unary(async (req) => {
+    submitJob: unary(async (req, call) => {
       const type = jobType(req);
+      if ((type === 'cleanup' || type === 'enforce') && !allows(grantOf(call), 'admin', deps.tokensRequired ?? false)) {
+        throw new PermissionDeniedError(`${type} jobs need a token with the admin permission`);
+      }
       // Refuse what can never run before it is queued: missing fields, bad URLs, unknown versions.
       if (type === 'backup') {
         required(req.backup?.source, 'backup.source');
@@ -93,8 +108,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
 export type GrpcServer = StartedServer;
 
 /** Serves the job API, health checking and reflection on `address` (host:port; port 0: any). */
-export function serveJobApi(deps: JobServiceDeps, address: string): Promise<GrpcServer> {
-  return startServer('blockvault.v1.JobService', address, 'blockvault/v1/jobs.proto', (server) => {
-    server.addService(JobServiceService, jobService(deps));
-  });
+export function serveJobApi(deps: JobServiceDeps, address: string, security?: ServerSecurity): Promise<GrpcServer> {
+  const implementation = jobService({ ...deps, tokensRequired: security?.tokens !== undefined });
+  return startServer('blockvault.v1.JobService', address, 'blockvault/v1/jobs.proto', { definition: JobServiceService, implementation }, security && { ...security, permissions: JOB_API_PERMISSIONS });
 }

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { BackupSession, BlobRecord, BlobRef, CommitFence, MetadataStore, RepositoryConfig, SegmentEntry, SegmentPointer, Version, VersionFilter, VersionPatch } from '@blockvault/core';
-import { CHANNEL_OPTIONS, fromServiceError } from '@blockvault/grpc-edge';
+import { channelCredentials, clientOptions, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
 import { MetadataServiceClient, type metadataPb as pb } from '@blockvault/proto';
 import { batches, blobFromPb, blobRecordFromPb, blobToPb, configFromPb, configToPb, iso, sessionFromPb, sessionToPb, statsToPb, time, versionFromPb, versionToPb } from './codec.ts';
 
@@ -16,6 +16,8 @@ const COMMIT_MESSAGE_BYTES = 2 * 1024 * 1024;
 export interface RemoteMetadataOptions {
   /** Deadline of each call. @default 300000 */
   readonly deadlineMs?: number;
+  /** TLS and the cluster token. */
+  readonly security?: ClientSecurity;
 }
 
 type Callback<Res> = (err: grpc.ServiceError | null, res: Res) => void;
@@ -28,7 +30,7 @@ export class RemoteMetadataStore implements MetadataStore {
   constructor(address: string, options: RemoteMetadataOptions = {}) {
     this.#where = `metadata service ${address}`;
     this.#deadlineMs = options.deadlineMs ?? 300_000;
-    this.#client = new MetadataServiceClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.#client = new MetadataServiceClient(address, channelCredentials(options.security?.tls), clientOptions(options.security));
   }
 
   #options(): Partial<grpc.CallOptions> {

@@ -1,7 +1,7 @@
 /** Serves a MetadataStore (MongoDB or SQLite) over gRPC: proto/blockvault/v1/metadata.proto. */
 import type * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, type MetadataStore, type SegmentEntry, type BlobRef, type CommitFence } from '@blockvault/core';
-import { startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
+import { startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { MetadataServiceService, type MetadataServiceServer, type metadataPb as pb } from '@blockvault/proto';
 import {
   blobFromPb,
@@ -164,6 +164,7 @@ export function metadataService(store: MetadataStore): MetadataServiceServer {
 
 export type MetadataServer = StartedServer;
 
-export function serveMetadata(store: MetadataStore, address: string): Promise<MetadataServer> {
-  return startServer('blockvault.v1.MetadataService', address, 'blockvault/v1/metadata.proto', (server) => server.addService(MetadataServiceService, metadataService(store)));
+/** `security`: TLS and the cluster token (as its only grant, with admin). */
+export function serveMetadata(store: MetadataStore, address: string, security?: ServerSecurity): Promise<MetadataServer> {
+  return startServer('blockvault.v1.MetadataService', address, 'blockvault/v1/metadata.proto', { definition: MetadataServiceService, implementation: metadataService(store) }, security);
 }

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { parseHints, type BlockSource, type BlockTarget, type Hint, type IoModule, type OpenTargetOptions } from '@blockvault/core';
-import { CHANNEL_OPTIONS, fromServiceError } from '@blockvault/grpc-edge';
+import { channelCredentials, clientOptions, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
 import { ReaderServiceClient, type ReadResponse } from '@blockvault/proto';
 
 /** A bidirectional stream whose responses answer its requests in order. */
@@ -43,10 +43,10 @@ export class RemoteIo implements IoModule {
   readonly #client: ReaderServiceClient;
   readonly #where: string;
 
-  constructor(scheme: string, address: string) {
+  constructor(scheme: string, address: string, security?: ClientSecurity) {
     this.scheme = scheme;
     this.#where = `reader service ${address}`;
-    this.#client = new ReaderServiceClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.#client = new ReaderServiceClient(address, channelCredentials(security?.tls), clientOptions(security));
   }
 
   async openSource(url: URL): Promise<BlockSource> {

@@ -1,6 +1,6 @@
 /** Serves sources and restore targets over gRPC (proto/blockvault/v1/reader.proto). */
 import { InvalidArgumentError, type BlockSource, type BlockTarget, type IoRegistry } from '@blockvault/core';
-import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type StartedServer } from '@blockvault/grpc-edge';
+import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { ReaderServiceService, type ReaderServiceServer, type ReadRequest, type WriteRequest } from '@blockvault/proto';
 
 export const READER_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
@@ -82,6 +82,7 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
 
 export type ReaderServer = StartedServer;
 
-export function serveReader(io: IoRegistry, address: string): Promise<ReaderServer> {
-  return startServer('blockvault.v1.ReaderService', address, 'blockvault/v1/reader.proto', (server) => server.addService(ReaderServiceService, readerService(io)));
+/** `security`: TLS and the cluster token (as its only grant, with admin). */
+export function serveReader(io: IoRegistry, address: string, security?: ServerSecurity): Promise<ReaderServer> {
+  return startServer('blockvault.v1.ReaderService', address, 'blockvault/v1/reader.proto', { definition: ReaderServiceService, implementation: readerService(io) }, security);
 }
