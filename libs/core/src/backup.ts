@@ -43,7 +43,7 @@ export const SANITY_CHECK_BLOCKS = 10;
 const NAME_PATTERN = /^[A-Za-z0-9_.:@+-]{1,255}$/;
 
 export async function backup(ctx: EngineContext, req: BackupRequest): Promise<BackupResult> {
-  validateRequest(req);
+  checkBackupRequest(req);
   const { module, url } = ctx.io.resolve(req.source);
   const source = await module.openSource(url);
   try {
@@ -53,10 +53,12 @@ export async function backup(ctx: EngineContext, req: BackupRequest): Promise<Ba
   }
 }
 
-function validateRequest(req: BackupRequest): void {
+/** Checks what a backup request can be checked for without I/O (name, tags); the job API calls it on submit. */
+export function checkBackupRequest(req: Pick<BackupRequest, 'name' | 'tags' | 'continueUid' | 'fromUid'>): void {
   if (!NAME_PATTERN.test(req.name)) {
     throw new InvalidArgumentError(`invalid name ${JSON.stringify(req.name)}: use 1-255 of A-Z a-z 0-9 _ . : @ + -`);
   }
+  if ((req.tags?.length ?? 0) > 64) throw new InvalidArgumentError(`${req.tags!.length} tags: at most 64`);
   for (const tag of req.tags ?? []) {
     if (!isValidTag(tag)) throw new InvalidArgumentError(`invalid tag ${JSON.stringify(tag)}: use 1-64 of A-Z a-z 0-9 _ . : -`);
   }

@@ -10,7 +10,7 @@ export * from './io-registry.ts';
 export * from './context.ts';
 export * from './tags.ts';
 export { BackupSessionLease } from './session.ts';
-export { backup, SANITY_CHECK_BLOCKS, type BackupRequest, type BackupResult } from './backup.ts';
+export { backup, checkBackupRequest, SANITY_CHECK_BLOCKS, type BackupRequest, type BackupResult } from './backup.ts';
 export { restore, restoreResultToJson, type RestoreRequest, type RestoreResult } from './restore.ts';
 export { cleanup, DEFAULT_GRACE_SECONDS, type CleanupOptions, type CleanupPhase, type CleanupResult } from './cleanup.ts';
 export { exportVersion, importVersion, metadataKey, parseExport, recoverFromBlobStore, storeVersionMetadata, EXPORT_FORMAT_VERSION, type ExportDocument } from './export.ts';

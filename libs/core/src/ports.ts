@@ -222,4 +222,9 @@ export interface IoModule {
    * changes since `fromSnapshot`, or with null the allocated extents. Undefined: none known.
    */
   deriveHints?(url: URL, fromSnapshot: string | null): Promise<Hint[] | undefined>;
+  /**
+   * Refuses a URL this module must not touch (outside its configured roots) before any I/O:
+   * @throws PermissionDeniedError. Open calls check too; the job API checks on submit.
+   */
+  check?(url: URL): Promise<void>;
 }

@@ -19,6 +19,7 @@
  * | BLOCKVAULT_COMPRESSION | `zstd` or `none`: how new blobs are compressed | none |
  * | BLOCKVAULT_COMPRESSION_LEVEL | zstd level 1-19 | 3 |
  * | BLOCKVAULT_ENCRYPTION_KEY_FILE | master keys (one `ID BASE64-32-BYTES` per line; the first wraps new data keys); new blobs are encrypted | unset |
+ * | BLOCKVAULT_IO_ROOTS | where sources and targets may be: absolute paths and `rbd:POOL`, comma-separated; paths after symlinks | unset: anywhere |
  * | BLOCKVAULT_NATS_URL | NATS, for locks and events beside the metadata service (the CLI; `serve` takes --nats) | unset |
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -41,6 +42,26 @@ export interface StoresConfig {
   readonly transforms?: TransformSettings;
   /** TLS and tokens of the gRPC channels (security.ts). */
   readonly security?: SecurityConfig;
+  /** Where local sources and targets may be. */
+  readonly ioRoots?: IoRoots;
+}
+
+export interface IoRoots {
+  readonly paths: readonly string[];
+  readonly pools: readonly string[];
+}
+
+export function ioRootsFromEnv(env: NodeJS.ProcessEnv = process.env): IoRoots | undefined {
+  const text = env['BLOCKVAULT_IO_ROOTS'];
+  if (text === undefined || text.trim() === '') return undefined;
+  const paths: string[] = [];
+  const pools: string[] = [];
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    if (entry.startsWith('rbd:') && /^[A-Za-z0-9_.+-]{1,128}$/.test(entry.slice(4))) pools.push(entry.slice(4));
+    else if (entry.startsWith('/') && !/(^|\/)\.{1,2}(\/|$)/.test(entry)) paths.push(entry);
+    else throw new InvalidArgumentError(`BLOCKVAULT_IO_ROOTS entry ${JSON.stringify(entry)}: use absolute paths (no . or ..) and rbd:POOL`);
+  }
+  return { paths, pools };
 }
 
 export interface TransformSettings {
@@ -144,7 +165,9 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
   if (metadataService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(metadataService)) throw new InvalidArgumentError(`BLOCKVAULT_METADATA_URL must be host:port, got ${JSON.stringify(metadataService)}`);
   const transforms = transformsFromEnv(env);
   const security = securityFromEnv(env);
+  const ioRoots = ioRootsFromEnv(env);
   return {
+    ...(ioRoots ? { ioRoots } : {}),
     ...(Object.keys(security).length > 0 ? { security } : {}),
     ...(transforms ? { transforms } : {}),
     ...(readerService ? { readerService } : {}),

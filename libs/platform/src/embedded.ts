@@ -28,7 +28,7 @@ import {
 } from '@blockvault/core';
 import { FileIo } from '@blockvault/adapter-file-io';
 import { RbdIo } from '@blockvault/adapter-rbd';
-import type { StoresConfig, TransformSettings } from './config.ts';
+import type { IoRoots, StoresConfig, TransformSettings } from './config.ts';
 import { internalClientSecurity } from './security.ts';
 import { FsBlobStore, MemoryEventBus, SqliteLocks, SqliteMetadataStore } from '@blockvault/adapter-embedded';
 
@@ -82,9 +82,9 @@ export interface EmbeddedRepository {
 const MIN_BLOCK_SIZE = 4096;
 const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
 
-/** file:// and rbd:// on this host. */
-export function localIo(): IoRegistry {
-  return new IoRegistry([new FileIo(), new RbdIo()]);
+/** file:// and rbd:// on this host, confined to `roots` when given. */
+export function localIo(roots?: IoRoots): IoRegistry {
+  return new IoRegistry([new FileIo(roots ? { roots: roots.paths } : {}), new RbdIo(roots ? { pools: roots.pools } : {})]);
 }
 
 interface Parts<M extends MetadataStore, B extends BlobStore> {
@@ -184,6 +184,7 @@ export interface OpenRepository {
 export async function openRepository(options: EmbeddedOptions & { readonly stores?: StoresConfig }): Promise<OpenRepository> {
   const stores = options.stores ?? {};
   if (stores.transforms && !options.transforms) return openRepository({ ...options, transforms: stores.transforms });
+  if (stores.ioRoots && !options.io && !stores.readerService) return openRepository({ ...options, io: localIo(stores.ioRoots) });
   if (stores.readerService && !options.io) {
     const { RemoteIo } = await import('@blockvault/service-reader');
     const address = stores.readerService;

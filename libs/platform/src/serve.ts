@@ -154,7 +154,7 @@ const MODULES: Record<string, Module> = {
   reader: {
     deps: [],
     start: async (ctx, o) => {
-      ctx.readerServer = await serveReader(localIo(), o.listen ?? '127.0.0.1:7072', internalServerSecurity(o.stores?.security));
+      ctx.readerServer = await serveReader(localIo(o.stores?.ioRoots), o.listen ?? '127.0.0.1:7072', internalServerSecurity(o.stores?.security));
     },
     stop: async (ctx) => {
       await ctx.readerServer?.stop();

@@ -1,11 +1,13 @@
 /** `file:///abs/path` sources and restore targets: image files and block devices. */
 import { execFile } from 'node:child_process';
 import { constants, type Stats } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   NotFoundError,
+  PermissionDeniedError,
   SourceNotFoundError,
   TargetExistsError,
   UnavailableError,
@@ -99,10 +101,72 @@ class FileTarget implements BlockTarget {
   }
 }
 
+export interface FileIoOptions {
+  /**
+   * Directories (or single device or file paths) sources and targets must lie in, after
+   * symlinks are resolved; undefined: anywhere this process may read and write.
+   */
+  readonly roots?: readonly string[];
+}
+
+function within(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+/** The real path of `path`, or of its directory plus its name when it does not exist yet. */
+async function realPathOf(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return resolve(await realpath(dirname(path)).catch(() => dirname(path)), basename(path));
+  }
+}
+
 export class FileIo implements IoModule {
   readonly scheme = 'file';
+  readonly #roots: readonly string[] | undefined;
+
+  constructor(options: FileIoOptions = {}) {
+    this.#roots = options.roots?.map((r) => resolve(r));
+  }
+
+  /** Refuses paths outside the roots, following symlinks, before anything is opened. */
+  async check(url: URL): Promise<void> {
+    const path = pathOf(url);
+    if (!this.#roots) return;
+    const realRoots = await this.#realRoots();
+    if (![...this.#roots, ...realRoots].some((r) => within(path, r))) throw this.#outside(url.href);
+    let real: string;
+    try {
+      real = await realPathOf(path);
+    } catch (err) {
+      throw translate(err, path, 'path');
+    }
+    if (!realRoots.some((r) => within(real, r))) throw this.#outside(url.href, real);
+  }
+
+  async #realRoots(): Promise<string[]> {
+    return Promise.all((this.#roots ?? []).map((r) => realpath(r).catch(() => r)));
+  }
+
+  #outside(href: string, real?: string): PermissionDeniedError {
+    return new PermissionDeniedError(`${href}${real ? ` (really ${real})` : ''} is outside this reader's I/O roots (${(this.#roots ?? []).join(', ')})`);
+  }
+
+  /** After opening: the file really opened (no symlink swapped in meanwhile) lies in the roots. */
+  async #verifyOpened(fh: FileHandle, href: string): Promise<void> {
+    if (!this.#roots) return;
+    const real = await readlink(`/proc/self/fd/${fh.fd}`);
+    const roots = await this.#realRoots();
+    if (!roots.some((r) => within(real, r))) {
+      await fh.close();
+      throw this.#outside(href, real);
+    }
+  }
 
   async openSource(url: URL): Promise<BlockSource> {
+    await this.check(url);
     const path = pathOf(url);
     let fh: FileHandle;
     try {
@@ -110,6 +174,7 @@ export class FileIo implements IoModule {
     } catch (err) {
       throw translate(err, path, 'source');
     }
+    await this.#verifyOpened(fh, url.href);
     try {
       const st = await fh.stat();
       if (st.isDirectory()) throw new UnsupportedUrlError(url.href, 'is a directory');
@@ -122,6 +187,7 @@ export class FileIo implements IoModule {
   }
 
   async openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget> {
+    await this.check(url);
     const path = pathOf(url);
     let existing: Stats | undefined;
     try {
@@ -133,12 +199,20 @@ export class FileIo implements IoModule {
     if (existing && !options.force && !options.resume) throw new TargetExistsError(url.href);
     if (!existing && options.resume) throw new NotFoundError(`target ${path} does not exist; a restore can only continue into the target it started`);
     const regular = !existing || existing.isFile();
-    // A fresh restore into a regular file starts empty, so that holes left by --sparse read as zeros.
-    const flags = options.resume || !regular ? constants.O_RDWR : constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC;
+    // Confined: never follow a symlink swapped in as the last component, and truncate only
+    // once the opened file is known to lie in the roots.
+    const noFollow = this.#roots ? constants.O_NOFOLLOW : 0;
+    const fresh = !options.resume && regular;
+    let fh: FileHandle;
     try {
-      return new FileTarget(url.href, await open(path, flags, 0o600), regular);
+      fh = await open(path, (fresh ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR) | noFollow, 0o600);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw this.#outside(url.href);
       throw translate(err, path, 'target');
     }
+    await this.#verifyOpened(fh, url.href);
+    // A fresh restore into a regular file starts empty, so that holes left by --sparse read as zeros.
+    if (fresh) await fh.truncate(0);
+    return new FileTarget(url.href, fh, regular);
   }
 }

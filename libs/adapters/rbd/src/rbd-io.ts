@@ -15,6 +15,7 @@ import {
   AlreadyExistsError,
   InvalidArgumentError,
   NotFoundError,
+  PermissionDeniedError,
   TargetExistsError,
   UnavailableError,
   UnsupportedUrlError,
@@ -35,6 +36,8 @@ export interface RbdOptions {
   readonly python?: string;
   /** Environment for librbd and the rbd tool (CEPH_CONF, CEPH_ARGS). @default process.env */
   readonly env?: NodeJS.ProcessEnv;
+  /** The pools sources and targets must be in; undefined: any pool the Ceph user reaches. */
+  readonly pools?: readonly string[];
 }
 
 export interface RbdName {
@@ -212,18 +215,31 @@ export class RbdIo implements IoModule {
   readonly #python: string;
   readonly #env: NodeJS.ProcessEnv;
 
+  readonly #pools: readonly string[] | undefined;
+
   constructor(options: RbdOptions = {}) {
     this.#python = options.python ?? process.env['BLOCKVAULT_RBD_PYTHON'] ?? '/usr/bin/python3';
     this.#env = options.env ?? process.env;
+    this.#pools = options.pools;
+  }
+
+  /** Refuses images outside the allowed pools, before anything is opened. */
+  async check(url: URL): Promise<void> {
+    const { pool } = parseRbdUrl(url);
+    if (this.#pools && !this.#pools.includes(pool)) {
+      throw new PermissionDeniedError(`${url.href}: pool ${pool} is outside this reader's I/O roots (pools: ${this.#pools.join(', ') || 'none'})`);
+    }
   }
 
   async openSource(url: URL): Promise<BlockSource> {
+    await this.check(url);
     const name = parseRbdUrl(url);
     if (!name.snapshot) throw new UnsupportedUrlError(url.href, 'back up a snapshot: rbd://pool/image@snapshot (a live image changes while it is read)');
     return new RbdSource(url.href, await RbdHandle.open(this.#python, this.#env, name, 'read', url.href));
   }
 
   async openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget> {
+    await this.check(url);
     const name = parseRbdUrl(url);
     if (name.snapshot) throw new UnsupportedUrlError(url.href, 'restore into an image, not a snapshot: rbd://pool/image');
     const exists = await this.#exists(name);
@@ -244,6 +260,7 @@ export class RbdIo implements IoModule {
    * exists, else (no base) the allocated extents. Undefined when no base snapshot is left.
    */
   async deriveHints(url: URL, fromSnapshot: string | null): Promise<Hint[] | undefined> {
+    await this.check(url);
     const name = parseRbdUrl(url);
     if (fromSnapshot !== null && !(await this.#snapshots(name)).includes(fromSnapshot)) return undefined;
     const spec = `${name.pool}/${name.image}@${name.snapshot}`;

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { allows, grantOf, MESSAGE_LIMIT_BYTES, startServer, toServiceError, type Permission, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
-import { ConflictError, ErrorCode, InvalidArgumentError, PermissionDeniedError, versionToJson, type Clock, type Repository } from '@blockvault/core';
+import { checkBackupRequest, ConflictError, ErrorCode, InvalidArgumentError, parseHints, PermissionDeniedError, versionToJson, type Clock, type Repository } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
 import { isTerminal, jobType, type JobQueue } from './job-queue.ts';
 
@@ -17,6 +17,12 @@ function unary<Req, Res>(fn: (req: Req, call: object) => Promise<Res>): grpc.han
       (err: unknown) => callback(toServiceError(err)),
     );
   };
+}
+
+/** A URL the job may use: well formed, and inside the I/O roots where the module knows them. */
+async function checked(repository: Repository, raw: string): Promise<void> {
+  const { module, url } = repository.ctx.io.resolve(raw);
+  await module.check?.(url);
 }
 
 function required(value: string | undefined, field: string): void {
@@ -53,15 +59,19 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       if (type === 'backup') {
         required(req.backup?.source, 'backup.source');
         required(req.backup?.name, 'backup.name');
-        repository.ctx.io.resolve(req.backup!.source);
+        checkBackupRequest({ name: req.backup!.name, tags: req.backup!.tags });
+        if (req.backup!.expire && Number.isNaN(new Date(req.backup!.expire).getTime())) throw new InvalidArgumentError(`backup.expire ${JSON.stringify(req.backup!.expire)} is not an ISO 8601 date`);
+        if (req.backup!.hintsJson) parseHints(req.backup!.hintsJson, 'backup.hints_json');
+        await checked(repository, req.backup!.source);
         if (req.backup?.fromUid) await repository.getVersion(req.backup.fromUid);
       } else if (type === 'restore') {
         required(req.restore?.uid, 'restore.uid');
         required(req.restore?.target, 'restore.target');
-        repository.ctx.io.resolve(req.restore!.target);
+        await checked(repository, req.restore!.target);
         await repository.getVersion(req.restore!.uid);
       } else if (type === 'scrub') {
         required(req.scrub?.uid, 'scrub.uid');
+        if (req.scrub?.source) await checked(repository, req.scrub.source);
         await repository.getVersion(req.scrub!.uid);
       } else if (type === 'enforce') {
         required(req.enforce?.rules, 'enforce.rules');
