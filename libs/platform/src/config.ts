@@ -24,7 +24,8 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError, type MasterKey } from '@blockvault/core';
-import { securityFromEnv, type SecurityConfig } from './security.ts';
+import { natsAuthFromEnv, securityFromEnv, type SecurityConfig } from './security.ts';
+import type { NatsAuth } from '@blockvault/adapter-nats';
 import type { S3Options } from '@blockvault/adapter-s3';
 
 export interface StoresConfig {
@@ -44,6 +45,8 @@ export interface StoresConfig {
   readonly security?: SecurityConfig;
   /** Where local sources and targets may be. */
   readonly ioRoots?: IoRoots;
+  /** NATS credentials. */
+  readonly natsAuth?: NatsAuth;
 }
 
 export interface IoRoots {
@@ -166,7 +169,9 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
   const transforms = transformsFromEnv(env);
   const security = securityFromEnv(env);
   const ioRoots = ioRootsFromEnv(env);
+  const natsAuth = natsAuthFromEnv(env);
   return {
+    ...(natsAuth ? { natsAuth } : {}),
     ...(ioRoots ? { ioRoots } : {}),
     ...(Object.keys(security).length > 0 ? { security } : {}),
     ...(transforms ? { transforms } : {}),

@@ -208,7 +208,7 @@ export async function openRepository(options: EmbeddedOptions & { readonly store
     else if (stores.natsUrl) {
       // The CLI beside a distributed deployment: the services' locks and event stream.
       const { NatsEventBus, NatsLocks, openNats } = await import('@blockvault/adapter-nats');
-      const nc = await openNats({ url: stores.natsUrl, name: 'blockvault-cli' });
+      const nc = await openNats({ url: stores.natsUrl, name: 'blockvault-cli', ...(stores.natsAuth ? { auth: stores.natsAuth } : {}) });
       closers.push(async () => {
         await nc.drain();
       });

@@ -11,10 +11,14 @@
  * | BLOCKVAULT_TOKENS_FILE | the job API's tokens: `NAME PERMISSIONS SHA256-HEX` per line (permissions: read,submit,admin) |
  * | BLOCKVAULT_TOKEN_FILE | the token this CLI sends to the job API |
  * | BLOCKVAULT_CLUSTER_TOKEN_FILE | the token internal services (reader, blob-store, metadata) require and their clients send |
+ * | BLOCKVAULT_NATS_CREDS | NATS creds file (JWT and NKey seed) |
+ * | BLOCKVAULT_NATS_USER, BLOCKVAULT_NATS_PASSWORD_FILE | NATS user and a file holding its password |
+ * | BLOCKVAULT_NATS_TOKEN_FILE | a file holding a NATS token |
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from '@blockvault/core';
+import type { NatsAuth } from '@blockvault/adapter-nats';
 import { digestToken, PERMISSIONS, type ClientSecurity, type Permission, type ServerSecurity, type TlsSettings, type TokenGrant } from '@blockvault/grpc-edge';
 
 export interface SecurityConfig {
@@ -88,6 +92,21 @@ export function securityFromEnv(env: NodeJS.ProcessEnv = process.env): SecurityC
     ...(apiToken ? { apiToken } : {}),
     ...(clusterToken ? { clusterToken } : {}),
   };
+}
+
+/** NATS credentials from the environment; undefined when none are configured. */
+export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuth | undefined {
+  const get = (key: string): string | undefined => (env[key] === '' ? undefined : env[key]);
+  const creds = get('BLOCKVAULT_NATS_CREDS');
+  const user = get('BLOCKVAULT_NATS_USER');
+  const passwordFile = get('BLOCKVAULT_NATS_PASSWORD_FILE');
+  const tokenFile = get('BLOCKVAULT_NATS_TOKEN_FILE');
+  if ([creds, user, tokenFile].filter(Boolean).length > 1) throw new InvalidArgumentError('give one of BLOCKVAULT_NATS_CREDS, BLOCKVAULT_NATS_USER or BLOCKVAULT_NATS_TOKEN_FILE');
+  if (passwordFile && !user) throw new InvalidArgumentError('BLOCKVAULT_NATS_PASSWORD_FILE needs BLOCKVAULT_NATS_USER');
+  if (creds) return { creds: new TextEncoder().encode(readSecret('BLOCKVAULT_NATS_CREDS', creds)) };
+  if (user) return { user, pass: passwordFile ? readSecret('BLOCKVAULT_NATS_PASSWORD_FILE', passwordFile).trim() : '' };
+  if (tokenFile) return { token: readSecret('BLOCKVAULT_NATS_TOKEN_FILE', tokenFile).trim() };
+  return undefined;
 }
 
 /** What the job API's server enforces. */

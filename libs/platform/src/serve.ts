@@ -65,7 +65,7 @@ const MODULES: Record<string, Module> = {
   nats: {
     deps: [],
     start: async (ctx, o) => {
-      ctx.nc = await openNats({ url: o.natsUrl, name: `blockvault-${o.target}` });
+      ctx.nc = await openNats({ url: o.natsUrl, name: `blockvault-${o.target}`, ...(o.stores?.natsAuth ? { auth: o.stores.natsAuth } : {}) });
     },
     stop: async (ctx) => {
       await ctx.nc?.drain();

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { AuthenticationError, UnavailableError } from '@blockvault/core';
 
 export interface NatsOptions {
@@ -6,11 +6,29 @@ export interface NatsOptions {
   readonly url: string;
   /** Client name the server shows. @default 'blockvault' */
   readonly name?: string;
+  /** Credentials, when the server requires them (never logged). */
+  readonly auth?: NatsAuth;
+}
+
+/** One of: user and password, a token, or a creds file's contents (JWT + NKey seed). */
+export interface NatsAuth {
+  readonly user?: string;
+  readonly pass?: string;
+  readonly token?: string;
+  readonly creds?: Uint8Array;
 }
 
 export async function openNats(options: NatsOptions): Promise<NatsConnection> {
   try {
-    return await connect({ servers: options.url.split(','), name: options.name ?? 'blockvault', maxReconnectAttempts: -1 });
+    const a = options.auth;
+    return await connect({
+      servers: options.url.split(','),
+      name: options.name ?? 'blockvault',
+      maxReconnectAttempts: -1,
+      ...(a?.user !== undefined ? { user: a.user, pass: a.pass ?? '' } : {}),
+      ...(a?.token !== undefined ? { token: a.token } : {}),
+      ...(a?.creds ? { authenticator: credsAuthenticator(a.creds) } : {}),
+    });
   } catch (err) {
     const message = (err as Error).message;
     if (/authorization|authentication/i.test(message)) throw new AuthenticationError(`NATS refused the credentials: ${message}`, { cause: err });
