@@ -1,5 +1,5 @@
 /** Serves a BlobStore (files or S3) over gRPC: proto/blockvault/v1/blobstore.proto. */
-import type { BlobStore } from '@blockvault/core';
+import { InvalidArgumentError, type BlobStore } from '@blockvault/core';
 import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { BlobStoreServiceService, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
 
@@ -8,16 +8,30 @@ export const BLOB_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
 
 const status = toServiceError;
 
+/** The largest blob a Put takes: the largest block (64 MiB) with its header; more is refused, not buffered. */
+export const MAX_BLOB_BYTES = 64 * 1024 * 1024 + 1024;
+
 export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
   return {
     put: (call, callback) => {
       let key = '';
       const chunks: Buffer[] = [];
+      let size = 0;
+      let refused = false;
       call.on('data', (m: PutBlobRequest) => {
+        if (refused) return;
         if (m.key) key = m.key;
+        size += m.chunk.length;
+        if (size > MAX_BLOB_BYTES) {
+          refused = true;
+          chunks.length = 0;
+          callback(status(new InvalidArgumentError(`blob ${key} is larger than ${MAX_BLOB_BYTES} bytes`)));
+          return;
+        }
         if (m.chunk.length > 0) chunks.push(m.chunk);
       });
       call.on('end', () => {
+        if (refused) return;
         store.put(key, chunks).then(
           () => callback(null, { size: chunks.reduce((n, c) => n + c.length, 0) }),
           (err: unknown) => callback(status(err)),
