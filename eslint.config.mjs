@@ -16,7 +16,7 @@ function boundaries(inTests) {
         { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:proto', onlyDependOnLibsWithTags: [] },
-        { sourceTag: 'type:edge', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
+        { sourceTag: 'type:edge', onlyDependOnLibsWithTags: ['type:domain', 'type:edge', ...extra] },
         { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:domain', 'type:proto', 'type:edge', ...extra, ...(inTests ? ['type:adapter'] : [])] },
         { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', 'type:service', 'type:edge', ...extra] },
         { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service'] },

@@ -105,8 +105,15 @@ describe('transport security', () => {
     assert.match(cleanupByOperator.stderr, /admin permission/);
     const cleanupByAdmin = await asUser('admin', ['cleanup', '--dry-run']);
     assert.equal(cleanupByAdmin.code, 0, cleanupByAdmin.stderr);
-    const scheduler = children[3]!;
-    assert.match(scheduler.stderr.join(''), /refused SubmitJob from .*: token reader lacks the submit permission/);
+    const logged = children[3]!.stderr
+      .join('')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; module?: string; method?: string; reason?: string; peer?: string });
+    assert.ok(
+      logged.some((l) => l.msg === 'call refused' && l.module === 'auth' && l.method === 'SubmitJob' && l.reason === 'token reader lacks the submit permission' && l.peer),
+      'the scheduler logged the refusal with method, peer and reason',
+    );
   });
 
   it('refuses plaintext and certificates from another CA; an internal service refuses a caller without the cluster token', async () => {

@@ -254,14 +254,17 @@ export function registerMaintenance(program: Command, cli: Cli): void {
     .option('--nats <url>', 'NATS server', process.env['BLOCKVAULT_NATS_URL'] ?? 'nats://127.0.0.1:4222')
     .action(async (opts: { target: 'all' | 'scheduler' | 'worker' | 'blob-store' | 'reader' | 'metadata'; listen?: string; nats: string }, c: Command) => {
       const g = cli.globals(c);
-      const { serve } = await import('@blockvault/platform/serve');
+      const { serve, startTelemetry } = await import('@blockvault/platform/serve');
+      // Tracing (OTEL_* variables) before anything that makes spans.
+      const telemetry = startTelemetry(`blockvault-${opts.target}`);
       const running = await serve({ target: opts.target, natsUrl: opts.nats, ...(opts.listen ? { listen: opts.listen } : {}), home: resolveHome(g.home), stores: storesFromEnv() });
-      cli.print(g, { modules: running.modules, port: running.port ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}`);
+      cli.print(g, { modules: running.modules, port: running.port ?? null, metricsPort: running.metricsPort ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}`);
       await new Promise<void>((done) => {
         process.once('SIGINT', done);
         process.once('SIGTERM', done);
       });
       await running.stop();
+      await telemetry.shutdown();
     });
 
   program

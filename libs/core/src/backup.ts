@@ -15,6 +15,7 @@ import type { BlockSource, IoModule, Lease, SegmentEntry } from './ports.ts';
 import { autoTags, isValidTag } from './tags.ts';
 import { SegmentBuilder } from './segment-builder.ts';
 import { BackupSessionLease } from './session.ts';
+import { ATTR, BlockTrace, DEFAULT_BLOCK_TRACE_RATIO, inSpan, SPAN } from './tracing.ts';
 import { isZero } from './zero.ts';
 
 export interface BackupRequest {
@@ -45,12 +46,16 @@ const NAME_PATTERN = /^[A-Za-z0-9_.:@+-]{1,255}$/;
 export async function backup(ctx: EngineContext, req: BackupRequest): Promise<BackupResult> {
   checkBackupRequest(req);
   const { module, url } = ctx.io.resolve(req.source);
-  const source = await module.openSource(url);
-  try {
-    return await new BackupRun(ctx, req, source, module, url).run();
-  } finally {
-    await source.close();
-  }
+  return inSpan(SPAN.backup, { [ATTR.url]: req.source }, async (span) => {
+    const source = await module.openSource(url);
+    try {
+      const result = await new BackupRun(ctx, req, source, module, url).run();
+      span.setAttribute(ATTR.versionUid, result.version.uid);
+      return result;
+    } finally {
+      await source.close();
+    }
+  });
 }
 
 /** Checks what a backup request can be checked for without I/O (name, tags); the job API calls it on submit. */
@@ -76,6 +81,7 @@ interface ResolvedBlob {
 class BackupRun {
   readonly #ctx: EngineContext;
   readonly #req: BackupRequest;
+  #versionUid = '';
   readonly #source: BlockSource;
   readonly #stats = emptyStats();
   readonly #started: number;
@@ -237,6 +243,7 @@ class BackupRun {
 
   async #writeSegments(version: Version, done: Map<number, SegmentPointer>): Promise<void> {
     const { layout } = this.#plan;
+    this.#versionUid = version.uid;
     const meter = new ProgressMeter(this.#ctx, { operation: 'backup', versionUid: version.uid, blocksTotal: layout.blocks }, this.#req.onProgress);
     const pool = new BufferPool(this.#ctx.concurrency, this.#ctx.config.blockSize);
     const tasks = new TaskGroup();
@@ -331,6 +338,11 @@ class BackupRun {
       tasks.check();
       const buf = await pool.acquire();
       builder.begin();
+      const trace = new BlockTrace(Math.random() < (this.#ctx.traceBlockRatio ?? DEFAULT_BLOCK_TRACE_RATIO), {
+        [ATTR.versionUid]: this.#versionUid,
+        [ATTR.blockIndex]: id,
+        [ATTR.blockSize]: length,
+      });
       tasks.spawn(async () => {
         let released = false;
         const release = (): void => {
@@ -338,10 +350,12 @@ class BackupRun {
           released = true;
         };
         try {
-          await this.#storeBlock(id, buf, builder, i, release);
+          await this.#storeBlock(id, buf, builder, i, release, trace);
+          trace.end();
           meter.add(1, length);
           builder.end();
         } catch (err) {
+          trace.end(err);
           builder.abort(err);
           throw err;
         } finally {
@@ -368,18 +382,19 @@ class BackupRun {
   }
 
   /** Reads one block, then records it as sparse, as a duplicate, or as a new durable blob. */
-  async #storeBlock(id: number, buf: Buffer, builder: SegmentBuilder, index: number, release: () => void): Promise<void> {
-    const data = await this.#readBlock(id, buf);
+  async #storeBlock(id: number, buf: Buffer, builder: SegmentBuilder, index: number, release: () => void, trace: BlockTrace): Promise<void> {
+    const data = await trace.step(SPAN.read, () => this.#readBlock(id, buf));
     if (isZero(data)) {
+      trace.setAttributes({ [ATTR.blockSparse]: true, [ATTR.blockDedup]: false });
       this.#count('sparse', data.length);
       return;
     }
-    const checksum = this.#ctx.hasher.digest(data);
+    const checksum = trace.sampled ? await trace.step(SPAN.hash, async () => this.#ctx.hasher.digest(data)) : this.#ctx.hasher.digest(data);
     const key = checksum.toString('hex');
     let pending = this.#inflight.get(key);
     const first = pending === undefined;
     if (!pending) {
-      pending = this.#resolveBlob(checksum, data);
+      pending = this.#resolveBlob(checksum, data, trace);
       this.#inflight.set(key, pending);
       builder.ownInflight(key);
     } else {
@@ -388,15 +403,17 @@ class BackupRun {
     const resolved = await pending;
     builder.set(index, checksum);
     if (resolved.isNew) builder.newBlobs.set(key, resolved.ref);
-    this.#count(first && resolved.isNew ? 'written' : 'dedup', data.length);
+    const written = first && resolved.isNew;
+    trace.setAttributes({ [ATTR.blockSparse]: false, [ATTR.blockDedup]: !written, [ATTR.blockNew]: written });
+    this.#count(written ? 'written' : 'dedup', data.length);
   }
 
-  async #resolveBlob(checksum: Buffer, data: Buffer): Promise<ResolvedBlob> {
-    const known = await this.#lookup.load(checksum);
+  async #resolveBlob(checksum: Buffer, data: Buffer, trace: BlockTrace): Promise<ResolvedBlob> {
+    const known = await trace.step(SPAN.dedupLookup, () => this.#lookup.load(checksum));
     if (known && known.valid && known.size === data.length) return { ref: known, isNew: false };
     // Unknown, or known to be damaged: store a fresh copy under a new uid.
     const ref: BlobRef = { checksum, uid: this.#ctx.newBlobUid(), size: data.length, valid: true };
-    await this.#ctx.blobs.put(ref.uid, await this.#ctx.codec.encode(ref.uid, data));
+    await trace.step(SPAN.put, async () => this.#ctx.blobs.put(ref.uid, await this.#ctx.codec.encode(ref.uid, data)));
     return { ref, isNew: true };
   }
 
@@ -461,7 +478,7 @@ class Committer {
     this.#enqueue(async () => {
       const e = await entry;
       const blobs = Array.isArray(newBlobs) ? newBlobs : [...newBlobs.values()];
-      await this.#ctx.metadata.commitSegments(this.#uid, [e], blobs, this.#session.fence());
+      await inSpan(SPAN.segmentCommit, { [ATTR.versionUid]: this.#uid, [ATTR.segment]: e.segNo }, () => this.#ctx.metadata.commitSegments(this.#uid, [e], blobs, this.#session.fence()));
       committed?.();
     });
   }
@@ -470,7 +487,7 @@ class Committer {
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     this.#batch = [];
-    this.#enqueue(() => this.#ctx.metadata.commitSegments(this.#uid, batch, [], this.#session.fence()));
+    this.#enqueue(() => inSpan(SPAN.segmentCommit, { [ATTR.versionUid]: this.#uid }, () => this.#ctx.metadata.commitSegments(this.#uid, batch, [], this.#session.fence())));
   }
 
   #enqueue(step: () => Promise<void>): void {

@@ -29,6 +29,8 @@ export interface EngineContext {
   readonly newBlobUid: () => string;
   /** A backup session not renewed for this long expires; cleanup then stops sparing it. @default 300000 */
   readonly sessionTtlMs: number;
+  /** The share of blocks that get their own spans (when a trace is recorded). @default 0.01 */
+  readonly traceBlockRatio?: number;
 }
 
 export const DEFAULT_CONCURRENCY = 8;

@@ -20,3 +20,4 @@ export { batchScrub, scrub, type BatchScrubOptions, type ScrubOptions, type Scru
 export { Repository, type DiskUsage, type ListOptions } from './repository.ts';
 export { isZero, zeroBuffer } from './zero.ts';
 export { renewingLease } from './lease.ts';
+export { ATTR, BlockTrace, DEFAULT_BLOCK_TRACE_RATIO, failSpan, inSpan, SPAN, tracer } from './tracing.ts';

@@ -6,6 +6,7 @@
 import { digestAt, isSparseDigest, SegmentLayout, type SegmentPointer } from './block-map.ts';
 import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
 import { InvalidArgumentError, InvalidVersionStateError, isDamage, throwIfCancelled } from './errors.ts';
+import { ATTR, inSpan, SPAN } from './tracing.ts';
 import { blockLength, versionToJson, type BlobRef, type Version } from './model.ts';
 import { TaskGroup } from './pipeline.ts';
 import type { BlockTarget } from './ports.ts';
@@ -52,7 +53,11 @@ export function restoreResultToJson(r: RestoreResult, target: string): Record<st
 /** Segments fetched per metadata round trip. */
 const SEGMENT_BATCH = 16;
 
-export async function restore(ctx: EngineContext, req: RestoreRequest): Promise<RestoreResult> {
+export function restore(ctx: EngineContext, req: RestoreRequest): Promise<RestoreResult> {
+  return inSpan(SPAN.restore, { [ATTR.versionUid]: req.uid, [ATTR.url]: req.target }, () => restoreVersion(ctx, req));
+}
+
+async function restoreVersion(ctx: EngineContext, req: RestoreRequest): Promise<RestoreResult> {
   const version = await ctx.metadata.getVersion(req.uid);
   const continueFrom = req.continueFrom ?? 0;
   if (!Number.isSafeInteger(continueFrom) || continueFrom < 0 || (version.size > 0 && continueFrom >= version.size)) {

@@ -66,6 +66,8 @@ export interface EmbeddedOptions {
   readonly locks?: Locks;
   /** Compression and encryption of new blobs. @default none */
   readonly transforms?: TransformSettings;
+  /** The share of blocks that get their own spans when a trace is recorded. @default 0.01 */
+  readonly traceBlockRatio?: number;
   /** Random numbers for the sanity check's sample. @default Math.random */
   readonly random?: () => number;
 }
@@ -144,6 +146,7 @@ async function assemble<M extends MetadataStore, B extends BlobStore>(options: E
     owner: `${hostname()}:${process.pid}`,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
+    ...(options.traceBlockRatio !== undefined ? { traceBlockRatio: options.traceBlockRatio } : {}),
     random: options.random ?? Math.random,
     ...defaultUids,
   });

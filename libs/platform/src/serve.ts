@@ -13,8 +13,13 @@ import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
 import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
 import { storesFromEnv, type StoresConfig } from './config.ts';
+import { createLogger, serveMetrics, setQueueDepthSource, startTelemetry, type Logger, type MetricsServer } from '@blockvault/telemetry';
+import { DEFAULT_BLOCK_TRACE_RATIO } from '@blockvault/core';
+import type { ServerSecurity } from '@blockvault/grpc-edge';
 import { internalServerSecurity, jobApiSecurity } from './security.ts';
 import { DEFAULT_LOCK_TTL_MS, localIo, lockTtlMs, openMetadataStore, openRepository, type OpenRepository } from './embedded.ts';
+
+export { startTelemetry } from '@blockvault/telemetry';
 
 export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -34,11 +39,19 @@ export interface ServeOptions {
   /** Repository options for tests (small blocks). */
   readonly blockSize?: number;
   readonly blocksPerSegment?: number;
+  /** Structured logs. @default pino JSON on stderr */
+  readonly logger?: Logger;
+  /** The share of blocks traced with their own spans. @default BLOCKVAULT_TRACE_BLOCKS, else 0.01 */
+  readonly traceBlockRatio?: number;
+  /** Serve Prometheus metrics here (host:port). @default BLOCKVAULT_METRICS_LISTEN, else none */
+  readonly metricsListen?: string;
 }
 
 export interface Running {
   /** The job API's port, when the scheduler runs here. */
   readonly port: number | undefined;
+  /** The /metrics port, when metrics are served. */
+  readonly metricsPort: number | undefined;
   readonly modules: readonly string[];
   stop(): Promise<void>;
 }
@@ -53,6 +66,8 @@ interface Context {
   blobServer?: BlobStoreServer;
   readerServer?: ReaderServer;
   metadataServer?: MetadataServer;
+  metrics?: MetricsServer;
+  log?: Logger;
 }
 
 interface Module {
@@ -62,6 +77,17 @@ interface Module {
 }
 
 const MODULES: Record<string, Module> = {
+  metrics: {
+    deps: [],
+    start: async (ctx, o) => {
+      const listen = o.metricsListen ?? process.env['BLOCKVAULT_METRICS_LISTEN'];
+      if (listen) ctx.metrics = await serveMetrics(listen);
+    },
+    stop: async (ctx) => {
+      setQueueDepthSource(undefined);
+      await ctx.metrics?.stop();
+    },
+  },
   nats: {
     deps: [],
     start: async (ctx, o) => {
@@ -85,6 +111,7 @@ const MODULES: Record<string, Module> = {
         ...(o.stores?.metadataService ? { locks: await NatsLocks.open(nc, clock, { ttlMs: lockTtlMs() }) } : {}),
         ...(o.blockSize ? { blockSize: o.blockSize } : {}),
         ...(o.blocksPerSegment ? { blocksPerSegment: o.blocksPerSegment } : {}),
+        traceBlockRatio: o.traceBlockRatio ?? traceBlockRatioFromEnv(),
       });
     },
     stop: async (ctx) => {
@@ -96,6 +123,8 @@ const MODULES: Record<string, Module> = {
     deps: ['nats'],
     start: async (ctx) => {
       ctx.queue = await JobQueue.open(ctx.nc as NatsConnection);
+      const queue = ctx.queue;
+      setQueueDepthSource(() => queue.pending());
     },
     stop: async () => undefined,
   },
@@ -103,7 +132,7 @@ const MODULES: Record<string, Module> = {
     deps: ['repository', 'queue'],
     start: async (ctx, o) => {
       const clock = o.clock ?? systemClock;
-      ctx.grpc = await serveJobApi({ queue: ctx.queue as JobQueue, repository: ctx.repo!.repository, clock }, o.listen ?? '127.0.0.1:7070', jobApiSecurity(o.stores?.security));
+      ctx.grpc = await serveJobApi({ queue: ctx.queue as JobQueue, repository: ctx.repo!.repository, clock }, o.listen ?? '127.0.0.1:7070', withRefusalLog(jobApiSecurity(o.stores?.security), ctx.log!));
       ctx.loop = new SchedulerLoop({
         queue: ctx.queue as JobQueue,
         repository: ctx.repo!.repository,
@@ -129,6 +158,7 @@ const MODULES: Record<string, Module> = {
         events: ctx.repo!.events,
         clock: o.clock ?? systemClock,
         owner: `${hostname()}:${process.pid}`,
+        logger: ctx.log!,
         lockTtlMs: o.stores?.metadataService ? lockTtlMs() : DEFAULT_LOCK_TTL_MS,
       });
       await ctx.worker.start();
@@ -143,7 +173,7 @@ const MODULES: Record<string, Module> = {
       // The store behind the service: S3 when configured, else files under the home directory.
       const stores = { ...(o.stores?.s3 ? { s3: o.stores.s3 } : {}) };
       const opened = await openRepository({ home: o.home, stores, ...(o.blockSize ? { blockSize: o.blockSize } : {}), ...(o.blocksPerSegment ? { blocksPerSegment: o.blocksPerSegment } : {}) });
-      ctx.blobServer = await serveBlobStore(opened.blobs, o.listen ?? '127.0.0.1:7071', internalServerSecurity(o.stores?.security));
+      ctx.blobServer = await serveBlobStore(opened.blobs, o.listen ?? '127.0.0.1:7071', withRefusalLog(internalServerSecurity(o.stores?.security), ctx.log!));
       const stop = ctx.blobServer.stop;
       ctx.blobServer = { port: ctx.blobServer.port, stop: async () => (await stop(), await opened.close()) };
     },
@@ -154,7 +184,7 @@ const MODULES: Record<string, Module> = {
   reader: {
     deps: [],
     start: async (ctx, o) => {
-      ctx.readerServer = await serveReader(localIo(o.stores?.ioRoots), o.listen ?? '127.0.0.1:7072', internalServerSecurity(o.stores?.security));
+      ctx.readerServer = await serveReader(localIo(o.stores?.ioRoots), o.listen ?? '127.0.0.1:7072', withRefusalLog(internalServerSecurity(o.stores?.security), ctx.log!));
     },
     stop: async (ctx) => {
       await ctx.readerServer?.stop();
@@ -166,7 +196,7 @@ const MODULES: Record<string, Module> = {
       // The database behind the service: MongoDB when configured, else SQLite under the home directory.
       const stores = { ...(o.stores?.mongo ? { mongo: o.stores.mongo } : {}) };
       const opened = await openMetadataStore({ home: o.home, ...(o.clock ? { clock: o.clock } : {}) }, stores);
-      const server = await serveMetadata(opened.metadata, o.listen ?? '127.0.0.1:7073', internalServerSecurity(o.stores?.security));
+      const server = await serveMetadata(opened.metadata, o.listen ?? '127.0.0.1:7073', withRefusalLog(internalServerSecurity(o.stores?.security), ctx.log!));
       ctx.metadataServer = { port: server.port, stop: async () => (await server.stop(), await opened.close()) };
     },
     stop: async (ctx) => {
@@ -175,6 +205,21 @@ const MODULES: Record<string, Module> = {
   },
   all: { deps: ['scheduler', 'worker'], start: async () => undefined, stop: async () => undefined },
 };
+
+/** The share of blocks traced: BLOCKVAULT_TRACE_BLOCKS (0..1), else 0.01. */
+export function traceBlockRatioFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env['BLOCKVAULT_TRACE_BLOCKS'];
+  if (text === undefined || text === '') return DEFAULT_BLOCK_TRACE_RATIO;
+  const ratio = Number(text);
+  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new InvalidArgumentError(`BLOCKVAULT_TRACE_BLOCKS must be a ratio from 0 to 1, got ${JSON.stringify(text)}`);
+  return ratio;
+}
+
+/** Refused calls go to the log (method, peer, reason; never the token). */
+function withRefusalLog(security: ServerSecurity | undefined, log: Logger): ServerSecurity | undefined {
+  const refusals = log.child({ module: 'auth' });
+  return security && { ...security, onDenied: (e) => refusals.warn(e, 'call refused') };
+}
 
 /** Modules in start order: dependencies first. */
 export function resolveModules(target: string): string[] {
@@ -185,13 +230,14 @@ export function resolveModules(target: string): string[] {
     for (const d of MODULES[name]!.deps) visit(d);
     order.push(name);
   };
+  visit('metrics');
   visit(target);
   return order;
 }
 
 export async function serve(options: ServeOptions): Promise<Running> {
   const order = resolveModules(options.target);
-  const ctx: Context = {};
+  const ctx: Context = { log: options.logger ?? createLogger(`blockvault-${options.target}`) };
   const started: string[] = [];
   const stop = async (): Promise<void> => {
     for (const name of [...started].reverse()) await MODULES[name]!.stop(ctx);
@@ -205,7 +251,8 @@ export async function serve(options: ServeOptions): Promise<Running> {
     await stop();
     throw err;
   }
-  return { port: ctx.grpc?.port ?? ctx.blobServer?.port ?? ctx.readerServer?.port ?? ctx.metadataServer?.port, modules: order, stop };
+  ctx.log?.info({ modules: order, port: ctx.grpc?.port ?? ctx.blobServer?.port ?? ctx.readerServer?.port ?? ctx.metadataServer?.port, metricsPort: ctx.metrics?.port }, 'serving');
+  return { port: ctx.grpc?.port ?? ctx.blobServer?.port ?? ctx.readerServer?.port ?? ctx.metadataServer?.port, metricsPort: ctx.metrics?.port, modules: order.filter((m) => m !== 'metrics' || ctx.metrics), stop };
 }
 
 /**
@@ -215,6 +262,7 @@ export async function serve(options: ServeOptions): Promise<Running> {
  */
 export async function runServiceFromEnv(target: Target, name: string): Promise<void> {
   const env = process.env;
+  const telemetry = startTelemetry(name);
   let running: Running;
   try {
     running = await serve({
@@ -229,10 +277,10 @@ export async function runServiceFromEnv(target: Target, name: string): Promise<v
     const code = isBlockvaultError(err) ? err.code : '';
     process.exit(code === 'INVALID_ARGUMENT' ? 2 : code === 'UNAVAILABLE' ? 6 : 1);
   }
-  process.stderr.write(`${name}: serving ${running.modules.join(', ')}${running.port ? ` on port ${running.port}` : ''}\n`);
   await new Promise<void>((done) => {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
   await running.stop();
+  await telemetry.shutdown();
 }

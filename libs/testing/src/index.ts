@@ -8,3 +8,4 @@ export { locksContract, type LocksFactory } from './locks-contract.ts';
 export { collect, eventsContract } from './events-contract.ts';
 export { assertUserError, BLOCKVAULT_BIN, cli, json, type Run } from './cli.ts';
 export { tlsFixture, type TlsFiles } from './tls.ts';
+export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp.ts';

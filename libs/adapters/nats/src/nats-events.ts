@@ -3,7 +3,8 @@
  * JetStream stream BLOCKVAULT_EVENTS, so that a subscriber that connects late can replay what
  * it missed. Payloads are JSON with `schemaVersion` (libs/adapters/nats/README.md lists the kinds and their fields).
  */
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { context, propagation } from '@opentelemetry/api';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { InvalidArgumentError, UnavailableError, type BlockvaultEvent, type EventBus } from '@blockvault/core';
 
@@ -58,7 +59,12 @@ export class NatsEventBus implements EventBus {
 
   publish(event: BlockvaultEvent): void {
     const payload = JSON.stringify({ schemaVersion: EVENT_SCHEMA_VERSION, time: new Date().toISOString(), ...event });
-    const p = this.#js.publish(eventSubject(event.kind), payload).catch((err: unknown) => {
+    // The W3C trace context of the work that caused the event travels in its headers.
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    const hdrs = Object.keys(carrier).length > 0 ? headers() : undefined;
+    for (const [k, v] of Object.entries(carrier)) hdrs?.set(k, v);
+    const p = this.#js.publish(eventSubject(event.kind), payload, hdrs ? { headers: hdrs } : {}).catch((err: unknown) => {
       this.#error ??= new UnavailableError(`publishing event ${event.kind} failed: ${(err as Error).message}`, { cause: err });
     });
     this.#pending.add(p);

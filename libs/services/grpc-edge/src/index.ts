@@ -111,11 +111,13 @@ export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?
 }
 
 export * from './security.ts';
+export { instrument, traceInterceptor } from './observe.ts';
+import { instrument, traceInterceptor } from './observe.ts';
 import { guard, serverCredentials, tokenInterceptor, type ClientSecurity, type ServerSecurity } from './security.ts';
 
 /** Channel options and interceptors for a client with `security` (TLS credentials go separately). */
 export function clientOptions(security: ClientSecurity | undefined): grpc.ClientOptions {
-  return { ...CHANNEL_OPTIONS, ...(security?.token ? { interceptors: [tokenInterceptor(security.token)] } : {}) };
+  return { ...CHANNEL_OPTIONS, interceptors: [traceInterceptor(), ...(security?.token ? [tokenInterceptor(security.token)] : [])] };
 }
 
 /** Room for 4 MiB blocks (4,194,311 bytes on the wire) and their framing. */
@@ -148,7 +150,7 @@ export async function startServer<S extends grpc.UntypedServiceImplementation>(
   security?: ServerSecurity,
 ): Promise<StartedServer> {
   const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(service.definition, guard(service.definition, service.implementation, security));
+  server.addService(service.definition, instrument(service.definition, guard(service.definition, service.implementation, security)));
   new ReflectionService(loadSync(protoFile, { includeDirs: [PROTO_ROOT] })).addToServer(server);
   new HealthImplementation({ '': 'SERVING', [serviceName]: 'SERVING' }).addToServer(server);
   const credentials = serverCredentials(security?.tls);

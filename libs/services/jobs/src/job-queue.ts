@@ -4,7 +4,8 @@
  * with the job id as message id so that a resubmission within the duplicate window is dropped.
  */
 import { randomUUID } from 'node:crypto';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { currentTraceCarrier } from '@blockvault/telemetry';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { InvalidArgumentError, NotFoundError } from '@blockvault/core';
@@ -72,6 +73,12 @@ export class JobQueue {
     return new JobQueue(jetstream(nc), kv);
   }
 
+  /** Jobs waiting or in progress in the work queue. */
+  async pending(): Promise<number> {
+    const info = await this.#js.consumers.get(JOBS_STREAM, WORKERS_CONSUMER).then((c) => c.info(true));
+    return info.num_pending + info.num_ack_pending;
+  }
+
   get js(): JetStreamClient {
     return this.#js;
   }
@@ -102,7 +109,10 @@ export class JobQueue {
     } catch {
       return this.get(id); // submitted before: the same job, not a second run
     }
-    await this.#js.publish(`${JOBS_SUBJECT}.${type}`, JSON.stringify({ id }), { msgID: id });
+    // The submitter's trace context rides along, so the job's spans join the submit's trace.
+    const hdrs = headers();
+    for (const [k, v] of Object.entries(currentTraceCarrier())) hdrs.set(k, v);
+    await this.#js.publish(`${JOBS_SUBJECT}.${type}`, JSON.stringify({ id }), { msgID: id, headers: hdrs });
     return job;
   }
 

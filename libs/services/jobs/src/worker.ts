@@ -5,7 +5,9 @@
  * which continues the same version. After MAX_ATTEMPTS deliveries the job is marked failed.
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import { CancelledError, ErrorCode, isBlockvaultError, VersionLockedError, type Clock, type EventBus, type Repository } from '@blockvault/core';
+import { context, SpanKind, trace, type Span } from '@opentelemetry/api';
+import { countBackup, contextFromCarrier, createLogger, errorsTotal, jobDuration, jobsTotal, type Logger } from '@blockvault/telemetry';
+import { ATTR, CancelledError, ErrorCode, failSpan, isBlockvaultError, SPAN, tracer, VersionLockedError, type BackupStats, type Clock, type EventBus, type Repository } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { ackWaitMs, isTerminal, JOBS_STREAM, MAX_ATTEMPTS, WORKERS_CONSUMER, type JobQueue } from './job-queue.ts';
 import { runJob } from './run-job.ts';
@@ -22,15 +24,19 @@ export interface WorkerOptions {
    * job that finds its version locked waits this long before its next attempt. @default 60000
    */
   readonly lockTtlMs?: number;
+  /** @default a pino logger on stderr */
+  readonly logger?: Logger;
 }
 
 export class Worker {
   readonly #o: WorkerOptions;
+  readonly #log: Logger;
   #messages: ConsumerMessages | undefined;
   #done: Promise<void> | undefined;
 
   constructor(options: WorkerOptions) {
     this.#o = options;
+    this.#log = (options.logger ?? createLogger('blockvault-worker')).child({ module: 'worker' });
   }
 
   async start(): Promise<void> {
@@ -48,7 +54,7 @@ export class Worker {
   }
 
   async #handle(m: JsMsg): Promise<void> {
-    const { queue, clock, owner, events } = this.#o;
+    const { queue, clock, events } = this.#o;
     const { id } = m.json<{ id: string }>();
     let job: Job;
     try {
@@ -68,6 +74,33 @@ export class Worker {
       m.term('attempts exhausted');
       return;
     }
+    // One span per job attempt, continuing the submitter's trace from the message headers.
+    const parent = contextFromCarrier({ traceparent: m.headers?.get('traceparent') || undefined, tracestate: m.headers?.get('tracestate') || undefined });
+    const span = tracer.startSpan(
+      SPAN.job,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: { 'messaging.system': 'nats', 'messaging.operation.type': 'process', 'messaging.destination.name': m.subject, [ATTR.jobId]: id, [ATTR.jobType]: job.type, [ATTR.jobAttempt]: attempt },
+      },
+      parent,
+    );
+    try {
+      await context.with(trace.setSpan(parent, span), () => this.#run(m, job, attempt, span));
+    } finally {
+      span.end();
+    }
+  }
+
+  async #run(m: JsMsg, job: Job, attempt: number, span: Span): Promise<void> {
+    const { queue, clock, owner } = this.#o;
+    const id = job.id;
+    const log = this.#log;
+    const started = performance.now();
+    const outcome = (name: string): void => {
+      jobsTotal.inc({ type: job.type, outcome: name });
+      jobDuration.observe({ type: job.type, outcome: name }, (performance.now() - started) / 1000);
+    };
+    log.info({ jobId: id, type: job.type, attempt }, 'job started');
     job = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_RUNNING, attempts: attempt, worker: owner, started: j.started || clock.now().toISOString() }));
     const heartbeat = setInterval(() => m.working(), ackWaitMs() / 3);
     const controller = new AbortController();
@@ -90,11 +123,18 @@ export class Worker {
       });
       await this.#finish(id, JobState.JOB_STATE_SUCCEEDED, result);
       m.ack();
+      const stats = (result as { stats?: BackupStats } | undefined)?.stats;
+      if (job.type === 'backup' && stats) countBackup(stats);
+      outcome('succeeded');
+      log.info({ jobId: id, type: job.type, versionUid: (result as { version?: { uid?: string } })?.version?.uid, stats }, 'job succeeded');
     } catch (err) {
       const code = isBlockvaultError(err) ? err.code : ErrorCode.Internal;
+      failSpan(span, err);
       if (code === ErrorCode.Cancelled) {
         await this.#finish(id, JobState.JOB_STATE_CANCELLED, undefined, err as Error, code);
         m.ack();
+        outcome('cancelled');
+        log.info({ jobId: id, type: job.type }, 'job cancelled');
         return;
       }
       // A redelivered job's version may still be locked by the attempt that died: its lease
@@ -103,10 +143,15 @@ export class Worker {
       if ((code === ErrorCode.Unavailable || lockedByDeadAttempt) && attempt < MAX_ATTEMPTS) {
         await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_QUEUED, error: (err as Error).message, errorCode: code }));
         m.nak(lockedByDeadAttempt ? (this.#o.lockTtlMs ?? 60_000) : 1000);
+        outcome('retried');
+        log.warn({ jobId: id, type: job.type, attempt, code, error: (err as Error).message }, 'job attempt failed; it will be retried');
         return;
       }
       await this.#finish(id, JobState.JOB_STATE_FAILED, undefined, err as Error, code);
       m.ack();
+      outcome('failed');
+      errorsTotal.inc({ code });
+      log.error({ jobId: id, type: job.type, code, error: (err as Error).message }, 'job failed');
     } finally {
       clearInterval(heartbeat);
       stopWatching();

@@ -6,6 +6,13 @@ import * as grpc from '@grpc/grpc-js';
 import { parseHints, type BlockSource, type BlockTarget, type Hint, type IoModule, type OpenTargetOptions } from '@blockvault/core';
 import { channelCredentials, clientOptions, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
 import { ReaderServiceClient, type ReadResponse } from '@blockvault/proto';
+import { currentTraceCarrier } from '@blockvault/telemetry';
+
+/** The active trace context for one message of a stream. */
+function traceFields(): { traceparent: string; tracestate: string } {
+  const carrier = currentTraceCarrier();
+  return { traceparent: carrier['traceparent'] ?? '', tracestate: carrier['tracestate'] ?? '' };
+}
 
 /** A bidirectional stream whose responses answer its requests in order. */
 class Pipeline<Req, Res> {
@@ -51,12 +58,12 @@ export class RemoteIo implements IoModule {
 
   async openSource(url: URL): Promise<BlockSource> {
     const pipe = new Pipeline(this.#client.read(), this.#where);
-    const first = await pipe.request({ url: url.href, offset: 0, length: 0 });
+    const first = await pipe.request({ url: url.href, offset: 0, length: 0, traceparent: '', tracestate: '' });
     return {
       url: url.href,
       sizeBytes: first.sizeBytes,
       read: async (offset: number, length: number, into: Buffer): Promise<number> => {
-        const r: ReadResponse = await pipe.request({ url: '', offset, length });
+        const r: ReadResponse = await pipe.request({ url: '', offset, length, ...traceFields() });
         r.data.copy(into, 0); // already a Buffer (ts-proto env=node): no second copy
         return r.data.length;
       },
@@ -66,12 +73,12 @@ export class RemoteIo implements IoModule {
 
   async openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget> {
     const pipe = new Pipeline(this.#client.write(), this.#where);
-    const base = { url: '', force: false, resume: false, sizeBytes: 0, offset: 0, data: Buffer.alloc(0), finish: false };
+    const base = { url: '', force: false, resume: false, sizeBytes: 0, offset: 0, data: Buffer.alloc(0), finish: false, traceparent: '', tracestate: '' };
     await pipe.request({ ...base, url: url.href, force: options.force, resume: options.resume, sizeBytes: options.sizeBytes });
     return {
       url: url.href,
       write: async (offset: number, data: Uint8Array): Promise<void> => {
-        await pipe.request({ ...base, offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
+        await pipe.request({ ...base, offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), ...traceFields() });
       },
       finish: async (sizeBytes: number): Promise<void> => {
         await pipe.request({ ...base, sizeBytes, finish: true });

@@ -1,5 +1,7 @@
 /** Serves sources and restore targets over gRPC (proto/blockvault/v1/reader.proto). */
-import { InvalidArgumentError, type BlockSource, type BlockTarget, type IoRegistry } from '@blockvault/core';
+import { context } from '@opentelemetry/api';
+import { ATTR, inSpan, InvalidArgumentError, SPAN, type BlockSource, type BlockTarget, type IoRegistry } from '@blockvault/core';
+import { contextFromCarrier } from '@blockvault/telemetry';
 import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { ReaderServiceService, type ReaderServiceServer, type ReadRequest, type WriteRequest } from '@blockvault/proto';
 
@@ -23,6 +25,13 @@ function serially<T>(handle: (m: T) => Promise<void>, fail: (err: unknown) => vo
   };
 }
 
+/** Runs one message's I/O in a span continuing the trace context the message carries, if any. */
+function traced<T>(name: string, m: { traceparent: string; tracestate: string; offset: number; length?: number; data?: Buffer }, fn: () => Promise<T>): Promise<T> {
+  if (!m.traceparent) return fn();
+  const parent = contextFromCarrier({ traceparent: m.traceparent, tracestate: m.tracestate || undefined });
+  return context.with(parent, () => inSpan(name, { [ATTR.offset]: m.offset, [ATTR.length]: m.length ?? m.data?.length ?? 0 }, fn));
+}
+
 export function readerService(io: IoRegistry): ReaderServiceServer {
   return {
     read: (call) => {
@@ -39,7 +48,8 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
           }
           if (m.length > MAX_READ) throw new InvalidArgumentError(`reads are at most ${MAX_READ} bytes`);
           const buf = Buffer.allocUnsafe(m.length);
-          const got = await source.read(m.offset, m.length, buf);
+          const open = source;
+          const got = await traced(SPAN.readerRead, m, () => open.read(m.offset, m.length, buf));
           if (!call.write({ sizeBytes: 0, data: buf.subarray(0, got) })) await new Promise((r) => call.once('drain', r));
         }, fail),
       );
@@ -58,7 +68,8 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
           } else if (m.finish) {
             await target.finish(m.sizeBytes);
           } else {
-            await target.write(m.offset, m.data);
+            const open = target;
+            await traced(SPAN.readerWrite, m, () => open.write(m.offset, m.data));
           }
           call.write({});
         }, fail),

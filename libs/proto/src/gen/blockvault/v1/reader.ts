@@ -36,6 +36,9 @@ export interface ReadRequest {
   url: string;
   offset: number;
   length: number;
+  /** W3C trace context of this one read (a stream carries many blocks); empty: not traced. */
+  traceparent: string;
+  tracestate: string;
 }
 
 export interface ReadResponse {
@@ -51,6 +54,9 @@ export interface WriteRequest {
   offset: number;
   data: Buffer;
   finish: boolean;
+  /** W3C trace context of this one write; empty: not traced. */
+  traceparent: string;
+  tracestate: string;
 }
 
 export interface WriteResponse {
@@ -67,7 +73,7 @@ export interface DeriveHintsResponse {
 }
 
 function createBaseReadRequest(): ReadRequest {
-  return { url: "", offset: 0, length: 0 };
+  return { url: "", offset: 0, length: 0, traceparent: "", tracestate: "" };
 }
 
 export const ReadRequest: MessageFns<ReadRequest> = {
@@ -80,6 +86,12 @@ export const ReadRequest: MessageFns<ReadRequest> = {
     }
     if (message.length !== 0) {
       writer.uint32(24).uint32(message.length);
+    }
+    if (message.traceparent !== "") {
+      writer.uint32(34).string(message.traceparent);
+    }
+    if (message.tracestate !== "") {
+      writer.uint32(42).string(message.tracestate);
     }
     return writer;
   },
@@ -121,6 +133,22 @@ export const ReadRequest: MessageFns<ReadRequest> = {
             message.length = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.traceparent = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.tracestate = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -138,6 +166,8 @@ export const ReadRequest: MessageFns<ReadRequest> = {
       url: isSet(object.url) ? globalThis.String(object.url) : "",
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       length: isSet(object.length) ? globalThis.Number(object.length) : 0,
+      traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
+      tracestate: isSet(object.tracestate) ? globalThis.String(object.tracestate) : "",
     };
   },
 
@@ -152,6 +182,12 @@ export const ReadRequest: MessageFns<ReadRequest> = {
     if (message.length !== 0) {
       obj.length = Math.round(message.length);
     }
+    if (message.traceparent !== "") {
+      obj.traceparent = message.traceparent;
+    }
+    if (message.tracestate !== "") {
+      obj.tracestate = message.tracestate;
+    }
     return obj;
   },
 
@@ -163,6 +199,8 @@ export const ReadRequest: MessageFns<ReadRequest> = {
     message.url = object.url ?? "";
     message.offset = object.offset ?? 0;
     message.length = object.length ?? 0;
+    message.traceparent = object.traceparent ?? "";
+    message.tracestate = object.tracestate ?? "";
     return message;
   },
 };
@@ -257,7 +295,17 @@ export const ReadResponse: MessageFns<ReadResponse> = {
 };
 
 function createBaseWriteRequest(): WriteRequest {
-  return { url: "", force: false, resume: false, sizeBytes: 0, offset: 0, data: Buffer.alloc(0), finish: false };
+  return {
+    url: "",
+    force: false,
+    resume: false,
+    sizeBytes: 0,
+    offset: 0,
+    data: Buffer.alloc(0),
+    finish: false,
+    traceparent: "",
+    tracestate: "",
+  };
 }
 
 export const WriteRequest: MessageFns<WriteRequest> = {
@@ -282,6 +330,12 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     }
     if (message.finish !== false) {
       writer.uint32(56).bool(message.finish);
+    }
+    if (message.traceparent !== "") {
+      writer.uint32(66).string(message.traceparent);
+    }
+    if (message.tracestate !== "") {
+      writer.uint32(74).string(message.tracestate);
     }
     return writer;
   },
@@ -355,6 +409,22 @@ export const WriteRequest: MessageFns<WriteRequest> = {
             message.finish = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.traceparent = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.tracestate = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -380,6 +450,8 @@ export const WriteRequest: MessageFns<WriteRequest> = {
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
       finish: isSet(object.finish) ? globalThis.Boolean(object.finish) : false,
+      traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
+      tracestate: isSet(object.tracestate) ? globalThis.String(object.tracestate) : "",
     };
   },
 
@@ -406,6 +478,12 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     if (message.finish !== false) {
       obj.finish = message.finish;
     }
+    if (message.traceparent !== "") {
+      obj.traceparent = message.traceparent;
+    }
+    if (message.tracestate !== "") {
+      obj.tracestate = message.tracestate;
+    }
     return obj;
   },
 
@@ -421,6 +499,8 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     message.offset = object.offset ?? 0;
     message.data = object.data ?? Buffer.alloc(0);
     message.finish = object.finish ?? false;
+    message.traceparent = object.traceparent ?? "";
+    message.tracestate = object.tracestate ?? "";
     return message;
   },
 };
