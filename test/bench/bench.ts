@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createHasher } from '@blockvault/core';
 import { addMasterKey } from '@blockvault/platform';
-import { BLOCKVAULT_BIN, startNats } from '@blockvault/testing';
+import { BLOCKVAULT_BIN, startNats, startOtlpReceiver } from '@blockvault/testing';
 import { BLOCK, changeBlocks, mixedImage, sparseFile } from './images.ts';
 
 const { values } = parseArgs({
@@ -330,6 +330,55 @@ async function services(dir: string, img1: string): Promise<void> {
   }
 }
 
+/** Fresh backups through `serve --target all` with tracing off, at the default block ratio, and at 100%. */
+async function tracing(dir: string, img1: string): Promise<void> {
+  console.error('blockvault services: tracing overhead (OTLP/HTTP JSON to a local receiver)');
+  const nats = await startNats();
+  const otlp = await startOtlpReceiver();
+  try {
+    const modes: [string, NodeJS.ProcessEnv][] = [
+      ['tracing off', {}],
+      ['tracing, 1% of blocks (default)', { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }],
+      ['tracing, every block', { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', BLOCKVAULT_TRACE_BLOCKS: '1' }],
+    ];
+    // Two rounds, interleaved, keeping each mode's faster run: writeback of earlier rows makes
+    // single runs on this disk vary more than the overhead being measured.
+    const best = new Map<string, { seconds: number; cpu: number; spans: number }>();
+    for (let round = 0; round < 2; round++) {
+      for (const [label, env] of modes) {
+        const home = join(dir, `trace-${label.length}`);
+        const before = otlp.spans.length;
+        const proc = await startService(home, 'all', nats.url, env);
+        const cpu0 = cpuSeconds(proc.child.pid!);
+        const seconds = timed(() => {
+          const r = spawnSync(process.execPath, [BLOCKVAULT_BIN, '--server', `127.0.0.1:${proc.port}`, '--json', 'backup', `file://${img1}`, 'svc'], { encoding: 'utf8' });
+          if (r.status !== 0) throw new Error(`backup through the job API failed: ${r.stderr}`);
+        });
+        const cpu = cpuSeconds(proc.child.pid!) - cpu0;
+        proc.child.kill('SIGTERM');
+        await new Promise((r) => proc.child.once('exit', r));
+        await rm(home, { recursive: true, force: true });
+        const run = { seconds, cpu, spans: otlp.spans.length - before };
+        const known = best.get(label);
+        if (!known || run.seconds < known.seconds) best.set(label, run);
+      }
+    }
+    for (const [label] of modes) {
+      const run = best.get(label)!;
+      record({
+        what: `services, all-in-one, ${label}: fresh backup`,
+        seconds: run.seconds,
+        bytes: BYTES,
+        ...(label === 'tracing off' ? {} : { plain: 'services, all-in-one, tracing off: fresh backup' }),
+        note: `best of 2; ${(run.cpu / (BYTES / 2 ** 30)).toFixed(2)} CPU-s per GiB; ${run.spans} spans exported`,
+      });
+    }
+  } finally {
+    await otlp.stop();
+    await nats.stop();
+  }
+}
+
 function report(): void {
   const mbps = (r: Row): number => r.bytes / r.seconds / 1e6;
   const table = rows.map((r) => {
@@ -367,6 +416,7 @@ async function main(): Promise<void> {
     await engine(dir, img1, img2, hints2);
     if (!values['no-transforms']) await transforms(dir, img1);
     if (!values['no-services']) await services(dir, img1);
+    if (!values['no-services']) await tracing(dir, img1);
     if (!values['no-tib']) await tebibyte(dir);
     report();
   } finally {
