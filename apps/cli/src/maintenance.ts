@@ -256,7 +256,7 @@ export function registerMaintenance(program: Command, cli: Cli): void {
       const g = cli.globals(c);
       const { serve, startTelemetry } = await import('@blockvault/platform/serve');
       // Tracing (OTEL_* variables) before anything that makes spans.
-      const telemetry = startTelemetry(`blockvault-${opts.target}`);
+      const telemetry = await startTelemetry(`blockvault-${opts.target}`);
       const running = await serve({ target: opts.target, natsUrl: opts.nats, ...(opts.listen ? { listen: opts.listen } : {}), home: resolveHome(g.home), stores: storesFromEnv() });
       cli.print(g, { modules: running.modules, port: running.port ?? null, metricsPort: running.metricsPort ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}`);
       await new Promise<void>((done) => {

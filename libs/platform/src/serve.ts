@@ -262,7 +262,7 @@ export async function serve(options: ServeOptions): Promise<Running> {
  */
 export async function runServiceFromEnv(target: Target, name: string): Promise<void> {
   const env = process.env;
-  const telemetry = startTelemetry(name);
+  const telemetry = await startTelemetry(name);
   let running: Running;
   try {
     running = await serve({

@@ -5,7 +5,6 @@
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; OTEL_SDK_DISABLED=true turns it off. Metrics and logs do
  * not go through OTLP (Prometheus and pino do that) unless their OTEL_* exporters are set.
  */
-import { NodeSDK } from '@opentelemetry/sdk-node';
 
 export interface Telemetry {
   /** Whether spans are recorded and exported. */
@@ -23,13 +22,18 @@ export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean
 
 let started: Telemetry | undefined;
 
-/** Starts the SDK once per process; later calls return the same handle. */
-export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): Telemetry {
+/**
+ * Starts the SDK once per process; later calls return the same handle. The SDK (and its
+ * exporters) loads only when tracing is configured: a larger heap costs every garbage
+ * collection, and the data path makes many of them.
+ */
+export async function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): Promise<Telemetry> {
   if (started) return started;
   if (!tracingConfigured(env)) {
     started = { tracing: false, shutdown: async () => undefined };
     return started;
   }
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
   env['OTEL_METRICS_EXPORTER'] ??= 'none';
   env['OTEL_LOGS_EXPORTER'] ??= 'none';
   // Spans are made by hand where the work happens (libs/core/src/tracing.ts, grpc-edge, the job
