@@ -8,6 +8,9 @@ import { channelCredentials, clientOptions, fromServiceError, type ClientSecurit
 import { BlobStoreServiceClient, type BlobChunk, type ListedBlob } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
+/** A put, get, stat or delete that takes longer than this is abandoned as UNAVAILABLE (a hung store). */
+const DEADLINE_MS = 300_000;
+const deadline = (): Partial<grpc.CallOptions> => ({ deadline: Date.now() + DEADLINE_MS });
 
 export class RemoteBlobStore implements BlobStore {
   readonly #client: BlobStoreServiceClient;
@@ -24,7 +27,7 @@ export class RemoteBlobStore implements BlobStore {
 
   put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
     return new Promise((done, fail) => {
-      const call = this.#client.put((err) => (err ? fail(this.#error(err, key)) : done()));
+      const call = this.#client.put(new grpc.Metadata(), deadline(), (err) => (err ? fail(this.#error(err, key)) : done()));
       void (async () => {
         let first = true;
         for (const c of chunks) {
@@ -43,7 +46,7 @@ export class RemoteBlobStore implements BlobStore {
   get(key: string): Promise<Buffer> {
     return new Promise((done, fail) => {
       const parts: Buffer[] = [];
-      const stream = this.#client.get({ key });
+      const stream = this.#client.get({ key }, new grpc.Metadata(), deadline());
       stream.on('data', (m: BlobChunk) => parts.push(m.chunk));
       stream.on('end', () => done(Buffer.concat(parts)));
       stream.on('error', (err: grpc.ServiceError) => fail(this.#error(err, key)));
@@ -52,12 +55,12 @@ export class RemoteBlobStore implements BlobStore {
 
   stat(key: string): Promise<{ size: number } | undefined> {
     return new Promise((done, fail) =>
-      this.#client.stat({ key }, (err, res) => (err ? fail(this.#error(err, key)) : done(res.exists ? { size: res.size } : undefined))),
+      this.#client.stat({ key }, new grpc.Metadata(), deadline(), (err, res) => (err ? fail(this.#error(err, key)) : done(res.exists ? { size: res.size } : undefined))),
     );
   }
 
   delete(keys: readonly string[]): Promise<void> {
-    return new Promise((done, fail) => this.#client.delete({ keys: [...keys] }, (err) => (err ? fail(this.#error(err)) : done())));
+    return new Promise((done, fail) => this.#client.delete({ keys: [...keys] }, new grpc.Metadata(), deadline(), (err) => (err ? fail(this.#error(err)) : done())));
   }
 
   async *list(prefix = ''): AsyncIterable<string> {
