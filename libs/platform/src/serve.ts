@@ -140,6 +140,7 @@ const MODULES: Record<string, Module> = {
         locks: await NatsLocks.open(ctx.nc as NatsConnection, clock),
         clock,
         owner: `${hostname()}:${process.pid}`,
+        logger: ctx.log!,
         ...(o.schedulerTickMs ? { tickMs: o.schedulerTickMs } : {}),
       });
       ctx.loop.start();

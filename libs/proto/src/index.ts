@@ -14,6 +14,8 @@ export {
   type BlobStoreServiceServer,
 } from './gen/blockvault/v1/blobstore.ts';
 export {
+  CheckRequest,
+  CheckResponse,
   DeriveHintsRequest,
   DeriveHintsResponse,
   ReadRequest,

@@ -5,6 +5,7 @@
  * derived from the schedule and the period, so two leaders in a handover never queue a job twice.
  */
 import { isDue, slaBreaches, type Clock, type EventBus, type Lease, type Locks, type Repository } from '@blockvault/core';
+import { createLogger, type Logger } from '@blockvault/telemetry';
 import type { JobQueue } from './job-queue.ts';
 
 export interface SchedulerOptions {
@@ -16,6 +17,8 @@ export interface SchedulerOptions {
   readonly owner: string;
   /** @default 30000, or BLOCKVAULT_SCHEDULER_TICK_MS */
   readonly tickMs?: number;
+  /** @default a pino logger on stderr */
+  readonly logger?: Logger;
 }
 
 const DAY_MS = 86_400_000;
@@ -28,9 +31,11 @@ export class SchedulerLoop {
   #lease: Lease | undefined;
   #running: Promise<void> = Promise.resolve();
   #lastBreaches = new Map<string, string>();
+  readonly #log: Logger;
 
   constructor(options: SchedulerOptions) {
     this.#o = options;
+    this.#log = (options.logger ?? createLogger('blockvault-scheduler')).child({ module: 'scheduler' });
     this.#tickMs = options.tickMs ?? (Number(process.env['BLOCKVAULT_SCHEDULER_TICK_MS']) || 30_000);
   }
 
@@ -40,7 +45,9 @@ export class SchedulerLoop {
 
   start(): void {
     this.#timer = setInterval(() => {
-      this.#running = this.#running.then(() => this.tick()).catch(() => undefined);
+      this.#running = this.#running
+        .then(() => this.tick())
+        .catch((err: unknown) => this.#log.warn({ error: (err as Error).message }, 'schedule tick failed; retrying at the next tick'));
     }, this.#tickMs);
   }
 
@@ -56,6 +63,7 @@ export class SchedulerLoop {
     if (!this.#lease) {
       try {
         this.#lease = await this.#o.locks.acquire('scheduler:leader', { owner: this.#o.owner, ttlMs: Math.max(3 * this.#tickMs, 3000) });
+        this.#log.info({ owner: this.#o.owner }, 'leading the schedules');
       } catch {
         return; // another replica leads
       }
@@ -67,13 +75,17 @@ export class SchedulerLoop {
       const id = `${safe(s.name)}.${safe(s.scheduler)}`;
       if (s.source && isDue(versions, s, now)) {
         const period = Math.floor(now.getTime() / (s.intervalSeconds * 1000));
-        await queue.submit({ requestId: `sched.${id}.${period}`, backup: { source: s.source, name: s.name, snapshotName: '', hintsJson: '', fromUid: '', tags: [s.scheduler], expire: '' } }, now);
+        const job = await queue.submit({ requestId: `sched.${id}.${period}`, backup: { source: s.source, name: s.name, snapshotName: '', hintsJson: '', fromUid: '', tags: [s.scheduler], expire: '' } }, now);
+        if (job.submitted === now.toISOString()) this.#log.info({ jobId: job.id, name: s.name, scheduler: s.scheduler }, 'due backup submitted');
       }
       const breaches = slaBreaches(versions, s, now);
       const key = breaches.join('\n');
       if (key !== (this.#lastBreaches.get(id) ?? '')) {
         this.#lastBreaches.set(id, key);
-        if (breaches.length > 0) events.publish({ kind: 'sla.breach', name: s.name, scheduler: s.scheduler, breaches });
+        if (breaches.length > 0) {
+          events.publish({ kind: 'sla.breach', name: s.name, scheduler: s.scheduler, breaches });
+          this.#log.warn({ name: s.name, scheduler: s.scheduler, breaches }, 'SLA breached');
+        }
       }
       if (s.retention) {
         await queue.submit({ requestId: `enforce.${id}.${Math.floor(now.getTime() / DAY_MS)}`, enforce: { rules: s.retention, name: s.name, dryRun: false, timeZone: 'UTC' } }, now);

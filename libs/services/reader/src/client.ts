@@ -87,6 +87,11 @@ export class RemoteIo implements IoModule {
     };
   }
 
+  /** Asks the reader whether the URL is inside its I/O roots (the job API calls it on submit). */
+  check(url: URL): Promise<void> {
+    return new Promise((done, fail) => this.#client.check({ url: url.href }, (err) => (err ? fail(fromServiceError(err, this.#where)) : done())));
+  }
+
   deriveHints(url: URL, fromSnapshot: string | null): Promise<Hint[] | undefined> {
     return new Promise((done, fail) =>
       this.#client.deriveHints({ url: url.href, hasFromSnapshot: fromSnapshot !== null, fromSnapshot: fromSnapshot ?? '' }, (err, res) =>

@@ -47,6 +47,18 @@ describe('reader service', () => {
     assert.equal(await codeOf(io.openTarget(new URL(dir.url('out.img')), { force: false, resume: false, sizeBytes: 10 })), ErrorCode.AlreadyExists);
   });
 
+  it('checks URLs against its I/O roots for the caller, before any I/O', async () => {
+    const confined = await serveReader(new IoRegistry([new FileIo({ roots: [dir.file('allowed')] })]), '127.0.0.1:0');
+    const remote = new RemoteIo('file', `127.0.0.1:${confined.port}`);
+    try {
+      await remote.check(new URL(dir.url('allowed/disk.img')));
+      assert.equal(await codeOf(remote.check(new URL(dir.url('elsewhere/disk.img')))), ErrorCode.PermissionDenied);
+      assert.equal(await codeOf(remote.openSource(new URL(dir.url('src.img')))), ErrorCode.PermissionDenied, 'open checks too');
+    } finally {
+      await confined.stop();
+    }
+  });
+
   it('answers a missing source with NOT_FOUND and a bad URL with INVALID_ARGUMENT', async () => {
     assert.equal(await codeOf(io.openSource(new URL(dir.url('missing.img')))), ErrorCode.NotFound);
     assert.equal(await codeOf(io.openSource(new URL('file://host/x'))), ErrorCode.InvalidArgument);

@@ -77,6 +77,17 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
       call.on('end', () => void (target?.close() ?? Promise.resolve()).finally(() => call.end()));
       call.on('error', () => void target?.close());
     },
+    check: (call, callback) => {
+      void (async () => {
+        try {
+          const { module, url } = io.resolve(call.request.url);
+          await module.check?.(url);
+          callback(null, {});
+        } catch (err) {
+          callback(toServiceError(err));
+        }
+      })();
+    },
     deriveHints: (call, callback) => {
       void (async () => {
         try {

@@ -32,6 +32,13 @@ export const protobufFileName = "blockvault/v1/reader.proto";
  * exists without force), UNAVAILABLE (I/O failed).
  */
 
+export interface CheckRequest {
+  url: string;
+}
+
+export interface CheckResponse {
+}
+
 export interface ReadRequest {
   url: string;
   offset: number;
@@ -71,6 +78,125 @@ export interface DeriveHintsRequest {
 export interface DeriveHintsResponse {
   hintsJson: string;
 }
+
+function createBaseCheckRequest(): CheckRequest {
+  return { url: "" };
+}
+
+export const CheckRequest: MessageFns<CheckRequest> = {
+  encode(message: CheckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckRequest {
+    return { url: isSet(object.url) ? globalThis.String(object.url) : "" };
+  },
+
+  toJSON(message: CheckRequest): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckRequest>, I>>(base?: I): CheckRequest {
+    return CheckRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckRequest>, I>>(object: I): CheckRequest {
+    const message = createBaseCheckRequest();
+    message.url = object.url ?? "";
+    return message;
+  },
+};
+
+function createBaseCheckResponse(): CheckResponse {
+  return {};
+}
+
+export const CheckResponse: MessageFns<CheckResponse> = {
+  encode(_: CheckResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CheckResponse {
+    return {};
+  },
+
+  toJSON(_: CheckResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckResponse>, I>>(base?: I): CheckResponse {
+    return CheckResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckResponse>, I>>(_: I): CheckResponse {
+    const message = createBaseCheckResponse();
+    return message;
+  },
+};
 
 function createBaseReadRequest(): ReadRequest {
   return { url: "", offset: 0, length: 0, traceparent: "", tracestate: "" };
@@ -778,6 +904,19 @@ export const ReaderServiceService = {
     responseSerialize: (value: DeriveHintsResponse): Buffer => Buffer.from(DeriveHintsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeriveHintsResponse => DeriveHintsResponse.decode(value),
   },
+  /**
+   * Whether the URL may be used here (inside this reader's I/O roots), without any I/O on it:
+   * PERMISSION_DENIED when not, INVALID_ARGUMENT for a malformed URL.
+   */
+  check: {
+    path: "/blockvault.v1.ReaderService/Check" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckRequest): Buffer => Buffer.from(CheckRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckRequest => CheckRequest.decode(value),
+    responseSerialize: (value: CheckResponse): Buffer => Buffer.from(CheckResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckResponse => CheckResponse.decode(value),
+  },
 } as const;
 
 export interface ReaderServiceServer extends UntypedServiceImplementation {
@@ -794,6 +933,11 @@ export interface ReaderServiceServer extends UntypedServiceImplementation {
   write: handleBidiStreamingCall<WriteRequest, WriteResponse>;
   /** Hints the source gives itself (rbd diff); an empty hints_json means none. */
   deriveHints: handleUnaryCall<DeriveHintsRequest, DeriveHintsResponse>;
+  /**
+   * Whether the URL may be used here (inside this reader's I/O roots), without any I/O on it:
+   * PERMISSION_DENIED when not, INVALID_ARGUMENT for a malformed URL.
+   */
+  check: handleUnaryCall<CheckRequest, CheckResponse>;
 }
 
 export interface ReaderServiceClient extends Client {
@@ -827,6 +971,25 @@ export interface ReaderServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeriveHintsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Whether the URL may be used here (inside this reader's I/O roots), without any I/O on it:
+   * PERMISSION_DENIED when not, INVALID_ARGUMENT for a malformed URL.
+   */
+  check(
+    request: CheckRequest,
+    callback: (error: ServiceError | null, response: CheckResponse) => void,
+  ): ClientUnaryCall;
+  check(
+    request: CheckRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckResponse) => void,
+  ): ClientUnaryCall;
+  check(
+    request: CheckRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckResponse) => void,
   ): ClientUnaryCall;
 }
 
