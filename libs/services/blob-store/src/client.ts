@@ -4,13 +4,19 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { BlobStore } from '@blockvault/core';
-import { channelCredentials, clientOptions, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
-import { BlobStoreServiceClient, type BlobChunk, type ListedBlob } from '@blockvault/proto';
+import { channelCredentials, clientOptions, encodeWithBytes, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
+import { BlobStoreServiceClient, BlobStoreServiceService, type BlobChunk, type ListedBlob, type PutBlobRequest } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
 /** A put, get, stat or delete that takes longer than this is abandoned as UNAVAILABLE (a hung store). */
 const DEADLINE_MS = 300_000;
 const deadline = (): Partial<grpc.CallOptions> => ({ deadline: Date.now() + DEADLINE_MS });
+
+/** The generated client, with block bytes encoded in one copy (grpc-edge wire.ts). */
+const BlobClient = grpc.makeGenericClientConstructor(
+  { ...BlobStoreServiceService, put: { ...BlobStoreServiceService.put, requestSerialize: (m: PutBlobRequest): Buffer => encodeWithBytes([{ no: 1, type: 'string', value: m.key }], 2, m.chunk) } },
+  'blockvault.v1.BlobStoreService',
+) as unknown as typeof BlobStoreServiceClient;
 
 export class RemoteBlobStore implements BlobStore {
   readonly #client: BlobStoreServiceClient;
@@ -18,7 +24,7 @@ export class RemoteBlobStore implements BlobStore {
 
   constructor(address: string, security?: ClientSecurity) {
     this.#address = address;
-    this.#client = new BlobStoreServiceClient(address, channelCredentials(security?.tls), clientOptions(security));
+    this.#client = new BlobClient(address, channelCredentials(security?.tls), clientOptions(security));
   }
 
   #error(err: grpc.ServiceError, key?: string): Error {

@@ -1,7 +1,7 @@
 /** Serves a BlobStore (files or S3) over gRPC: proto/blockvault/v1/blobstore.proto. */
 import { InvalidArgumentError, type BlobStore } from '@blockvault/core';
-import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
-import { BlobStoreServiceService, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
+import { encodeWithBytes, MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
+import { BlobStoreServiceService, type BlobChunk, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
 export const BLOB_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
@@ -81,7 +81,13 @@ export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
 
 export type BlobStoreServer = StartedServer;
 
+/** The generated definition, with block bytes encoded in one copy (grpc-edge wire.ts). */
+const BLOB_STORE_DEFINITION = {
+  ...BlobStoreServiceService,
+  get: { ...BlobStoreServiceService.get, responseSerialize: (m: BlobChunk): Buffer => encodeWithBytes([], 1, m.chunk) },
+};
+
 /** `security`: TLS and the cluster token (as its only grant, with admin). */
 export function serveBlobStore(store: BlobStore, address: string, security?: ServerSecurity): Promise<BlobStoreServer> {
-  return startServer('blockvault.v1.BlobStoreService', address, 'blockvault/v1/blobstore.proto', { definition: BlobStoreServiceService, implementation: blobStoreService(store) }, security);
+  return startServer('blockvault.v1.BlobStoreService', address, 'blockvault/v1/blobstore.proto', { definition: BLOB_STORE_DEFINITION, implementation: blobStoreService(store) }, security);
 }

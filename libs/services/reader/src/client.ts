@@ -4,9 +4,35 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { parseHints, type BlockSource, type BlockTarget, type Hint, type IoModule, type OpenTargetOptions } from '@blockvault/core';
-import { channelCredentials, clientOptions, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
-import { ReaderServiceClient, type ReadResponse } from '@blockvault/proto';
+import { channelCredentials, clientOptions, encodeWithBytes, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
+import { ReaderServiceClient, ReaderServiceService, type ReadResponse, type WriteRequest } from '@blockvault/proto';
 import { currentTraceCarrier } from '@blockvault/telemetry';
+
+/** The generated client, with block bytes encoded in one copy (grpc-edge wire.ts). */
+const ReaderClient = grpc.makeGenericClientConstructor(
+  {
+    ...ReaderServiceService,
+    write: {
+      ...ReaderServiceService.write,
+      requestSerialize: (m: WriteRequest): Buffer =>
+        encodeWithBytes(
+          [
+            { no: 1, type: 'string', value: m.url },
+            { no: 2, type: 'bool', value: m.force },
+            { no: 3, type: 'bool', value: m.resume },
+            { no: 4, type: 'uint64', value: m.sizeBytes },
+            { no: 5, type: 'uint64', value: m.offset },
+            { no: 7, type: 'bool', value: m.finish },
+            { no: 8, type: 'string', value: m.traceparent },
+            { no: 9, type: 'string', value: m.tracestate },
+          ],
+          6,
+          m.data,
+        ),
+    },
+  },
+  'blockvault.v1.ReaderService',
+) as unknown as typeof ReaderServiceClient;
 
 /** The active trace context for one message of a stream. */
 function traceFields(): { traceparent: string; tracestate: string } {
@@ -53,7 +79,7 @@ export class RemoteIo implements IoModule {
   constructor(scheme: string, address: string, security?: ClientSecurity) {
     this.scheme = scheme;
     this.#where = `reader service ${address}`;
-    this.#client = new ReaderServiceClient(address, channelCredentials(security?.tls), clientOptions(security));
+    this.#client = new ReaderClient(address, channelCredentials(security?.tls), clientOptions(security));
   }
 
   async openSource(url: URL): Promise<BlockSource> {

@@ -2,8 +2,8 @@
 import { context } from '@opentelemetry/api';
 import { ATTR, inSpan, InvalidArgumentError, SPAN, type BlockSource, type BlockTarget, type IoRegistry } from '@blockvault/core';
 import { contextFromCarrier } from '@blockvault/telemetry';
-import { MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
-import { ReaderServiceService, type ReaderServiceServer, type ReadRequest, type WriteRequest } from '@blockvault/proto';
+import { encodeWithBytes, fillBytesMessage, MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
+import { ReaderServiceService, type ReaderServiceServer, type ReadRequest, type ReadResponse, type WriteRequest } from '@blockvault/proto';
 
 export const READER_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
 const MAX_READ = 64 * 1024 * 1024;
@@ -47,10 +47,10 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
             return;
           }
           if (m.length > MAX_READ) throw new InvalidArgumentError(`reads are at most ${MAX_READ} bytes`);
-          const buf = Buffer.allocUnsafe(m.length);
           const open = source;
-          const got = await traced(SPAN.readerRead, m, () => open.read(m.offset, m.length, buf));
-          if (!call.write({ sizeBytes: 0, data: buf.subarray(0, got) })) await new Promise((r) => call.once('drain', r));
+          // The file's bytes land in the message that is sent (READER_DEFINITION passes it through).
+          const message = await traced(SPAN.readerRead, m, () => fillBytesMessage(2, m.length, (into) => open.read(m.offset, m.length, into)));
+          if (!call.write(message as unknown as ReadResponse)) await new Promise((r) => call.once('drain', r));
         }, fail),
       );
       call.on('end', () => void (source?.close() ?? Promise.resolve()).finally(() => call.end()));
@@ -104,7 +104,17 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
 
 export type ReaderServer = StartedServer;
 
+/** The generated definition, with block bytes encoded in one copy (grpc-edge wire.ts). */
+const READER_DEFINITION = {
+  ...ReaderServiceService,
+  read: {
+    ...ReaderServiceService.read,
+    // Block messages arrive encoded already (fillBytesMessage); the first, with the size, does not.
+    responseSerialize: (m: ReadResponse | Buffer): Buffer => (Buffer.isBuffer(m) ? m : encodeWithBytes([{ no: 1, type: 'uint64', value: m.sizeBytes }], 2, m.data)),
+  },
+};
+
 /** `security`: TLS and the cluster token (as its only grant, with admin). */
 export function serveReader(io: IoRegistry, address: string, security?: ServerSecurity): Promise<ReaderServer> {
-  return startServer('blockvault.v1.ReaderService', address, 'blockvault/v1/reader.proto', { definition: ReaderServiceService, implementation: readerService(io) }, security);
+  return startServer('blockvault.v1.ReaderService', address, 'blockvault/v1/reader.proto', { definition: READER_DEFINITION, implementation: readerService(io) }, security);
 }
