@@ -28,14 +28,20 @@ function baseEnv(): NodeJS.ProcessEnv {
   return { ...clean, BLOCKVAULT_TLS_CA: tls.ca, BLOCKVAULT_TLS_CERT: tls.cert, BLOCKVAULT_TLS_KEY: tls.key, BLOCKVAULT_TLS_CLIENT_AUTH: 'require', BLOCKVAULT_CLUSTER_TOKEN_FILE: dir.file('cluster.token') };
 }
 
+let schedulerMetricsPort = 0;
+
 function startService(target: string): Promise<number | null> {
-  const env = { ...baseEnv(), ...serviceUrls, BLOCKVAULT_TOKENS_FILE: dir.file('tokens') };
+  const env = { ...baseEnv(), ...serviceUrls, BLOCKVAULT_TOKENS_FILE: dir.file('tokens'), BLOCKVAULT_METRICS_LISTEN: '127.0.0.1:0' };
   const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', dir.file('home'), 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', nats.url], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
   children.push({ child, stderr });
   return new Promise((done, fail) => {
-    child.stdout?.once('data', (d: Buffer) => done((JSON.parse(d.toString()) as { port: number | null }).port));
+    child.stdout?.once('data', (d: Buffer) => {
+      const info = JSON.parse(d.toString()) as { port: number | null; metricsPort: number };
+      if (target === 'scheduler') schedulerMetricsPort = info.metricsPort;
+      done(info.port);
+    });
     child.once('exit', (code) => fail(new Error(`serve --target ${target} exited with ${code}: ${stderr.join('')}`)));
   });
 }
@@ -114,6 +120,9 @@ describe('transport security', () => {
       logged.some((l) => l.msg === 'call refused' && l.module === 'auth' && l.method === 'SubmitJob' && l.reason === 'token reader lacks the submit permission' && l.peer),
       'the scheduler logged the refusal with method, peer and reason',
     );
+    const metrics = await (await fetch(`http://127.0.0.1:${schedulerMetricsPort}/metrics`)).text();
+    assert.ok(Number(/^blockvault_errors_total\{code="PERMISSION_DENIED"\} (\d+)/m.exec(metrics)?.[1]) >= 2, 'refusals are counted');
+    assert.ok(Number(/^blockvault_errors_total\{code="UNAUTHENTICATED"\} (\d+)/m.exec(metrics)?.[1]) >= 1);
   });
 
   it('refuses plaintext and certificates from another CA; an internal service refuses a caller without the cluster token', async () => {

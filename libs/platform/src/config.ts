@@ -22,9 +22,9 @@
  * | BLOCKVAULT_IO_ROOTS | where sources and targets may be: absolute paths and `rbd:POOL`, comma-separated; paths after symlinks | unset: anywhere |
  * | BLOCKVAULT_NATS_URL | NATS, for locks and events beside the metadata service (the CLI; `serve` takes --nats) | unset |
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, type MasterKey } from '@blockvault/core';
-import { natsAuthFromEnv, securityFromEnv, type SecurityConfig } from './security.ts';
+import { natsAuthFromEnv, readSecret, securityFromEnv, type SecurityConfig } from './security.ts';
 import type { NatsAuth } from '@blockvault/adapter-nats';
 import type { S3Options } from '@blockvault/adapter-s3';
 
@@ -84,15 +84,8 @@ const KEY_LINE = /^([A-Za-z0-9_.-]{1,64})\s+([A-Za-z0-9+/=_-]+)$/;
  * unwrap (rotation). Refused when group or others may read it. Errors never show key bytes.
  */
 export function readKeyFile(path: string): MasterKey[] {
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch (err) {
-    throw new InvalidArgumentError(`BLOCKVAULT_ENCRYPTION_KEY_FILE ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
-  }
-  if ((mode & 0o077) !== 0) throw new InvalidArgumentError(`key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`);
   const keys: MasterKey[] = [];
-  for (const [i, raw] of readFileSync(path, 'utf8').split('\n').entries()) {
+  for (const [i, raw] of readSecret('BLOCKVAULT_ENCRYPTION_KEY_FILE', path).split('\n').entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const m = KEY_LINE.exec(line);
@@ -160,12 +153,14 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): StoresConfi
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new InvalidArgumentError(`BLOCKVAULT_S3_BUCKET ${JSON.stringify(bucket)} is not a valid bucket name`);
     s3 = { endPoint, port, useSSL, accessKey, secretKey, region: get('BLOCKVAULT_S3_REGION') ?? 'us-east-1', bucket };
   }
-  const blobService = get('BLOCKVAULT_BLOBSTORE_URL');
-  if (blobService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(blobService)) throw new InvalidArgumentError(`BLOCKVAULT_BLOBSTORE_URL must be host:port, got ${JSON.stringify(blobService)}`);
-  const readerService = get('BLOCKVAULT_READER_URL');
-  if (readerService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(readerService)) throw new InvalidArgumentError(`BLOCKVAULT_READER_URL must be host:port, got ${JSON.stringify(readerService)}`);
-  const metadataService = get('BLOCKVAULT_METADATA_URL');
-  if (metadataService && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(metadataService)) throw new InvalidArgumentError(`BLOCKVAULT_METADATA_URL must be host:port, got ${JSON.stringify(metadataService)}`);
+  const address = (key: string): string | undefined => {
+    const value = get(key);
+    if (value && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(value)) throw new InvalidArgumentError(`${key} must be host:port, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const blobService = address('BLOCKVAULT_BLOBSTORE_URL');
+  const readerService = address('BLOCKVAULT_READER_URL');
+  const metadataService = address('BLOCKVAULT_METADATA_URL');
   const transforms = transformsFromEnv(env);
   const security = securityFromEnv(env);
   const ioRoots = ioRootsFromEnv(env);

@@ -31,7 +31,8 @@ export interface SecurityConfig {
   readonly clusterToken?: string;
 }
 
-function readSecret(variable: string, path: string): string {
+/** A file that holds a secret: refused when group or others may read it; errors name the file, never its content. */
+export function readSecret(variable: string, path: string): string {
   let mode: number;
   try {
     mode = statSync(path).mode;

@@ -124,6 +124,26 @@ export function clientOptions(security: ClientSecurity | undefined): grpc.Client
   return { ...CHANNEL_OPTIONS, ...(interceptors.length > 0 ? { interceptors } : {}) };
 }
 
+/**
+ * A unary handler from an async function of the request (and the call, for its grant): the
+ * result is the answer, any error (thrown or rejected) its status.
+ */
+export function unaryHandler<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let answer: Promise<Res>;
+    try {
+      answer = fn(call.request, call);
+    } catch (err) {
+      callback(toServiceError(err));
+      return;
+    }
+    answer.then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err)),
+    );
+  };
+}
+
 /** Room for 4 MiB blocks (4,194,311 bytes on the wire) and their framing. */
 export const MESSAGE_LIMIT_BYTES = 8 * 1024 * 1024;
 

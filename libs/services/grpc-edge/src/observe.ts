@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { rpcDuration } from '@blockvault/telemetry';
+import { errorsTotal, rpcDuration } from '@blockvault/telemetry';
 
 const tracer = trace.getTracer('blockvault.grpc');
 
@@ -51,6 +51,8 @@ export function instrument<S extends grpc.UntypedServiceImplementation>(definiti
         if (code !== grpc.status.OK) span.setStatus({ code: SpanStatusCode.ERROR, ...(message ? { message } : {}) });
         span.end();
         rpcDuration.observe({ service, method, code: grpc.status[code] ?? String(code) }, (performance.now() - started) / 1000);
+        // Refused calls, whether the guard or the handler refused them.
+        if (code === grpc.status.UNAUTHENTICATED || code === grpc.status.PERMISSION_DENIED) errorsTotal.inc({ code: grpc.status[code] });
       };
       const done = callback
         ? (err: grpc.ServiceError | null, ...rest: unknown[]) => {

@@ -2,22 +2,12 @@
  * The job API over gRPC (proto/blockvault/v1/jobs.proto), with the standard health checking
  * service and server reflection. Domain errors become status codes only here, at the edge.
  */
-import * as grpc from '@grpc/grpc-js';
-import { allows, grantOf, MESSAGE_LIMIT_BYTES, startServer, toServiceError, type Permission, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
+import { allows, grantOf, MESSAGE_LIMIT_BYTES, startServer, toServiceError, unaryHandler as unary, type Permission, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { checkBackupRequest, ConflictError, ErrorCode, InvalidArgumentError, parseHints, PermissionDeniedError, versionToJson, type Clock, type Repository } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
 import { isTerminal, jobType, type JobQueue } from './job-queue.ts';
 
 export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
-
-function unary<Req, Res>(fn: (req: Req, call: object) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    fn(call.request, call).then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toServiceError(err)),
-    );
-  };
-}
 
 /** A URL the job may use: well formed, and inside the I/O roots where the module knows them. */
 async function checked(repository: Repository, raw: string): Promise<void> {

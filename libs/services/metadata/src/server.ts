@@ -1,7 +1,7 @@
 /** Serves a MetadataStore (MongoDB or SQLite) over gRPC: proto/blockvault/v1/metadata.proto. */
 import type * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, type MetadataStore, type SegmentEntry, type BlobRef, type CommitFence } from '@blockvault/core';
-import { startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
+import { startServer, toServiceError, unaryHandler as unary, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { MetadataServiceService, type MetadataServiceServer, type metadataPb as pb } from '@blockvault/proto';
 import {
   blobFromPb,
@@ -20,23 +20,6 @@ import {
 
 /** How many ids or records one streamed message carries. */
 const STREAM_BATCH = 4096;
-
-/** A unary handler from an async function; any error becomes its status. */
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    let answer: Promise<Res>;
-    try {
-      answer = fn(call.request);
-    } catch (err) {
-      callback(toServiceError(err));
-      return;
-    }
-    answer.then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toServiceError(err)),
-    );
-  };
-}
 
 /** A server-streaming handler writing what `fn` yields, with flow control. */
 function stream<Req, Res>(fn: (req: Req) => AsyncIterable<Res> | Iterable<Res>): grpc.handleServerStreamingCall<Req, Res> {
