@@ -36,12 +36,26 @@ export default [
     languageOptions: { parser: tseslint.parser },
     rules: {
       '@nx/enforce-module-boundaries': boundaries(false),
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
   {
     files: ['**/*.test.ts'],
     rules: { '@nx/enforce-module-boundaries': boundaries(true) },
+  },
+  {
+    // Product code decides on every failure: translate it, rethrow it, or handle one named case.
+    // A catch that swallows whatever comes turns outages into domain answers (STYLE.md, errors).
+    files: ['**/src/**/*.ts'],
+    ignores: ['**/*.test.ts', 'libs/testing/**', 'libs/proto/src/gen/**'],
+    rules: {
+      'no-empty': ['error', { allowEmptyCatch: false }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'CatchClause[param=null]', message: 'Name the error and decide on it (translate, rethrow, or handle a named case); a bare catch swallows every failure.' },
+        { selector: "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression[params.length=0]", message: '.catch(() => ...) swallows every failure: take the error and decide on it.' },
+      ],
+    },
   },
 ];

@@ -8,11 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseHints } from '@blockvault/core';
-import { openEmbedded, transformsFromEnv } from '@blockvault/platform';
+import { loadConfig, openEmbedded } from '@blockvault/platform';
 
 const [op, home, ...args] = process.argv.slice(2);
 // Compression and encryption as BLOCKVAULT_COMPRESSION / BLOCKVAULT_ENCRYPTION_KEY_FILE say.
-const transforms = transformsFromEnv();
+const transforms = loadConfig({ home: home as string }).stores.transforms;
 const repo = await openEmbedded({ home: home as string, ...(transforms ? { transforms } : {}) });
 const started = performance.now();
 let result: Record<string, unknown>;

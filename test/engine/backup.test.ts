@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { CancelledError, InvalidHintsError, InvalidVersionStateError, SanityCheckError, type BackupStats, type BlobStore } from '@blockvault/core';
-import { buildImage, FaultyBlobStore, overwrite } from '@blockvault/testing';
+import { buildImage, Faults, overwrite } from '@blockvault/testing';
 import { BS, harness, manualClock } from './harness.ts';
 
 function assertBlocksAccountedFor(stats: BackupStats, blocks: number): void {
@@ -121,15 +121,15 @@ describe('backup', () => {
   });
 
   it('continues an interrupted backup, reading only blocks not yet recorded', async () => {
-    let faulty: FaultyBlobStore | undefined;
-    const { dir, repo } = await harness({ concurrency: 1, wrapBlobStore: (s) => (faulty = new FaultyBlobStore(s)) });
+    const faults = new Faults();
+    const { dir, repo } = await harness({ concurrency: 1, wrapBlobStore: (s) => faults.wrap(s) });
     const img = buildImage(Array(20).fill('r'), BS);
     await writeFile(dir.file('a.img'), img);
-    faulty!.failAfterPuts = 10;
+    faults.fail('put', new Error('injected blob store failure'), { after: 10, times: Infinity });
     await assert.rejects(repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' }), /injected/);
     const [broken] = await repo.repository.ls();
     assert.equal(broken?.valid, false);
-    faulty!.failAfterPuts = Infinity;
+    faults.clear('put');
     const { version, stats } = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', continueUid: broken!.uid });
     assert.equal(version.uid, broken!.uid);
     assert.equal(version.valid, true);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { AlreadyExistsError, BlobNotFoundError, InvalidArgumentError, metadataKey, parseExport } from '@blockvault/core';
-import { openEmbedded, openForRecovery, openVersionFromBlobStore } from '@blockvault/platform';
-import { buildImage } from '@blockvault/testing';
+import { defaultConfig, openEmbedded, openForRecovery, openVersionFromBlobStore } from '@blockvault/platform';
+import { buildImage, cli } from '@blockvault/testing';
 import { BS, harness, PER_SEGMENT } from './harness.ts';
 
 describe('export, import and recovery', () => {
@@ -58,12 +58,12 @@ describe('export, import and recovery', () => {
     await repo.close();
     for (const f of ['metadata.sqlite', 'metadata.sqlite-wal', 'metadata.sqlite-shm']) await rm(dir.file(`repo/${f}`), { force: true });
 
-    const detached = await openVersionFromBlobStore(dir.file('repo'), v1.version.uid);
+    const detached = await openVersionFromBlobStore(defaultConfig(dir.file('repo')), v1.version.uid);
     await detached.repository.restore({ uid: v1.version.uid, target: dir.url('out.img') });
     await detached.close();
     assert.deepEqual(await dir.read('out.img'), img);
 
-    const recovered = await openForRecovery(dir.file('repo'));
+    const recovered = await openForRecovery(defaultConfig(dir.file('repo')));
     const r = await recovered.repository.recover();
     assert.deepEqual(r.imported.sort(), [v1.version.uid, v2.version.uid].sort());
     assert.equal(recovered.repository.ctx.config.blocksPerSegment, PER_SEGMENT);
@@ -75,6 +75,24 @@ describe('export, import and recovery', () => {
     const reopened = await openEmbedded({ home: dir.file('repo') });
     assert.equal((await reopened.repository.ls()).length, 2);
     await reopened.close();
+  });
+});
+
+describe('the detached repository through the CLI, with the configured database out of reach', () => {
+  it('restore --without-metadata never opens BLOCKVAULT_MONGO_URL; recover, which writes there, reports it unavailable', async () => {
+    const { dir, repo } = await harness();
+    const img = buildImage(['r', 'z', 'r'], BS, 9);
+    await writeFile(dir.file('a.img'), img);
+    const v = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
+    await repo.close();
+    // Nothing listens on port 1: a client that tried it would fail.
+    const nowhere = { BLOCKVAULT_MONGO_URL: 'mongodb://127.0.0.1:1/nowhere' };
+    const restored = await cli(['--home', dir.file('repo'), 'restore', v.version.uid, dir.url('out.img'), '--without-metadata'], undefined, nowhere);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await dir.read('out.img'), img);
+    const recovered = await cli(['--home', dir.file('repo'), 'recover'], undefined, nowhere);
+    assert.equal(recovered.code, 6, recovered.stderr);
+    assert.match(recovered.stderr, /127\.0\.0\.1:1/);
   });
 });
 

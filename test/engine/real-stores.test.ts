@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { openRepository, type OpenRepository } from '@blockvault/platform';
+import { defaultConfig, openRepository, type OpenRepository, type RepositoryOptions } from '@blockvault/platform';
 import { buildImage, Gate, overwrite, tempDir, useMongo, useS3, type MongoHandle, type S3Handle, type TempDir } from '@blockvault/testing';
 import { BS, PER_SEGMENT } from './harness.ts';
 
@@ -19,15 +19,11 @@ after(async () => {
   await Promise.all([mongo?.stop(), s3?.stop()]);
 });
 
-async function open(dir: TempDir, extra: Parameters<typeof openRepository>[0] extends infer O ? Partial<O> : never = {}): Promise<OpenRepository> {
+async function open(dir: TempDir, extra: RepositoryOptions = {}): Promise<OpenRepository> {
   const id = randomBytes(4).toString('hex');
-  const repo = await openRepository({
-    home: dir.file('home'),
-    blockSize: BS,
-    blocksPerSegment: PER_SEGMENT,
-    stores: { mongo: { url: mongo.url, database: `bv_e2e_${id}` }, s3: { ...s3.config, bucket: `bv-e2e-${id}` } },
-    ...extra,
-  });
+  const config = defaultConfig(dir.file('home'));
+  const stores = { ...config.stores, metadata: { mongo: { url: mongo.url, database: `bv_e2e_${id}` } }, blobs: { ...config.stores.blobs, s3: { ...s3.config, bucket: `bv-e2e-${id}` } } };
+  const repo = await openRepository({ ...config, stores }, { blockSize: BS, blocksPerSegment: PER_SEGMENT, ...extra });
   after(() => repo.close());
   return repo;
 }

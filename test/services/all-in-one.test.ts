@@ -1,6 +1,7 @@
 /** The services' suite with every module in one process (`serve --target all`). */
 import { after, before } from 'node:test';
 import { serve, type Running } from '@blockvault/platform/serve';
+import { testConfig } from './harness.ts';
 import { startNats, tempDir, type NatsServer, type TempDir } from '@blockvault/testing';
 import { servicesSuite } from './suite.ts';
 
@@ -11,7 +12,7 @@ let running: Running;
 before(async () => {
   nats = await startNats(); // its own: job streams and the leader lease must not be shared with other test files
   dir = await tempDir();
-  running = await serve({ target: 'all', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('home'), blockSize: BS, blocksPerSegment: 4, schedulerTickMs: 200 });
+  running = await serve({ target: 'all', config: testConfig(dir.file('home'), { natsUrl: nats.url, tickMs: 200 }), blockSize: BS, blocksPerSegment: 4 });
 });
 after(async () => {
   await running?.stop();

@@ -10,7 +10,7 @@ import { FsBlobStore } from '@blockvault/adapter-embedded';
 import { JobState } from '@blockvault/proto';
 import { serve, type Running } from '@blockvault/platform/serve';
 import { buildImage, startNats, tempDir, type NatsServer, type TempDir } from '@blockvault/testing';
-import { client, submit, watch } from './harness.ts';
+import { client, submit, testConfig, watch } from './harness.ts';
 
 const BS = 64 * 1024;
 let nats: NatsServer;
@@ -21,10 +21,10 @@ let services: Running;
 before(async () => {
   nats = await startNats();
   dir = await tempDir();
-  blobService = await serve({ target: 'blob-store', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('store') });
-  reader = await serve({ target: 'reader', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('reader') });
-  const stores = { blobService: `127.0.0.1:${blobService.port}`, readerService: `127.0.0.1:${reader.port}` };
-  services = await serve({ target: 'all', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('worker'), stores, blockSize: BS, blocksPerSegment: 4 });
+  blobService = await serve({ target: 'blob-store', config: testConfig(dir.file('store'), { natsUrl: nats.url }) });
+  reader = await serve({ target: 'reader', config: testConfig(dir.file('reader'), { natsUrl: nats.url }) });
+  const config = testConfig(dir.file('worker'), { natsUrl: nats.url, blobService: `127.0.0.1:${blobService.port}`, reader: `127.0.0.1:${reader.port}` });
+  services = await serve({ target: 'all', config, blockSize: BS, blocksPerSegment: 4 });
 });
 after(async () => {
   await services?.stop();

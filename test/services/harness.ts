@@ -1,6 +1,7 @@
 /** Clients and helpers for the services' end-to-end tests. */
 import * as grpc from '@grpc/grpc-js';
 import { JobServiceClient, type Job, type SubmitJobRequest } from '@blockvault/proto';
+import { defaultConfig, type BlockvaultConfig, type IoRoots } from '@blockvault/platform';
 
 export function client(port: number): JobServiceClient {
   return new JobServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -23,4 +24,20 @@ export function watch(c: JobServiceClient, id: string): Promise<Job[]> {
     stream.on('end', () => done(seen));
     stream.on('error', fail);
   });
+}
+
+/** A configuration for a test deployment: the defaults, then what the test sets. */
+export function testConfig(
+  home: string,
+  patch: { natsUrl?: string; tickMs?: number; blobService?: string; reader?: string; ioRoots?: IoRoots; natsAuth?: { user: string; pass: string } } = {},
+): BlockvaultConfig {
+  const c = defaultConfig(home);
+  return {
+    ...c,
+    stores: { ...c.stores, blobs: { ...c.stores.blobs, ...(patch.blobService ? { service: patch.blobService } : {}) } },
+    io: { ...c.io, ...(patch.reader ? { reader: patch.reader } : {}), ...(patch.ioRoots ? { roots: patch.ioRoots } : {}) },
+    services: { ...c.services, listen: '127.0.0.1:0' },
+    nats: { ...(patch.natsUrl ? { url: patch.natsUrl } : {}), ...(patch.natsAuth ? { auth: patch.natsAuth } : {}) },
+    scheduler: { tickMs: patch.tickMs ?? c.scheduler.tickMs },
+  };
 }

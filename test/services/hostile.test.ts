@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { SubmitJobRequest } from '@blockvault/proto';
 import { serve, type Running } from '@blockvault/platform/serve';
 import { buildImage, startNats, tempDir, type NatsServer, type TempDir } from '@blockvault/testing';
-import { call, client, submit, watch } from './harness.ts';
+import { call, client, submit, testConfig, watch } from './harness.ts';
 
 const BS = 64 * 1024;
 let nats: NatsServer;
@@ -32,11 +32,8 @@ before(async () => {
   await symlink(outside, `${root}/escape`);
   running = await serve({
     target: 'all',
-    natsUrl: nats.url,
-    listen: '127.0.0.1:0',
-    home: dir.file('home'),
+    config: testConfig(dir.file('home'), { natsUrl: nats.url, ioRoots: { paths: [root], pools: ['allowed'] } }),
     blockSize: BS,
-    stores: { ioRoots: { paths: [root], pools: ['allowed'] } },
   });
 });
 

@@ -12,7 +12,7 @@ import { AuthenticationError } from '@blockvault/core';
 import { openNats } from '@blockvault/adapter-nats';
 import { serve, type Running } from '@blockvault/platform/serve';
 import { buildImage, startNats, tempDir, type NatsServer, type TempDir } from '@blockvault/testing';
-import { client, submit, watch } from './harness.ts';
+import { client, submit, testConfig, watch } from './harness.ts';
 
 const SERVICE_PASSWORD = 'service-secret-1f9c';
 const SUBSCRIBER_PASSWORD = 'subscriber-secret-77ad';
@@ -36,7 +36,7 @@ let subscriber: NatsConnection;
 before(async () => {
   nats = await startNats({ config: AUTHORIZATION });
   dir = await tempDir();
-  running = await serve({ target: 'all', natsUrl: nats.url, listen: '127.0.0.1:0', home: dir.file('home'), blockSize: 64 * 1024, stores: { natsAuth: { user: 'blockvault', pass: SERVICE_PASSWORD } } });
+  running = await serve({ target: 'all', config: testConfig(dir.file('home'), { natsUrl: nats.url, natsAuth: { user: 'blockvault', pass: SERVICE_PASSWORD } }), blockSize: 64 * 1024 });
   subscriber = await connect({ servers: nats.url, user: 'subscriber', pass: SUBSCRIBER_PASSWORD });
 });
 

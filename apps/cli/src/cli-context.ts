@@ -1,9 +1,7 @@
 /** What every command shares: global options, opening the repository, and printing. */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { InvalidArgumentError, type Repository } from '@blockvault/core';
-import { apiClientSecurity, openRepository, storesFromEnv } from '@blockvault/platform';
+import { InvalidArgumentError, systemClock, type Clock, type Repository } from '@blockvault/core';
+import { apiClientSecurity, loadConfig, openRepository, type BlockvaultConfig, type ConfigFlags } from '@blockvault/platform';
 import { Remote } from './remote.ts';
 
 export interface GlobalOptions {
@@ -18,18 +16,18 @@ export interface Io {
   err(text: string): void;
 }
 
-/** `--home`, then BLOCKVAULT_HOME, then $XDG_DATA_HOME/blockvault or ~/.local/share/blockvault. */
-export function resolveHome(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return flag;
-  if (env['BLOCKVAULT_HOME']) return env['BLOCKVAULT_HOME'];
-  return join(env['XDG_DATA_HOME'] || join(homedir(), '.local', 'share'), 'blockvault');
+/** The configuration: environment and the global flags (`--home`), loaded once per command. */
+export function configOf(g: GlobalOptions, flags: Omit<ConfigFlags, 'home'> = {}): BlockvaultConfig {
+  return loadConfig({ ...flags, ...(g.home ? { home: g.home } : {}) });
 }
 
 export class Cli {
   readonly io: Io;
+  readonly clock: Clock;
 
-  constructor(io: Io) {
+  constructor(io: Io, clock: Clock = systemClock) {
     this.io = io;
+    this.clock = clock;
   }
 
   globals(cmd: Command): GlobalOptions {
@@ -38,7 +36,7 @@ export class Cli {
 
   /** The job API of `--server`; the caller closes it. */
   remote(g: GlobalOptions): Remote {
-    return new Remote(g.server as string, apiClientSecurity(storesFromEnv().security));
+    return new Remote(g.server as string, apiClientSecurity(configOf(g).security));
   }
 
   /** Opens the embedded repository for one command and closes it afterwards. */
@@ -47,9 +45,7 @@ export class Cli {
     if (g.server) throw new InvalidArgumentError(
         `${cmd.name()} is not a job of the job API (backup, restore, ls, scrub, deep-scrub, cleanup and enforce are); run it without --server, beside the services (BLOCKVAULT_METADATA_URL, BLOCKVAULT_BLOBSTORE_URL and BLOCKVAULT_NATS_URL set) or where the repository is`,
       );
-    const embedded = await openRepository({
-      home: resolveHome(g.home),
-      stores: storesFromEnv(),
+    const embedded = await openRepository(configOf(g), {
       overrideLocks: g.overrideLock ?? false,
       onLockOverride: (name, holder) => this.io.err(`blockvault: warning: --override-lock: taking ${name} from ${holder}`),
     });

@@ -1,3 +1,3 @@
 export { buildProgram } from './program.ts';
-export { resolveHome } from './cli-context.ts';
+export { configOf } from './cli-context.ts';
 export { ExitCode, exitCodeFor } from './exit-codes.ts';

@@ -12,9 +12,9 @@ import {
   parseRetentionRules,
   type ScrubResult,
 } from '@blockvault/core';
-import { openForRecovery, storesFromEnv } from '@blockvault/platform';
+import { openForRecovery, SERVE_TARGETS, type ServeTarget } from '@blockvault/platform';
 import { JobState, type Job } from '@blockvault/proto';
-import { resolveHome, withRemote, type Cli } from './cli-context.ts';
+import { configOf, withRemote, type Cli } from './cli-context.ts';
 import { ExitCode } from './exit-codes.ts';
 import { bytes, versionJson } from './format.ts';
 
@@ -249,16 +249,17 @@ export function registerMaintenance(program: Command, cli: Cli): void {
   program
     .command('serve')
     .description('run services: the job API (scheduler), a worker, both (all), or the blob-store, reader or metadata service; stops on SIGINT/SIGTERM')
-    .addOption(new Option('--target <target>', 'which modules run here').choices(['all', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata']).default('all'))
-    .option('--listen <host:port>', 'the gRPC address (default: job API 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073)', process.env['BLOCKVAULT_GRPC_LISTEN'])
-    .option('--nats <url>', 'NATS server', process.env['BLOCKVAULT_NATS_URL'] ?? 'nats://127.0.0.1:4222')
-    .action(async (opts: { target: 'all' | 'scheduler' | 'worker' | 'blob-store' | 'reader' | 'metadata'; listen?: string; nats: string }, c: Command) => {
+    .addOption(new Option('--target <target>', 'which modules run here: all (job API, scheduler and a worker in one process), or one service').choices([...SERVE_TARGETS]).default('all'))
+    .option('--listen <host:port>', 'the gRPC address (default: $BLOCKVAULT_GRPC_LISTEN, else job API 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073)')
+    .option('--nats <url>', 'NATS with JetStream (default: $BLOCKVAULT_NATS_URL; unset: `all` queues jobs in process, scheduler and worker use nats://127.0.0.1:4222)')
+    .action(async (opts: { target: ServeTarget; listen?: string; nats?: string }, c: Command) => {
       const g = cli.globals(c);
+      const config = configOf(g, { ...(opts.listen ? { listen: opts.listen } : {}), ...(opts.nats ? { natsUrl: opts.nats } : {}) });
       const { serve, startTelemetry } = await import('@blockvault/platform/serve');
       // Tracing (OTEL_* variables) before anything that makes spans.
       const telemetry = await startTelemetry(`blockvault-${opts.target}`);
-      const running = await serve({ target: opts.target, natsUrl: opts.nats, ...(opts.listen ? { listen: opts.listen } : {}), home: resolveHome(g.home), stores: storesFromEnv() });
-      cli.print(g, { modules: running.modules, port: running.port ?? null, metricsPort: running.metricsPort ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}`);
+      const running = await serve({ target: opts.target, config });
+      cli.print(g, { modules: running.modules, port: running.port ?? null, metricsPort: running.metricsPort ?? null, queue: running.queue ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.queue ? ` (jobs queued ${running.queue === 'jetstream' ? 'in NATS JetStream' : 'in process'})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}`);
       await new Promise<void>((done) => {
         process.once('SIGINT', done);
         process.once('SIGTERM', done);
@@ -285,7 +286,7 @@ export function registerMaintenance(program: Command, cli: Cli): void {
     .option('--id <id>', 'the key id (default: key-<date>)')
     .action(async (file: string, opts: { id?: string }, c: Command) => {
       const g = cli.globals(c);
-      const id = opts.id ?? `key-${new Date().toISOString().slice(0, 10)}`;
+      const id = opts.id ?? `key-${cli.clock.now().toISOString().slice(0, 10)}`;
       const { addMasterKey } = await import('@blockvault/platform');
       const ids = await addMasterKey(file, id);
       cli.print(g, { file, id, keys: ids }, () => `added master key ${id} to ${file} (keys now: ${ids.join(', ')}); new blobs are encrypted with it once BLOCKVAULT_ENCRYPTION_KEY_FILE=${file}`);
@@ -331,7 +332,7 @@ export function registerMaintenance(program: Command, cli: Cli): void {
     .description('rebuild the metadata database from the version copies in the blob store')
     .action(async (_opts: unknown, c: Command) => {
       const g = cli.globals(c);
-      const embedded = await openForRecovery(resolveHome(g.home), { stores: storesFromEnv() });
+      const embedded = await openForRecovery(configOf(g));
       try {
         const r = await embedded.repository.recover();
         cli.print(g, r, () => `recovered ${r.imported.length} versions; ${r.skipped.length} were already known`);

@@ -2,8 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { DamagedBlocksError, HASH_ALGORITHMS, InvalidArgumentError, parseHints, type BackupStats, type HashAlgorithm, type Repository } from '@blockvault/core';
-import { openRepository, openVersionFromBlobStore, storesFromEnv } from '@blockvault/platform';
-import { Cli, resolveHome, withRemote, type GlobalOptions, type Io } from './cli-context.ts';
+import { openRepository, openVersionFromBlobStore } from '@blockvault/platform';
+import { Cli, configOf, withRemote, type GlobalOptions, type Io } from './cli-context.ts';
 import { EXIT_CODE_HELP } from './exit-codes.ts';
 import { registerMaintenance } from './maintenance.ts';
 import { blocksTable, duTable, restoreJson, statsTable, statsText, versionJson, versionsTable } from './format.ts';
@@ -57,11 +57,12 @@ export function buildProgram(io: Io): Command {
     .option('--blocks-per-segment <n>', 'blocks per block-map segment: the unit an interrupted backup resumes from', parsePositiveInt, 256)
     .action(async (opts: { hash: HashAlgorithm; blockSize: number; blocksPerSegment: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const home = resolveHome(g.home);
-      const embedded = await openRepository({ home, stores: storesFromEnv(), hash: opts.hash, blockSize: opts.blockSize, blocksPerSegment: opts.blocksPerSegment });
-      const config = embedded.repository.ctx.config;
+      const config = configOf(g);
+      const home = config.home;
+      const embedded = await openRepository(config, { hash: opts.hash, blockSize: opts.blockSize, blocksPerSegment: opts.blocksPerSegment });
+      const repo = embedded.repository.ctx.config;
       await embedded.close();
-      print(g, { home, ...config }, () => `repository ${home}: hash ${config.hash}, block size ${config.blockSize}`);
+      print(g, { home, ...repo }, () => `repository ${home}: hash ${repo.hash}, block size ${repo.blockSize}`);
     });
 
   program
@@ -127,7 +128,7 @@ export function buildProgram(io: Io): Command {
   const withDetached = async <T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
     const uid = cmd.args[0] as string;
-    const detached = await openVersionFromBlobStore(resolveHome(g.home), uid, { stores: storesFromEnv() });
+    const detached = await openVersionFromBlobStore(configOf(g), uid);
     try {
       return await fn(detached.repository, g);
     } finally {

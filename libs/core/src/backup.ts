@@ -269,8 +269,9 @@ class BackupRun {
       }
     } catch (err) {
       // Let blocks in flight settle before the lock and session go: nothing writes after we return.
-      await tasks.drain().catch(() => undefined);
-      await committer.drain().catch(() => undefined);
+      // Their own failures are the same outage or later consequences of `err`, which is the one to report.
+      await tasks.drain().catch((_settled: unknown) => undefined);
+      await committer.drain().catch((_settled: unknown) => undefined);
       throw err;
     }
     await tasks.drain();
@@ -338,7 +339,7 @@ class BackupRun {
       tasks.check();
       const buf = await pool.acquire();
       builder.begin();
-      const trace = new BlockTrace(Math.random() < (this.#ctx.traceBlockRatio ?? DEFAULT_BLOCK_TRACE_RATIO), {
+      const trace = new BlockTrace(this.#ctx.random() < (this.#ctx.traceBlockRatio ?? DEFAULT_BLOCK_TRACE_RATIO), {
         [ATTR.versionUid]: this.#versionUid,
         [ATTR.blockIndex]: id,
         [ATTR.blockSize]: length,

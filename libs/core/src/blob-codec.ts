@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { constants as zlibConstants, zstdCompress, zstdDecompress } from 'node:zlib';
 import { AuthenticationError, IntegrityError, InvalidArgumentError, NotFoundError } from './errors.ts';
 import { BLOB_FORMAT_VERSION, BLOB_HEADER_LENGTH, BLOB_MAGIC, encodeBlobHeader } from './blob-format.ts';
-import type { BlobStore } from './ports.ts';
+import { systemClock, type BlobStore, type Clock } from './ports.ts';
 
 const compress = promisify(zstdCompress);
 const decompress = promisify(zstdDecompress);
@@ -171,8 +171,8 @@ export class TransformCodec implements BlobCodec {
         // final() checks the tag; nothing is returned before it has.
         const tail = decipher.final();
         payload = tail.length > 0 ? Buffer.concat([opened, tail]) : opened;
-      } catch {
-        throw new IntegrityError(`blob ${uid}: encrypted payload failed authentication (tampered or corrupted)`);
+      } catch (err) {
+        throw new IntegrityError(`blob ${uid}: encrypted payload failed authentication (tampered or corrupted)`, { cause: err });
       }
     }
     if (flags & TRANSFORM_ZSTD) {
@@ -216,8 +216,10 @@ export class Keyring {
   readonly #masters: readonly MasterKey[];
   readonly #keys = new Map<string, Promise<Buffer>>();
   #current: Promise<{ id: Buffer; key: Buffer }> | undefined;
+  readonly #clock: Clock;
 
-  constructor(blobs: BlobStore, masters: readonly MasterKey[]) {
+  /** `clock` dates the data keys it creates. @default the system clock */
+  constructor(blobs: BlobStore, masters: readonly MasterKey[], clock: Clock = systemClock) {
     if (masters.length === 0) throw new InvalidArgumentError('a keyring needs at least one master key');
     for (const m of masters) {
       if (!MASTER_ID.test(m.id)) throw new InvalidArgumentError(`master key id ${JSON.stringify(m.id)} must be 1-64 of A-Z a-z 0-9 _ . -`);
@@ -226,6 +228,7 @@ export class Keyring {
     if (new Set(masters.map((m) => m.id)).size !== masters.length) throw new InvalidArgumentError('master key ids must be distinct');
     this.#blobs = blobs;
     this.#masters = masters;
+    this.#clock = clock;
   }
 
   get currentMasterId(): string {
@@ -247,7 +250,8 @@ export class Keyring {
     if (!key) {
       key = this.#load(id);
       this.#keys.set(id, key);
-      key.catch(() => this.#keys.delete(id));
+      // A failed load is not cached: the next use tries again (and reports its own failure).
+      key.catch((_failed: unknown) => this.#keys.delete(id));
     }
     return key;
   }
@@ -280,7 +284,7 @@ export class Keyring {
     const id = randomBytes(DEK_ID_LENGTH).toString('hex');
     const key = randomBytes(32);
     // Durable before any blob names it.
-    await this.#blobs.put(`${KEYS_PREFIX}${id}`, [Buffer.from(JSON.stringify(this.#wrap(id, key, new Date().toISOString())))]);
+    await this.#blobs.put(`${KEYS_PREFIX}${id}`, [Buffer.from(JSON.stringify(this.#wrap(id, key, this.#clock.now().toISOString())))]);
     this.#keys.set(id, Promise.resolve(key));
     return { id: Buffer.from(id, 'hex'), key };
   }
@@ -300,8 +304,8 @@ export class Keyring {
     let doc: DataKeyDocument;
     try {
       doc = JSON.parse(stored.toString('utf8')) as DataKeyDocument;
-    } catch {
-      throw new EncryptionKeyError(`data key ${id} in the blob store is unreadable`);
+    } catch (err) {
+      throw new EncryptionKeyError(`data key ${id} in the blob store is unreadable`, { cause: err });
     }
     if (doc.format !== 1 || doc.id !== id) throw new EncryptionKeyError(`data key ${id} in the blob store is not a format 1 key document for ${id}`);
     return doc;
@@ -324,8 +328,8 @@ export class Keyring {
     decipher.setAuthTag(Buffer.from(doc.tag, 'base64'));
     try {
       return Buffer.concat([decipher.update(Buffer.from(doc.wrapped, 'base64')), decipher.final()]);
-    } catch {
-      throw new EncryptionKeyError(`master key ${JSON.stringify(master.id)} does not unwrap data key ${doc.id}: the configured key with that id is not the one that wrapped it`);
+    } catch (err) {
+      throw new EncryptionKeyError(`master key ${JSON.stringify(master.id)} does not unwrap data key ${doc.id}: the configured key with that id is not the one that wrapped it`, { cause: err });
     }
   }
 }

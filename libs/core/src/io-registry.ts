@@ -22,7 +22,9 @@ export class IoRegistry {
     let url: URL;
     try {
       url = new URL(raw);
-    } catch {
+    } catch (err) {
+      // new URL throws only a TypeError for text that is not a URL: the user's input, not a fault.
+      if (!(err instanceof TypeError)) throw err;
       throw new UnsupportedUrlError(raw, `not a URL; use ${this.#examples()}`);
     }
     const scheme = url.protocol.replace(/:$/, '');

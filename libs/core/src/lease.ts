@@ -10,7 +10,8 @@ export function renewingLease(name: string, ttlMs: number, renew: () => unknown,
     void (async () => {
       try {
         if ((await renew()) === false) clearInterval(timer);
-      } catch {
+      } catch (_lost) {
+        // The lease is lost (or its store out of reach past the lease): the holder's next fenced write fails.
         clearInterval(timer);
       }
     })();

@@ -127,7 +127,8 @@ class RestoreRun {
           const checksum = digestAt(segment, j, this.#layout.digestLength);
           await tasks.below(this.#ctx.concurrency);
           if (this.#req.signal?.aborted) {
-            await tasks.drain().catch(() => undefined);
+            // Cancelled: the blocks in flight settle; their failures do not matter any more.
+            await tasks.drain().catch((_settled: unknown) => undefined);
             throwIfCancelled(this.#req.signal);
           }
           tasks.check();

@@ -28,7 +28,8 @@ export function checkTimeZone(timeZone: string): string {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
     return timeZone;
-  } catch {
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
     throw new InvalidArgumentError(`unknown time zone ${JSON.stringify(timeZone)}: use an IANA name such as UTC or Europe/Berlin`);
   }
 }

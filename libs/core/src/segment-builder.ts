@@ -32,7 +32,7 @@ export class SegmentBuilder {
       this.#reject = reject;
     });
     // A failed backup abandons the segment; nobody may be awaiting it then.
-    this.completion.catch(() => undefined);
+    this.completion.catch((_abandoned: unknown) => undefined);
   }
 
   set(index: number, digest: Uint8Array): void {

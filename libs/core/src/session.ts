@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { EngineContext } from './context.ts';
 import type { CommitFence } from './ports.ts';
+import { SessionExpiredError } from './errors.ts';
 
 /**
  * A running backup's registration: renewed while the backup runs, closed when it ends. Cleanup
@@ -35,9 +36,10 @@ export class BackupSessionLease {
     const now = this.#ctx.clock.now();
     try {
       await this.#ctx.metadata.renewSession(this.id, new Date(now.getTime() + this.#ctx.sessionTtlMs), now);
-    } catch {
+    } catch (err) {
       // An expired session stays expired: the next fenced commit fails with SessionExpiredError.
-      clearInterval(this.#timer);
+      // A store out of reach may come back: the next renewal tries again.
+      if (err instanceof SessionExpiredError) clearInterval(this.#timer);
     }
   }
 

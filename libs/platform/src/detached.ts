@@ -1,26 +1,18 @@
 /**
  * Working from the blob store alone, for when the metadata database is lost: restore one version
- * from the metadata copy stored beside its blocks, or rebuild the whole database.
+ * from the metadata copy stored beside its blocks (never opening the configured database), or
+ * rebuild the whole database (`recover`). The blob store is the configured one, the blob-store
+ * service included.
  */
-import { join } from 'node:path';
 import { BlobNotFoundError, metadataKey, NotFoundError, parseExport, type BlobStore, type ExportDocument, type HashAlgorithm, type Repository } from '@blockvault/core';
-import { FsBlobStore } from '@blockvault/adapter-embedded';
-import type { StoresConfig } from './config.ts';
-import { openRepository, type EmbeddedOptions, type OpenRepository } from './embedded.ts';
-
-async function blobStore(home: string, stores: StoresConfig): Promise<BlobStore> {
-  if (!stores.s3) return new FsBlobStore(join(home, 'blobs'));
-  const { S3BlobStore } = await import('@blockvault/adapter-s3');
-  const s3 = new S3BlobStore(stores.s3);
-  await s3.init();
-  return s3;
-}
+import type { BlockvaultConfig } from './config/load.ts';
+import { openBlobBackend, openRepository, type OpenRepository, type RepositoryOptions } from './repository.ts';
 
 async function readDocument(blobs: BlobStore, uid: string): Promise<ExportDocument> {
   try {
     return parseExport((await blobs.get(metadataKey(uid))).toString('utf8'), metadataKey(uid));
   } catch (err) {
-    if (err instanceof BlobNotFoundError) throw new NotFoundError(`the blob store has no metadata copy of version ${uid}`);
+    if (err instanceof BlobNotFoundError) throw new NotFoundError(`the blob store has no metadata copy of version ${uid}`, { cause: err });
     throw err;
   }
 }
@@ -30,39 +22,48 @@ async function firstDocument(blobs: BlobStore): Promise<ExportDocument | undefin
   return undefined;
 }
 
+/** Reads with the configured blob backend, closing it afterwards. */
+async function withBlobs<T>(config: BlockvaultConfig, fn: (blobs: BlobStore) => Promise<T>): Promise<T> {
+  const backend = await openBlobBackend(config);
+  try {
+    return await fn(backend.blobs);
+  } finally {
+    await backend.close();
+  }
+}
+
 /**
  * A repository whose metadata lives in memory and holds just this version, read from the blob
- * store; restore from it as from any repository.
+ * store; restore from it as from any repository. The configured metadata database (MongoDB, the
+ * metadata service, the home's SQLite) is never opened.
  */
-export async function openVersionFromBlobStore(
-  home: string,
-  uid: string,
-  options: Partial<EmbeddedOptions> & { stores?: StoresConfig } = {},
-): Promise<{ repository: Repository; close(): Promise<void> }> {
-  const stores = options.stores ?? {};
-  const doc = await readDocument(await blobStore(home, stores), uid);
+export async function openVersionFromBlobStore(config: BlockvaultConfig, uid: string, options: RepositoryOptions = {}): Promise<{ repository: Repository; close(): Promise<void> }> {
+  const doc = await withBlobs(config, (blobs) => readDocument(blobs, uid));
   const r = doc.body.repository;
-  // Metadata in memory, blobs where they are.
-  const embedded = await openRepository({
-    stores: { ...(stores.s3 ? { s3: stores.s3 } : {}), ...(stores.transforms ? { transforms: stores.transforms } : {}) },
+  const opened = await openRepository(config, {
     ...options,
-    home,
+    exclude: { metadata: ['metadata-service', 'mongodb'] },
     metadataPath: ':memory:',
     hash: r.hash as HashAlgorithm,
     blockSize: r.blockSize,
     blocksPerSegment: r.blocksPerSegment,
   });
-  await embedded.repository.importVersion(doc);
-  return { repository: embedded.repository, close: () => embedded.close() };
+  try {
+    await opened.repository.importVersion(doc);
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
+  return { repository: opened.repository, close: () => opened.close() };
 }
 
-/** Opens the repository for `recover`, taking hash and block layout from the stored copies. */
-export async function openForRecovery(home: string, options: Partial<EmbeddedOptions> & { stores?: StoresConfig } = {}): Promise<OpenRepository> {
-  const doc = await firstDocument(await blobStore(home, options.stores ?? {}));
+/**
+ * Opens the configured repository for `recover`, taking hash and block layout from the stored
+ * copies. It writes into the configured database, so that one is opened (and an unreachable one
+ * is reported as unavailable).
+ */
+export async function openForRecovery(config: BlockvaultConfig, options: RepositoryOptions = {}): Promise<OpenRepository> {
+  const doc = await withBlobs(config, firstDocument);
   const r = doc?.body.repository;
-  return openRepository({
-    ...options,
-    home,
-    ...(r ? { hash: r.hash as HashAlgorithm, blockSize: r.blockSize, blocksPerSegment: r.blocksPerSegment } : {}),
-  });
+  return openRepository(config, { ...options, ...(r ? { hash: r.hash as HashAlgorithm, blockSize: r.blockSize, blocksPerSegment: r.blocksPerSegment } : {}) });
 }

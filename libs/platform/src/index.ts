@@ -1,4 +1,33 @@
-export { localIo, openEmbedded, openRepository, type EmbeddedOptions, type EmbeddedRepository, type OpenRepository } from './embedded.ts';
-export { apiClientSecurity, newToken, securityFromEnv, type SecurityConfig } from './security.ts';
-export { addMasterKey, readKeyFile, storesFromEnv, transformsFromEnv, type StoresConfig, type TransformSettings } from './config.ts';
+export { defaultConfig, loadConfig, type BlockvaultConfig, type ConfigFlags, type IoConfig, type IoRoots, type StoresConfig } from './config/load.ts';
+export { configTable, SECTIONS, VARIABLES, type Section, type Variable } from './config/variables.ts';
+export { addMasterKey, readKeyFile, type TransformSettings } from './config/keys.ts';
+export { apiClientSecurity, newToken, type SecurityConfig } from './config/security.ts';
+export {
+  BLOB_BACKENDS,
+  choose,
+  IO_BACKENDS,
+  localIo,
+  METADATA_BACKENDS,
+  type BlobBackend,
+  type BlobBackendName,
+  type IoBackend,
+  type MetadataBackend,
+  type MetadataBackendName,
+  type OpenContext,
+  type OpenedBlobs,
+  type OpenedMetadata,
+} from './stores.ts';
+export {
+  composeBlobStore,
+  DEFAULT_BLOB_CALL_DEADLINE_MS,
+  openBlobBackend,
+  openEmbedded,
+  openMetadataBackend,
+  openRepository,
+  type EmbeddedOptions,
+  type EmbeddedRepository,
+  type OpenRepository,
+  type RepositoryOptions,
+} from './repository.ts';
 export { openForRecovery, openVersionFromBlobStore } from './detached.ts';
+export { TARGETS as SERVE_TARGETS, type Target as ServeTarget } from './targets.ts';

@@ -1,117 +1,129 @@
 /**
- * One binary, many targets (Loki/Tempo style): a registry of modules and their dependencies.
- * `serve({ target: 'all' })` runs the scheduler (the gRPC job API) and a worker in one process;
- * `scheduler` and `worker` run them alone, sharing NATS and the repository's stores.
+ * One binary, many targets (Tempo's `modules.go`): a registry of typed modules and their
+ * dependencies. `all` runs every role in one process, wired in memory: the job API, the schedule
+ * loop and a worker on the repository's own stores, with the job queue and events in process, or
+ * on NATS when a NATS URL is configured. The other targets run one service each: `scheduler` and
+ * `worker` share NATS and reach the stores as configured (the metadata, blob-store and reader
+ * services included); `metadata`, `blob-store` and `reader` serve their store or host over gRPC.
  */
-import { homedir, hostname } from 'node:os';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { InvalidArgumentError, isBlockvaultError, systemClock, type Clock } from '@blockvault/core';
+import { InvalidArgumentError, IoRegistry, isBlockvaultError, systemClock, type Clock, type Locks } from '@blockvault/core';
 import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
 import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-store';
 import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
-import { JobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer } from '@blockvault/service-jobs';
-import { storesFromEnv, type StoresConfig } from './config.ts';
-import { createLogger, serveMetrics, setQueueDepthSource, startTelemetry, type Logger, type MetricsServer } from '@blockvault/telemetry';
-import { DEFAULT_BLOCK_TRACE_RATIO } from '@blockvault/core';
+import { JetStreamJobQueue, MemoryJobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer, type JobQueue } from '@blockvault/service-jobs';
+import { createLogger, currentTraceCarrier, serveMetrics, setQueueDepthSource, startTelemetry, type Logger, type MetricsServer } from '@blockvault/telemetry';
 import type { ServerSecurity } from '@blockvault/grpc-edge';
-import { internalServerSecurity, jobApiSecurity } from './security.ts';
-import { DEFAULT_LOCK_TTL_MS, localIo, lockTtlMs, openMetadataStore, openRepository, type OpenRepository } from './embedded.ts';
+import { loadConfig, type BlockvaultConfig } from './config/load.ts';
+import { internalServerSecurity, jobApiSecurity } from './config/security.ts';
+import { openBlobBackend, openMetadataBackend, openRepository, type OpenRepository } from './repository.ts';
+import { localIo } from './stores.ts';
+import { TARGETS, type Target } from './targets.ts';
+
 
 export { startTelemetry } from '@blockvault/telemetry';
 
-export const TARGETS = ['all', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata'] as const;
-export type Target = (typeof TARGETS)[number];
+export { TARGETS, type Target } from './targets.ts';
+
+export const MODULES = ['metrics', 'bus', 'repository', 'queue', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata'] as const;
+export type ModuleName = (typeof MODULES)[number];
+
+/** Where the scheduler and worker targets find NATS when none is configured. */
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+/** Default gRPC addresses by target. */
+export const DEFAULT_LISTEN: Record<Exclude<Target, 'worker'>, string> = {
+  all: '127.0.0.1:7070',
+  scheduler: '127.0.0.1:7070',
+  'blob-store': '127.0.0.1:7071',
+  reader: '127.0.0.1:7072',
+  metadata: '127.0.0.1:7073',
+};
 
 export interface ServeOptions {
   readonly target: Target;
-  /** nats://host:port */
-  readonly natsUrl: string;
-  /** The gRPC address: the job API (scheduler, all) 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073. */
-  readonly listen?: string;
-  /** The repository: home directory and stores, as for the CLI. */
-  readonly home: string;
-  readonly stores?: StoresConfig;
+  readonly config: BlockvaultConfig;
   readonly clock?: Clock;
-  /** How often the scheduler looks at the schedules. @default 30000 (BLOCKVAULT_SCHEDULER_TICK_MS) */
-  readonly schedulerTickMs?: number;
+  /** Structured logs. @default pino JSON on stderr at the configured level */
+  readonly logger?: Logger;
   /** Repository options for tests (small blocks). */
   readonly blockSize?: number;
   readonly blocksPerSegment?: number;
-  /** Structured logs. @default pino JSON on stderr */
-  readonly logger?: Logger;
-  /** The share of blocks traced with their own spans. @default BLOCKVAULT_TRACE_BLOCKS, else 0.01 */
-  readonly traceBlockRatio?: number;
-  /** Serve Prometheus metrics here (host:port). @default BLOCKVAULT_METRICS_LISTEN, else none */
-  readonly metricsListen?: string;
 }
 
 export interface Running {
-  /** The job API's port, when the scheduler runs here. */
+  /** The gRPC port of the target's server (the job API for all and scheduler). */
   readonly port: number | undefined;
   /** The /metrics port, when metrics are served. */
   readonly metricsPort: number | undefined;
-  readonly modules: readonly string[];
+  readonly modules: readonly ModuleName[];
+  /** Whether jobs go through NATS JetStream or the in-process queue. */
+  readonly queue: 'jetstream' | 'in-process' | undefined;
   stop(): Promise<void>;
 }
 
 interface Context {
+  readonly o: ServeOptions;
+  readonly log: Logger;
+  readonly clock: Clock;
   nc?: NatsConnection;
   repo?: OpenRepository;
   queue?: JobQueue;
   grpc?: GrpcServer;
   worker?: Worker;
   loop?: SchedulerLoop;
-  blobServer?: BlobStoreServer;
-  readerServer?: ReaderServer;
-  metadataServer?: MetadataServer;
+  server?: BlobStoreServer | ReaderServer | MetadataServer;
+  closeStore?: () => Promise<void>;
   metrics?: MetricsServer;
-  log?: Logger;
 }
 
 interface Module {
-  readonly deps: readonly string[];
-  start(ctx: Context, o: ServeOptions): Promise<void>;
+  readonly deps: readonly ModuleName[];
+  start(ctx: Context): Promise<void>;
   stop(ctx: Context): Promise<void>;
 }
 
-const MODULES: Record<string, Module> = {
+const listen = (ctx: Context, target: Exclude<Target, 'worker'>): string => ctx.o.config.services.listen ?? DEFAULT_LISTEN[target];
+const owner = (): string => `${hostname()}:${process.pid}`;
+
+const REGISTRY: Record<ModuleName, Module> = {
   metrics: {
     deps: [],
-    start: async (ctx, o) => {
-      const listen = o.metricsListen ?? process.env['BLOCKVAULT_METRICS_LISTEN'];
-      if (listen) ctx.metrics = await serveMetrics(listen);
+    start: async (ctx) => {
+      const address = ctx.o.config.services.metricsListen;
+      if (address) ctx.metrics = await serveMetrics(address);
     },
     stop: async (ctx) => {
       setQueueDepthSource(undefined);
       await ctx.metrics?.stop();
     },
   },
-  nats: {
+  bus: {
     deps: [],
-    start: async (ctx, o) => {
-      ctx.nc = await openNats({ url: o.natsUrl, name: `blockvault-${o.target}`, ...(o.stores?.natsAuth ? { auth: o.stores.natsAuth } : {}) });
+    start: async (ctx) => {
+      const { config, target } = ctx.o;
+      // `all` without NATS runs the queue, events and locks in process; a service on its own shares NATS.
+      const url = config.nats.url ?? (target === 'all' ? undefined : DEFAULT_NATS_URL);
+      if (url) ctx.nc = await openNats({ url, name: `blockvault-${target}`, ...(config.nats.auth ? { auth: config.nats.auth } : {}) });
     },
     stop: async (ctx) => {
       await ctx.nc?.drain();
     },
   },
   repository: {
-    deps: ['nats'],
-    start: async (ctx, o) => {
-      const clock = o.clock ?? systemClock;
-      const nc = ctx.nc as NatsConnection;
-      ctx.repo = await openRepository({
-        home: o.home,
-        stores: o.stores,
-        clock,
-        events: await NatsEventBus.open(nc),
+    deps: ['bus'],
+    start: async (ctx) => {
+      const { config, blockSize, blocksPerSegment } = ctx.o;
+      const nc = ctx.nc;
+      ctx.repo = await openRepository(config, {
+        clock: ctx.clock,
+        ...(nc ? { events: await NatsEventBus.open(nc) } : {}),
         // Through the metadata service, leases live in NATS KV: shared by every process.
-        ...(o.stores?.metadataService ? { locks: await NatsLocks.open(nc, clock, { ttlMs: lockTtlMs() }) } : {}),
-        ...(o.blockSize ? { blockSize: o.blockSize } : {}),
-        ...(o.blocksPerSegment ? { blocksPerSegment: o.blocksPerSegment } : {}),
-        traceBlockRatio: o.traceBlockRatio ?? traceBlockRatioFromEnv(),
+        ...(nc && config.stores.metadata.service ? { locks: await NatsLocks.open(nc, ctx.clock, { ttlMs: config.queue.lockTtlMs }) } : {}),
+        ...(blockSize ? { blockSize } : {}),
+        ...(blocksPerSegment ? { blocksPerSegment } : {}),
       });
     },
     stop: async (ctx) => {
@@ -120,29 +132,26 @@ const MODULES: Record<string, Module> = {
     },
   },
   queue: {
-    deps: ['nats'],
+    deps: ['bus'],
     start: async (ctx) => {
-      ctx.queue = await JobQueue.open(ctx.nc as NatsConnection);
-      const queue = ctx.queue;
+      const queue = ctx.nc ? await JetStreamJobQueue.open(ctx.nc, { ackWaitMs: ctx.o.config.queue.ackWaitMs }) : new MemoryJobQueue(currentTraceCarrier);
+      ctx.queue = queue;
       setQueueDepthSource(() => queue.pending());
     },
-    stop: async () => undefined,
+    stop: async (ctx) => {
+      if (ctx.queue instanceof MemoryJobQueue) ctx.queue.close();
+    },
   },
   scheduler: {
     deps: ['repository', 'queue'],
-    start: async (ctx, o) => {
-      const clock = o.clock ?? systemClock;
-      ctx.grpc = await serveJobApi({ queue: ctx.queue as JobQueue, repository: ctx.repo!.repository, clock }, o.listen ?? '127.0.0.1:7070', withRefusalLog(jobApiSecurity(o.stores?.security), ctx.log!));
-      ctx.loop = new SchedulerLoop({
-        queue: ctx.queue as JobQueue,
-        repository: ctx.repo!.repository,
-        events: ctx.repo!.events,
-        locks: await NatsLocks.open(ctx.nc as NatsConnection, clock),
-        clock,
-        owner: `${hostname()}:${process.pid}`,
-        logger: ctx.log!,
-        ...(o.schedulerTickMs ? { tickMs: o.schedulerTickMs } : {}),
-      });
+    start: async (ctx) => {
+      const { config } = ctx.o;
+      const repository = ctx.repo!.repository;
+      const security = withRefusalLog(jobApiSecurity(config.security), ctx.log);
+      ctx.grpc = await serveJobApi({ queue: ctx.queue!, repository, clock: ctx.clock }, listen(ctx, ctx.o.target === 'all' ? 'all' : 'scheduler'), security);
+      // Leadership among replicas: a lease in NATS KV, or the database's own in one process.
+      const locks: Locks = ctx.nc ? await NatsLocks.open(ctx.nc, ctx.clock) : repository.ctx.locks;
+      ctx.loop = new SchedulerLoop({ queue: ctx.queue!, repository, events: ctx.repo!.events, locks, clock: ctx.clock, owner: owner(), logger: ctx.log, tickMs: config.scheduler.tickMs });
       ctx.loop.start();
     },
     stop: async (ctx) => {
@@ -152,15 +161,15 @@ const MODULES: Record<string, Module> = {
   },
   worker: {
     deps: ['repository', 'queue'],
-    start: async (ctx, o) => {
+    start: async (ctx) => {
       ctx.worker = new Worker({
-        queue: ctx.queue as JobQueue,
+        queue: ctx.queue!,
         repository: ctx.repo!.repository,
         events: ctx.repo!.events,
-        clock: o.clock ?? systemClock,
-        owner: `${hostname()}:${process.pid}`,
-        logger: ctx.log!,
-        lockTtlMs: o.stores?.metadataService ? lockTtlMs() : DEFAULT_LOCK_TTL_MS,
+        clock: ctx.clock,
+        owner: owner(),
+        logger: ctx.log,
+        lockTtlMs: ctx.o.config.queue.lockTtlMs,
       });
       await ctx.worker.start();
     },
@@ -170,51 +179,51 @@ const MODULES: Record<string, Module> = {
   },
   'blob-store': {
     deps: [],
-    start: async (ctx, o) => {
+    start: async (ctx) => {
       // The store behind the service: S3 when configured, else files under the home directory.
-      const stores = { ...(o.stores?.s3 ? { s3: o.stores.s3 } : {}) };
-      const opened = await openRepository({ home: o.home, stores, ...(o.blockSize ? { blockSize: o.blockSize } : {}), ...(o.blocksPerSegment ? { blocksPerSegment: o.blocksPerSegment } : {}) });
-      ctx.blobServer = await serveBlobStore(opened.blobs, o.listen ?? '127.0.0.1:7071', withRefusalLog(internalServerSecurity(o.stores?.security), ctx.log!));
-      const stop = ctx.blobServer.stop;
-      ctx.blobServer = { port: ctx.blobServer.port, stop: async () => (await stop(), await opened.close()) };
+      const backend = await openBlobBackend(ctx.o.config, { exclude: { blobs: ['blob-store-service'] } });
+      ctx.closeStore = () => backend.close();
+      ctx.server = await serveBlobStore(backend.blobs, listen(ctx, 'blob-store'), withRefusalLog(internalServerSecurity(ctx.o.config.security), ctx.log));
     },
     stop: async (ctx) => {
-      await ctx.blobServer?.stop();
+      await ctx.server?.stop();
+      await ctx.closeStore?.();
     },
   },
   reader: {
     deps: [],
-    start: async (ctx, o) => {
-      ctx.readerServer = await serveReader(localIo(o.stores?.ioRoots), o.listen ?? '127.0.0.1:7072', withRefusalLog(internalServerSecurity(o.stores?.security), ctx.log!));
+    start: async (ctx) => {
+      const io = new IoRegistry(localIo(ctx.o.config.io));
+      ctx.server = await serveReader(io, listen(ctx, 'reader'), withRefusalLog(internalServerSecurity(ctx.o.config.security), ctx.log));
     },
     stop: async (ctx) => {
-      await ctx.readerServer?.stop();
+      await ctx.server?.stop();
     },
   },
   metadata: {
     deps: [],
-    start: async (ctx, o) => {
+    start: async (ctx) => {
       // The database behind the service: MongoDB when configured, else SQLite under the home directory.
-      const stores = { ...(o.stores?.mongo ? { mongo: o.stores.mongo } : {}) };
-      const opened = await openMetadataStore({ home: o.home, ...(o.clock ? { clock: o.clock } : {}) }, stores);
-      const server = await serveMetadata(opened.metadata, o.listen ?? '127.0.0.1:7073', withRefusalLog(internalServerSecurity(o.stores?.security), ctx.log!));
-      ctx.metadataServer = { port: server.port, stop: async () => (await server.stop(), await opened.close()) };
+      const opened = await openMetadataBackend(ctx.o.config, { clock: ctx.clock, exclude: { metadata: ['metadata-service'] } });
+      ctx.closeStore = () => opened.close();
+      ctx.server = await serveMetadata(opened.metadata, listen(ctx, 'metadata'), withRefusalLog(internalServerSecurity(ctx.o.config.security), ctx.log));
     },
     stop: async (ctx) => {
-      await ctx.metadataServer?.stop();
+      await ctx.server?.stop();
+      await ctx.closeStore?.();
     },
   },
-  all: { deps: ['scheduler', 'worker'], start: async () => undefined, stop: async () => undefined },
 };
 
-/** The share of blocks traced: BLOCKVAULT_TRACE_BLOCKS (0..1), else 0.01. */
-export function traceBlockRatioFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const text = env['BLOCKVAULT_TRACE_BLOCKS'];
-  if (text === undefined || text === '') return DEFAULT_BLOCK_TRACE_RATIO;
-  const ratio = Number(text);
-  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new InvalidArgumentError(`BLOCKVAULT_TRACE_BLOCKS must be a ratio from 0 to 1, got ${JSON.stringify(text)}`);
-  return ratio;
-}
+/** The modules each target names; their dependencies come with them. */
+const TARGET_MODULES: Record<Target, readonly ModuleName[]> = {
+  all: ['scheduler', 'worker'],
+  scheduler: ['scheduler'],
+  worker: ['worker'],
+  'blob-store': ['blob-store'],
+  reader: ['reader'],
+  metadata: ['metadata'],
+};
 
 /** Refused calls go to the log (method, peer, reason; never the token). */
 function withRefusalLog(security: ServerSecurity | undefined, log: Logger): ServerSecurity | undefined {
@@ -222,61 +231,64 @@ function withRefusalLog(security: ServerSecurity | undefined, log: Logger): Serv
   return security && { ...security, onDenied: (e) => refusals.warn(e, 'call refused') };
 }
 
+export function isTarget(name: string): name is Target {
+  return (TARGETS as readonly string[]).includes(name);
+}
+
 /** Modules in start order: dependencies first. */
-export function resolveModules(target: string): string[] {
-  if (!(TARGETS as readonly string[]).includes(target)) throw new InvalidArgumentError(`unknown target ${JSON.stringify(target)}: use ${TARGETS.join(', ')}`);
-  const order: string[] = [];
-  const visit = (name: string): void => {
+export function resolveModules(target: string): ModuleName[] {
+  if (!isTarget(target)) throw new InvalidArgumentError(`unknown target ${JSON.stringify(target)}: use ${TARGETS.join(', ')}`);
+  const order: ModuleName[] = [];
+  const visit = (name: ModuleName): void => {
     if (order.includes(name)) return;
-    for (const d of MODULES[name]!.deps) visit(d);
+    for (const d of REGISTRY[name].deps) visit(d);
     order.push(name);
   };
   visit('metrics');
-  visit(target);
+  for (const m of TARGET_MODULES[target]) visit(m);
   return order;
 }
 
 export async function serve(options: ServeOptions): Promise<Running> {
   const order = resolveModules(options.target);
-  const ctx: Context = { log: options.logger ?? createLogger(`blockvault-${options.target}`) };
-  const started: string[] = [];
+  const ctx: Context = { o: options, log: options.logger ?? createLogger(`blockvault-${options.target}`, { level: options.config.logging.level }), clock: options.clock ?? systemClock };
+  const started: ModuleName[] = [];
   const stop = async (): Promise<void> => {
-    for (const name of [...started].reverse()) await MODULES[name]!.stop(ctx);
+    for (const name of started.splice(0).reverse()) await REGISTRY[name].stop(ctx);
   };
   try {
     for (const name of order) {
-      await MODULES[name]!.start(ctx, options);
+      await REGISTRY[name].start(ctx);
       started.push(name);
     }
   } catch (err) {
     await stop();
     throw err;
   }
-  ctx.log?.info({ modules: order, port: ctx.grpc?.port ?? ctx.blobServer?.port ?? ctx.readerServer?.port ?? ctx.metadataServer?.port, metricsPort: ctx.metrics?.port }, 'serving');
-  return { port: ctx.grpc?.port ?? ctx.blobServer?.port ?? ctx.readerServer?.port ?? ctx.metadataServer?.port, metricsPort: ctx.metrics?.port, modules: order.filter((m) => m !== 'metrics' || ctx.metrics), stop };
+  const port = ctx.grpc?.port ?? ctx.server?.port;
+  const queue = ctx.queue ? (ctx.queue instanceof MemoryJobQueue ? 'in-process' : 'jetstream') : undefined;
+  const modules = order.filter((m) => m !== 'metrics' || ctx.metrics);
+  ctx.log.info({ modules, port, queue, metricsPort: ctx.metrics?.port }, 'serving');
+  return { port, metricsPort: ctx.metrics?.port, modules, queue, stop };
 }
 
 /**
- * A service's main: serve `target` configured from the environment (BLOCKVAULT_NATS_URL,
- * BLOCKVAULT_GRPC_LISTEN, BLOCKVAULT_HOME, the store settings) until SIGINT or SIGTERM. Errors
- * are one line, with the CLI's exit codes: 2 bad settings, 6 a server unreachable, 1 otherwise.
+ * A service's main: serve `target` configured from the environment until SIGINT or SIGTERM.
+ * Errors are one line, with the CLI's exit codes: 2 bad settings, 6 a server unreachable, 8
+ * refused credentials, 1 otherwise.
  */
 export async function runServiceFromEnv(target: Target, name: string): Promise<void> {
-  const env = process.env;
-  const telemetry = await startTelemetry(name);
   let running: Running;
+  let telemetry: Awaited<ReturnType<typeof startTelemetry>> | undefined;
   try {
-    running = await serve({
-      target,
-      natsUrl: env['BLOCKVAULT_NATS_URL'] ?? 'nats://127.0.0.1:4222',
-      ...(env['BLOCKVAULT_GRPC_LISTEN'] ? { listen: env['BLOCKVAULT_GRPC_LISTEN'] } : {}),
-      home: env['BLOCKVAULT_HOME'] ?? join(homedir(), '.local', 'share', 'blockvault'),
-      stores: storesFromEnv(),
-    });
+    const config = loadConfig();
+    telemetry = await startTelemetry(name);
+    running = await serve({ target, config });
   } catch (err) {
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
+    await telemetry?.shutdown();
     const code = isBlockvaultError(err) ? err.code : '';
-    process.exit(code === 'INVALID_ARGUMENT' ? 2 : code === 'UNAVAILABLE' ? 6 : 1);
+    process.exit(code === 'INVALID_ARGUMENT' ? 2 : code === 'UNAVAILABLE' ? 6 : code === 'UNAUTHENTICATED' ? 8 : 1);
   }
   await new Promise<void>((done) => {
     process.once('SIGINT', done);

@@ -30,7 +30,7 @@ export const REDACT_PATHS = [
 ];
 
 export interface LoggerOptions {
-  /** @default BLOCKVAULT_LOG_LEVEL, else info */
+  /** @default info (services pass BLOCKVAULT_LOG_LEVEL from the configuration) */
   readonly level?: string;
   /** @default stderr */
   readonly destination?: NodeJS.WritableStream;
@@ -40,7 +40,7 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
   return pino(
     {
       name: service,
-      level: options.level ?? process.env['BLOCKVAULT_LOG_LEVEL'] ?? 'info',
+      level: options.level ?? 'info',
       base: { service, pid: process.pid },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,

@@ -29,7 +29,8 @@ export const queuePending = new Gauge({
   name: 'blockvault_queue_pending_jobs',
   help: 'Jobs waiting in the work queue or delivered and not yet acknowledged (JetStream consumer)',
   async collect() {
-    if (queueDepth) this.set(await queueDepth().catch(() => Number.NaN));
+    // A scrape while the queue is out of reach shows the gap (NaN) rather than failing the whole scrape.
+    if (queueDepth) this.set(await queueDepth().catch((_unreachable: unknown) => Number.NaN));
   },
 });
 export const rpcDuration = new Histogram({

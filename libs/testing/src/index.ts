@@ -1,5 +1,5 @@
 export { buildImage, overwrite, tempDir, type BlockSpec, type TempDir } from './data.ts';
-export { FaultyBlobStore } from './faulty-blob-store.ts';
+export { Faults, type FaultOptions } from './faults.ts';
 export { Gate, type Pause } from './gated.ts';
 export { metadataContract } from './metadata-contract.ts';
 export { blobStoreContract } from './blob-store-contract.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { NotFoundError, VersionNotFoundError, type MetadataStore, type RepositoryConfig, type Version } from '@blockvault/core';
+import { NotFoundError, SessionExpiredError, VersionNotFoundError, type MetadataStore, type RepositoryConfig, type Version } from '@blockvault/core';
 
 const config: RepositoryConfig = {
   formatVersion: 1,
@@ -147,6 +147,62 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
       await assert.rejects(store.commitSegments('v-new', [], [], { sessionId: 's1', now: later }), /expired/);
       assert.deepEqual(await store.liveSessions(later), []);
       await store.deleteVersion('v-base', later);
+    });
+
+    it('keeps settings as JSON values by key', async () => {
+      assert.equal(await store.getSetting('schedules'), undefined);
+      await store.putSetting('schedules', [{ name: 'vm1', keep: 3 }]);
+      assert.deepEqual(await store.getSetting('schedules'), [{ name: 'vm1', keep: 3 }]);
+      await store.putSetting('schedules', []);
+      assert.deepEqual(await store.getSetting('schedules'), []);
+    });
+
+    it('renews a session until it is closed; a closed session cannot be renewed', async () => {
+      const now = new Date('2026-05-01T00:00:00Z');
+      await store.createVersion(version('v-sess'));
+      await store.openSession({ id: 's-renew', versionUid: 'v-sess', baseUid: null, started: now, expires: new Date(now.getTime() + 1000) });
+      const later = new Date(now.getTime() + 5000);
+      await store.renewSession('s-renew', new Date(later.getTime() + 1000), now);
+      assert.deepEqual((await store.liveSessions(later)).map((x) => x.id), ['s-renew'], 'renewed past `later`');
+      await store.closeSession('s-renew');
+      assert.deepEqual(await store.liveSessions(now), []);
+      await assert.rejects(store.renewSession('s-renew', later, now), SessionExpiredError);
+    });
+
+    it('cleanup bookkeeping: referenced segments, unreferenced marks on blobs, orphans forgotten', async () => {
+      const kept = digest();
+      const dropped = digest();
+      await store.createVersion(version('v-keep'));
+      await store.createVersion(version('v-drop'));
+      await store.commitSegments('v-keep', [{ segNo: 0, segId: kept, sparseBlocks: 0, data: digest() }], []);
+      await store.commitSegments('v-drop', [{ segNo: 0, segId: dropped, sparseBlocks: 0, data: digest() }], []);
+      const hex = async (): Promise<string[]> => (await store.referencedSegmentIds()).map((b) => b.toString('hex'));
+      assert.ok((await hex()).includes(kept.toString('hex')) && (await hex()).includes(dropped.toString('hex')));
+      await store.deleteVersion('v-drop', new Date());
+      assert.ok(!(await hex()).includes(dropped.toString('hex')), 'a deleted version no longer references its segment');
+      assert.ok((await hex()).includes(kept.toString('hex')));
+      assert.equal(typeof (await store.deleteUnreferencedSegments()), 'number');
+      assert.deepEqual(await store.getSegments([kept]).then((b) => b.length), 1, 'a referenced segment is never dropped');
+
+      const [a, b] = [digest(), digest()];
+      await store.commitSegments('v-keep', [], [
+        { checksum: a, uid: 'ee01', size: 4096, valid: true },
+        { checksum: b, uid: 'ee02', size: 4096, valid: true },
+      ]);
+      const since = new Date('2026-06-01T00:00:00Z');
+      await store.markUnreferenced([a, b], [], since);
+      await store.markUnreferenced([], [b], since);
+      const records = new Map((await store.listBlobRecords()).map((r) => [r.uid, r]));
+      assert.equal(records.get('ee01')?.unreferencedSince?.getTime(), since.getTime());
+      assert.equal(records.get('ee02')?.unreferencedSince, null, 'marked referenced again');
+      assert.equal(records.get('ee01')?.state, 'live');
+
+      const c = digest();
+      await store.commitSegments('v-keep', [], [{ checksum: c, uid: 'ff01', size: 4096, valid: true }]);
+      await store.commitSegments('v-keep', [], [{ checksum: c, uid: 'ff02', size: 4096, valid: true }]);
+      assert.ok((await store.listOrphans()).some((o) => o.uid === 'ff02'));
+      await store.forgetOrphans(['ff02']);
+      assert.ok(!(await store.listOrphans()).some((o) => o.uid === 'ff02'));
     });
 
     it('deleting a version forgets its segment pointers', async () => {

@@ -28,6 +28,8 @@ import {
   type Version,
   type VersionFilter,
   type VersionPatch,
+  systemClock,
+  type Clock,
 } from '@blockvault/core';
 
 const SCHEMA = `
@@ -128,8 +130,11 @@ function toVersion(row: VersionRow): Version {
 export class SqliteMetadataStore implements MetadataStore {
   readonly #db: DatabaseSync;
   readonly #stmt: Record<string, StatementSync>;
+  readonly #clock: Clock;
 
-  constructor(path: string) {
+  /** `clock` dates commits made without a fence. @default the system clock */
+  constructor(path: string, clock: Clock = systemClock) {
+    this.#clock = clock;
     try {
       this.#db = new DatabaseSync(path, { timeout: 30_000 });
       this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;');
@@ -283,7 +288,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[], fence?: CommitFence): Promise<void> {
-    const now = fence ? fence.now.getTime() : Date.now();
+    const now = fence ? fence.now.getTime() : this.#clock.now().getTime();
     this.#tx(() => {
       if (fence) {
         const session = this.#stmt['getSession']!.get(fence.sessionId) as SessionRow | undefined;

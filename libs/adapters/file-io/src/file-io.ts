@@ -119,7 +119,8 @@ async function realPathOf(path: string): Promise<string> {
     return await realpath(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return resolve(await realpath(dirname(path)).catch(() => dirname(path)), basename(path));
+    // A parent that does not exist either resolves to itself: opening the target then reports it.
+    return resolve(await realpath(dirname(path)).catch((e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? dirname(path) : Promise.reject(e))), basename(path));
   }
 }
 
@@ -147,7 +148,8 @@ export class FileIo implements IoModule {
   }
 
   async #realRoots(): Promise<string[]> {
-    return Promise.all((this.#roots ?? []).map((r) => realpath(r).catch(() => r)));
+    // A root that does not exist (yet) confines to its own path.
+    return Promise.all((this.#roots ?? []).map((r) => realpath(r).catch((e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? r : Promise.reject(e)))));
   }
 
   #outside(href: string, real?: string): PermissionDeniedError {

@@ -32,6 +32,8 @@ import {
   type Version,
   type VersionFilter,
   type VersionPatch,
+  systemClock,
+  type Clock,
 } from '@blockvault/core';
 import { translate } from './errors.ts';
 
@@ -127,7 +129,11 @@ export class MongoMetadataStore implements MetadataStore {
   };
   #blocksPerSegment: number | undefined;
 
-  constructor(db: Db, close: () => Promise<void>) {
+  readonly #clock: Clock;
+
+  /** `clock` dates commits made without a fence and the cutoff of segment cleanup. @default the system clock */
+  constructor(db: Db, close: () => Promise<void>, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.#db = db;
     this.#close = close;
     this.#c = {
@@ -268,7 +274,7 @@ export class MongoMetadataStore implements MetadataStore {
   }
 
   async commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[], fence?: CommitFence): Promise<void> {
-    const now = fence ? fence.now.getTime() : Date.now();
+    const now = fence ? fence.now.getTime() : this.#clock.now().getTime();
     if (fence) {
       const s = await translate(() => this.#c.sessions.findOne({ _id: fence.sessionId }));
       if (!s || s.expires <= now) throw new SessionExpiredError(fence.sessionId);
@@ -413,8 +419,9 @@ export class MongoMetadataStore implements MetadataStore {
   async deleteUnreferencedSegments(): Promise<number> {
     // Only segments untouched since before the oldest live session: a commit may be about to
     // point to a segment it has just (re)written.
-    const sessions = await this.liveSessions(new Date());
-    const cutoff = Math.min(Date.now(), ...sessions.map((s) => s.started.getTime())) - FENCE_MARGIN_MS;
+    const now = this.#clock.now();
+    const sessions = await this.liveSessions(now);
+    const cutoff = Math.min(now.getTime(), ...sessions.map((s) => s.started.getTime())) - FENCE_MARGIN_MS;
     const referenced = new Set((await this.referencedSegmentIds()).map((b) => b.toString('hex')));
     const stale = (await translate(() => this.#c.segments.find({}, { projection: { _id: 1, touched: 1 } }).toArray())).filter((s) => !referenced.has(s._id) && s.touched < cutoff);
     await parallel(stale, (s) => translate(() => this.#c.segments.deleteOne({ _id: s._id, touched: s.touched })));

@@ -1,5 +1,5 @@
 import { MongoClient } from 'mongodb';
-import { InvalidArgumentError } from '@blockvault/core';
+import { InvalidArgumentError, type Clock } from '@blockvault/core';
 import { redactUrl, translate } from './errors.ts';
 import { MongoMetadataStore } from './mongo-metadata.ts';
 
@@ -10,6 +10,8 @@ export interface MongoOptions {
   readonly database?: string;
   /** @default 10000 */
   readonly serverSelectionTimeoutMs?: number;
+  /** @default the system clock */
+  readonly clock?: Clock;
 }
 
 /** Connects, checks the server answers, and creates the indexes. */
@@ -19,7 +21,7 @@ export async function openMongo(options: MongoOptions): Promise<{ client: MongoC
   await translate(() => client.connect());
   const db = client.db(options.database ?? (client.options.dbName || 'blockvault'));
   await translate(() => db.command({ ping: 1 }));
-  const store = new MongoMetadataStore(db, () => client.close());
+  const store = new MongoMetadataStore(db, () => client.close(), options.clock);
   await store.init();
   return { client, store };
 }

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { UnavailableError, VersionLockedError } from '@blockvault/core';
 import { eventsContract, locksContract, useNats, type NatsHandle } from '@blockvault/testing';
 import { NatsEventBus } from './nats-events.ts';
 import { NatsLocks } from './nats-locks.ts';
@@ -36,5 +37,14 @@ describe('NATS events for late subscribers', () => {
     const seen: unknown[] = [];
     for await (const e of late.replay('version.removed')) if (String(e['versionUid']).startsWith(marker)) seen.push(e['versionUid']);
     assert.deepEqual(seen, [`${marker}-1`, `${marker}-2`]);
+  });
+});
+
+describe('NATS locks when NATS is out of reach', () => {
+  it('taking a lock fails as unavailable, not as held by somebody else', async () => {
+    const nc = await openNats({ url: nats.url });
+    const locks = await NatsLocks.open(nc, { now: () => new Date() });
+    await nc.close();
+    await assert.rejects(locks.acquire('version:gone-nats', { owner: 'test' }), (err: unknown) => err instanceof UnavailableError && !(err instanceof VersionLockedError));
   });
 });

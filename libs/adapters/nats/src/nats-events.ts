@@ -5,7 +5,7 @@
  */
 import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { context, propagation } from '@opentelemetry/api';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { InvalidArgumentError, UnavailableError, type BlockvaultEvent, type EventBus } from '@blockvault/core';
 
 export const EVENTS_STREAM = 'BLOCKVAULT_EVENTS';
@@ -51,7 +51,10 @@ export class NatsEventBus implements EventBus {
     try {
       await jsm.streams.info(EVENTS_STREAM);
       await jsm.streams.update(EVENTS_STREAM, config);
-    } catch {
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
+        throw new UnavailableError(`NATS: cannot set up the events stream ${EVENTS_STREAM}: ${(err as Error).message}`, { cause: err });
+      }
       await jsm.streams.add(config);
     }
     return new NatsEventBus(nc);
@@ -105,7 +108,8 @@ export class NatsEventBus implements EventBus {
   }
 
   async close(): Promise<void> {
-    await this.flush().catch(() => undefined);
+    // Closing never fails on events NATS did not take: flush() reported those to whoever awaited it.
+    await this.flush().catch((_reported: unknown) => undefined);
     for (const s of this.#subs) s.unsubscribe();
   }
 }

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
-import { renewingLease, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { renewingLease, UnavailableError, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
 
 export const LOCKS_BUCKET = 'blockvault_locks';
 const DEFAULT_TTL_MS = 60_000;
@@ -25,6 +26,18 @@ export interface NatsLocksOptions {
   readonly ttlMs?: number;
   readonly override?: boolean;
   readonly onOverride?: (name: string, holder: string) => void;
+  /** Told when a release could not reach NATS (the lease then expires by itself). */
+  readonly onReleaseFailed?: (name: string, err: Error) => void;
+}
+
+/** A check-and-set that lost: the key exists, or changed since it was read. */
+function isCasConflict(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+}
+
+/** NATS out of reach is an outage, never somebody else's lock. */
+function unavailable(what: string, err: unknown): UnavailableError {
+  return new UnavailableError(`NATS: cannot ${what}: ${(err as Error).message}`, { cause: err });
 }
 
 function keyOf(name: string): string {
@@ -43,7 +56,11 @@ export class NatsLocks implements Locks {
   }
 
   static async open(nc: NatsConnection, clock: Clock, options: NatsLocksOptions = {}): Promise<NatsLocks> {
-    return new NatsLocks(await new Kvm(nc).create(LOCKS_BUCKET, { history: 1 }), clock, options);
+    try {
+      return new NatsLocks(await new Kvm(nc).create(LOCKS_BUCKET, { history: 1 }), clock, options);
+    } catch (err) {
+      throw unavailable(`open the KV bucket ${LOCKS_BUCKET}`, err);
+    }
   }
 
   async acquire(name: string, options: LockOptions): Promise<Lease> {
@@ -54,8 +71,11 @@ export class NatsLocks implements Locks {
     let revision: number;
     try {
       revision = await this.#kv.create(key, value());
-    } catch {
-      const entry = await this.#kv.get(key);
+    } catch (err) {
+      if (!isCasConflict(err)) throw unavailable(`take lock ${name}`, err);
+      const entry = await this.#kv.get(key).catch((e: unknown) => {
+        throw unavailable(`read lock ${name}`, e);
+      });
       if (entry && entry.operation === 'PUT') {
         const held = entry.json<Holder>();
         const holder = `${held.owner} (pid ${held.pid} on ${held.host})`;
@@ -66,7 +86,8 @@ export class NatsLocks implements Locks {
       }
       try {
         revision = entry ? await this.#kv.update(key, value(), entry.revision) : await this.#kv.create(key, value());
-      } catch {
+      } catch (e) {
+        if (!isCasConflict(e)) throw unavailable(`take lock ${name}`, e);
         throw new VersionLockedError(name, 'another process that took it just now');
       }
     }
@@ -74,9 +95,21 @@ export class NatsLocks implements Locks {
     return renewingLease(
       name,
       ttl,
-      async () => (current = await this.#kv.update(key, value(), current)),
       async () => {
-        await this.#kv.delete(key, { previousSeq: current }).catch(() => undefined);
+        try {
+          current = await this.#kv.update(key, value(), current);
+        } catch (err) {
+          if (isCasConflict(err)) throw new VersionLockedError(name, 'another holder, after this lease expired');
+          throw unavailable(`renew lock ${name}`, err);
+        }
+      },
+      async () => {
+        // A lost check-and-set means the lease expired and another holder has the key: not ours to
+        // delete. Any other failure (NATS out of reach) leaves the lease to expire by itself, which
+        // is what a release that cannot be delivered must do: it never fails the work it ends.
+        await this.#kv.delete(key, { previousSeq: current }).catch((err: unknown) => {
+          if (!isCasConflict(err)) this.#options.onReleaseFailed?.(name, err as Error);
+        });
       },
     );
   }

@@ -218,7 +218,7 @@ export class RbdIo implements IoModule {
   readonly #pools: readonly string[] | undefined;
 
   constructor(options: RbdOptions = {}) {
-    this.#python = options.python ?? process.env['BLOCKVAULT_RBD_PYTHON'] ?? '/usr/bin/python3';
+    this.#python = options.python ?? '/usr/bin/python3';
     this.#env = options.env ?? process.env;
     this.#pools = options.pools;
   }

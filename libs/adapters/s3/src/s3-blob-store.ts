@@ -3,8 +3,10 @@
  *
  * Key layout: block blobs at `blocks/<uid[0:2]>/<uid>` (hex uids spread evenly; `cleanup --full
  * --prefix ab` lists one slice), version metadata copies at `versions/<uid>`. A PUT that S3
- * acknowledged is durable, which is all the engine needs of `put`. Transient failures (network
- * errors, 5xx, SlowDown) are retried with backoff and jitter; others are translated at once.
+ * acknowledged is durable, which is all the engine needs of `put`. Every SDK error is translated
+ * here: missing keys to BlobNotFoundError, refused credentials to AuthenticationError, the rest
+ * (network errors, 5xx, SlowDown) to UnavailableError, which the platform's retry wrapper retries
+ * (core's store-wrappers.ts): the adapter itself does not retry.
  */
 import { Client, S3Error } from 'minio';
 import {
@@ -28,8 +30,6 @@ export interface S3Options {
   readonly bucket: string;
   /** Path-style addressing (RGW, MinIO on one host). @default true */
   readonly pathStyle?: boolean;
-  /** Attempts for transient failures. @default 4 */
-  readonly attempts?: number;
 }
 
 const BLOB_KEY = /^[0-9a-f]{8,64}$/;
@@ -58,12 +58,10 @@ function isTransient(err: unknown): boolean {
 export class S3BlobStore implements BlobStore {
   readonly bucket: string;
   readonly #client: Client;
-  readonly #attempts: number;
   readonly #where: string;
 
   constructor(options: S3Options) {
     this.bucket = options.bucket;
-    this.#attempts = options.attempts ?? 4;
     this.#where = `s3://${options.endPoint}${options.port ? `:${options.port}` : ''}/${options.bucket}`;
     this.#client = new Client({
       endPoint: options.endPoint,
@@ -83,24 +81,19 @@ export class S3BlobStore implements BlobStore {
     });
   }
 
-  /** Retries transient failures; translates the rest into the port's errors. Never logs secrets. */
+  /** Translates SDK errors into the port's. Never logs secrets. */
   async #call<T>(what: string, fn: () => Promise<T>, key?: string): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (isBlockvaultError(err)) throw err;
-        const code = (err as { code?: string }).code ?? '';
-        if ((code === 'NoSuchKey' || code === 'NotFound') && key !== undefined) throw new BlobNotFoundError(key, { cause: err });
-        if (AUTH_CODES.has(code)) {
-          throw new AuthenticationError(`${this.#where}: the S3 store refused the credentials (${code}); check the access key and secret key`, { cause: err });
-        }
-        if (isTransient(err) && attempt < this.#attempts) {
-          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
-          continue;
-        }
-        throw new UnavailableError(`${this.#where}: cannot ${what}: ${(err as Error).message}`, { cause: err });
+    try {
+      return await fn();
+    } catch (err) {
+      if (isBlockvaultError(err)) throw err;
+      const code = (err as { code?: string }).code ?? '';
+      if ((code === 'NoSuchKey' || code === 'NotFound') && key !== undefined) throw new BlobNotFoundError(key, { cause: err });
+      if (AUTH_CODES.has(code)) {
+        throw new AuthenticationError(`${this.#where}: the S3 store refused the credentials (${code}); check the access key and secret key`, { cause: err });
       }
+      const kind = isTransient(err) ? 'unavailable' : 'failed';
+      throw new UnavailableError(`${this.#where}: cannot ${what} (${kind}): ${(err as Error).message}`, { cause: err });
     }
   }
 

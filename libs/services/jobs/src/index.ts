@@ -1,5 +1,7 @@
-export { JobQueue, isTerminal, jobType, JOBS_STREAM, JOBS_BUCKET, MAX_ATTEMPTS, ACK_WAIT_MS } from './job-queue.ts';
+export { ACK_WAIT_MS, isTerminal, JOB_TYPES, jobType, MAX_ATTEMPTS, newJob, type JobConsumer, type JobDelivery, type JobQueue } from './queue.ts';
+export { JetStreamJobQueue, JOBS_BUCKET, JOBS_STREAM, JOBS_SUBJECT, WORKERS_CONSUMER, type JetStreamQueueOptions } from './jetstream-queue.ts';
+export { MemoryJobQueue } from './memory-queue.ts';
 export { Worker, type WorkerOptions } from './worker.ts';
 export { runJob } from './run-job.ts';
 export { jobService, serveJobApi, MAX_MESSAGE_BYTES, type GrpcServer, type JobServiceDeps } from './job-service.ts';
-export { SchedulerLoop, type SchedulerOptions } from './scheduler.ts';
+export { DEFAULT_TICK_MS, SchedulerLoop, type SchedulerOptions } from './scheduler.ts';

@@ -5,7 +5,7 @@
 import { allows, grantOf, MESSAGE_LIMIT_BYTES, startServer, toServiceError, unaryHandler as unary, type Permission, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { checkBackupRequest, ConflictError, ErrorCode, InvalidArgumentError, parseHints, PermissionDeniedError, versionToJson, type Clock, type Repository } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
-import { isTerminal, jobType, type JobQueue } from './job-queue.ts';
+import { isTerminal, jobType, type JobQueue } from './queue.ts';
 
 export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
 

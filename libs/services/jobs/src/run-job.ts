@@ -2,10 +2,12 @@
 import {
   checkTimeZone,
   DEFAULT_GRACE_SECONDS,
+  InvalidArgumentError,
   parseHints,
   parseRetentionRules,
   restoreResultToJson,
   versionToJson,
+  VersionNotFoundError,
   type ProgressListener,
   type Repository,
 } from '@blockvault/core';
@@ -25,7 +27,11 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
     const b = req.backup;
     if (job.versionUid) {
       // An earlier attempt created the version: continue it rather than start over.
-      const earlier = await repo.getVersion(job.versionUid).catch(() => undefined);
+      // Gone (removed meanwhile): start a new version; any other failure fails the attempt.
+      const earlier = await repo.getVersion(job.versionUid).catch((err: unknown) => {
+        if (err instanceof VersionNotFoundError) return undefined;
+        throw err;
+      });
       if (earlier?.valid) return { version: versionToJson(earlier), stats: earlier.stats };
       if (earlier) {
         const r = await repo.backup({ source: b.source, name: b.name, continueUid: earlier.uid, onProgress: hooks.onProgress, signal: hooks.signal });
@@ -65,5 +71,5 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
     const decisions = await repo.enforce(parseRetentionRules(e.rules), { name: e.name || undefined, dryRun: e.dryRun, timeZone: checkTimeZone(e.timeZone || 'UTC') });
     return decisions.map((d) => ({ version: versionToJson(d.version), keep: d.keep, removed: d.removed, reasons: d.reasons }));
   }
-  throw new Error(`job ${job.id} has no spec`);
+  throw new InvalidArgumentError(`job ${job.id} names no job: one of backup, restore, scrub, cleanup, enforce must be set`);
 }

@@ -6,7 +6,7 @@ import { MemoryEventBus } from '@blockvault/adapter-embedded';
 import { NatsLocks, openNats } from '@blockvault/adapter-nats';
 import type { Repository } from '@blockvault/core';
 import { startNats, type NatsServer } from '@blockvault/testing';
-import { JobQueue } from './job-queue.ts';
+import { JetStreamJobQueue } from './jetstream-queue.ts';
 import { SchedulerLoop } from './scheduler.ts';
 
 let nats: NatsServer;
@@ -24,7 +24,7 @@ describe('SchedulerLoop', () => {
   it('one replica leads; when it stops, another takes over', async () => {
     const clock = { now: () => new Date() };
     const repository = { ls: async () => [], schedules: async () => [] } as unknown as Repository;
-    const queue = await JobQueue.open(nc);
+    const queue = await JetStreamJobQueue.open(nc);
     const replica = async (owner: string): Promise<SchedulerLoop> =>
       new SchedulerLoop({ queue, repository, events: new MemoryEventBus(), locks: await NatsLocks.open(nc, clock), clock, owner, tickMs: 1000 });
     const [a, b] = [await replica('a'), await replica('b')];

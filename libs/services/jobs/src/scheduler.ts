@@ -4,9 +4,9 @@
  * change, and submits the daily retention run of schedules that have rules. Job request ids are
  * derived from the schedule and the period, so two leaders in a handover never queue a job twice.
  */
-import { isDue, slaBreaches, type Clock, type EventBus, type Lease, type Locks, type Repository } from '@blockvault/core';
+import { ConflictError, isDue, slaBreaches, type Clock, type EventBus, type Lease, type Locks, type Repository } from '@blockvault/core';
 import { createLogger, type Logger } from '@blockvault/telemetry';
-import type { JobQueue } from './job-queue.ts';
+import type { JobQueue } from './queue.ts';
 
 export interface SchedulerOptions {
   readonly queue: JobQueue;
@@ -15,13 +15,14 @@ export interface SchedulerOptions {
   readonly locks: Locks;
   readonly clock: Clock;
   readonly owner: string;
-  /** @default 30000, or BLOCKVAULT_SCHEDULER_TICK_MS */
+  /** @default 30000 (BLOCKVAULT_SCHEDULER_TICK_MS in the configuration) */
   readonly tickMs?: number;
   /** @default a pino logger on stderr */
   readonly logger?: Logger;
 }
 
 const DAY_MS = 86_400_000;
+export const DEFAULT_TICK_MS = 30_000;
 const safe = (s: string): string => s.replace(/[^A-Za-z0-9_.:-]/g, '_');
 
 export class SchedulerLoop {
@@ -36,7 +37,7 @@ export class SchedulerLoop {
   constructor(options: SchedulerOptions) {
     this.#o = options;
     this.#log = (options.logger ?? createLogger('blockvault-scheduler')).child({ module: 'scheduler' });
-    this.#tickMs = options.tickMs ?? (Number(process.env['BLOCKVAULT_SCHEDULER_TICK_MS']) || 30_000);
+    this.#tickMs = options.tickMs ?? DEFAULT_TICK_MS;
   }
 
   get isLeader(): boolean {
@@ -64,8 +65,9 @@ export class SchedulerLoop {
       try {
         this.#lease = await this.#o.locks.acquire('scheduler:leader', { owner: this.#o.owner, ttlMs: Math.max(3 * this.#tickMs, 3000) });
         this.#log.info({ owner: this.#o.owner }, 'leading the schedules');
-      } catch {
-        return; // another replica leads
+      } catch (err) {
+        if (err instanceof ConflictError) return; // another replica leads
+        throw err; // the locks are out of reach: the tick fails and is logged, not mistaken for a follower
       }
     }
     const { repository, queue, events, clock } = this.#o;

@@ -4,15 +4,15 @@
  * worker that dies leaves its job unacked: after ACK_WAIT_MS it is redelivered to another worker,
  * which continues the same version. After MAX_ATTEMPTS deliveries the job is marked failed.
  */
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { context, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { countBackup, contextFromCarrier, createLogger, errorsTotal, jobDuration, jobsTotal, type Logger } from '@blockvault/telemetry';
-import { ATTR, CancelledError, ErrorCode, failSpan, isBlockvaultError, SPAN, tracer, VersionLockedError, type BackupStats, type Clock, type EventBus, type Repository } from '@blockvault/core';
+import { ATTR, CancelledError, NotFoundError, ErrorCode, failSpan, isBlockvaultError, SPAN, tracer, VersionLockedError, type BackupStats, type Clock, type EventBus, type Repository } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
-import { ackWaitMs, isTerminal, JOBS_STREAM, MAX_ATTEMPTS, WORKERS_CONSUMER, type JobQueue } from './job-queue.ts';
+import { isTerminal, MAX_ATTEMPTS, type JobConsumer, type JobDelivery, type JobQueue } from './queue.ts';
 import { runJob } from './run-job.ts';
 
 export interface WorkerOptions {
+  /** Where jobs come from: JetStream, or the in-process queue. */
   readonly queue: JobQueue;
   readonly repository: Repository;
   readonly events: EventBus;
@@ -31,8 +31,7 @@ export interface WorkerOptions {
 export class Worker {
   readonly #o: WorkerOptions;
   readonly #log: Logger;
-  #messages: ConsumerMessages | undefined;
-  #done: Promise<void> | undefined;
+  #consumer: JobConsumer | undefined;
 
   constructor(options: WorkerOptions) {
     this.#o = options;
@@ -40,26 +39,26 @@ export class Worker {
   }
 
   async start(): Promise<void> {
-    const consumer = await this.#o.queue.js.consumers.get(JOBS_STREAM, WORKERS_CONSUMER);
-    const messages = await consumer.consume({ max_messages: 1 });
-    this.#messages = messages;
-    this.#done = (async () => {
-      for await (const m of messages) await this.#handle(m);
-    })();
+    this.#consumer = await this.#o.queue.consume((d) => this.#handle(d));
   }
 
   async stop(): Promise<void> {
-    this.#messages?.stop();
-    await this.#done;
+    await this.#consumer?.stop();
   }
 
-  async #handle(m: JsMsg): Promise<void> {
+  async #handle(m: JobDelivery): Promise<void> {
     const { queue, clock, events } = this.#o;
-    const { id } = m.json<{ id: string }>();
+    const id = m.id;
     let job: Job;
     try {
       job = await queue.get(id);
-    } catch {
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) {
+        // The queue's state is out of reach: let the delivery come back rather than drop it.
+        this.#log.warn({ jobId: id, error: (err as Error).message }, 'cannot read the job; it will be redelivered');
+        m.nak(1000);
+        return;
+      }
       m.term('unknown job');
       return;
     }
@@ -67,7 +66,7 @@ export class Worker {
       m.ack();
       return;
     }
-    const attempt = m.info.deliveryCount;
+    const attempt = m.attempt;
     if (attempt > MAX_ATTEMPTS) {
       const failed = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_FAILED, finished: clock.now().toISOString(), error: `gave up after ${MAX_ATTEMPTS} attempts: the workers running it stopped`, errorCode: 'UNAVAILABLE' }));
       events.publish({ kind: 'job.failed', jobId: id, type: failed.type, error: failed.error });
@@ -75,7 +74,7 @@ export class Worker {
       return;
     }
     // One span per job attempt, continuing the submitter's trace from the message headers.
-    const parent = contextFromCarrier({ traceparent: m.headers?.get('traceparent') || undefined, tracestate: m.headers?.get('tracestate') || undefined });
+    const parent = contextFromCarrier(m.trace);
     const span = tracer.startSpan(
       SPAN.job,
       {
@@ -91,7 +90,7 @@ export class Worker {
     }
   }
 
-  async #run(m: JsMsg, job: Job, attempt: number, span: Span): Promise<void> {
+  async #run(m: JobDelivery, job: Job, attempt: number, span: Span): Promise<void> {
     const { queue, clock, owner } = this.#o;
     const id = job.id;
     const log = this.#log;
@@ -102,7 +101,7 @@ export class Worker {
     };
     log.info({ jobId: id, type: job.type, attempt }, 'job started');
     job = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_RUNNING, attempts: attempt, worker: owner, started: j.started || clock.now().toISOString() }));
-    const heartbeat = setInterval(() => m.working(), ackWaitMs() / 3);
+    const heartbeat = setInterval(() => m.working(), queue.heartbeatMs);
     const controller = new AbortController();
     const stopWatching = await queue.watchCancel(id, () => controller.abort(new CancelledError(`job ${id} was cancelled`)));
     let lastProgress = 0;
@@ -113,12 +112,12 @@ export class Worker {
         },
         signal: controller.signal,
         onProgress: (p) => {
-          const now = Date.now();
+          const now = clock.now().getTime();
           if (now - lastProgress < 1000 && p.blocksDone < p.blocksTotal) return;
           lastProgress = now;
           void queue
             .update(id, (j) => ({ ...j, progress: { blocksDone: p.blocksDone, blocksTotal: p.blocksTotal, bytesDone: p.bytesDone, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds ?? -1 } }))
-            .catch(() => undefined);
+            .catch((err: unknown) => log.debug({ jobId: id, error: (err as Error).message }, 'progress not recorded; the next report will be'));
         },
       });
       await this.#finish(id, JobState.JOB_STATE_SUCCEEDED, result);

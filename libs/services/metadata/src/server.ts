@@ -55,8 +55,8 @@ export function metadataService(store: MetadataStore): MetadataServiceServer {
       let value: unknown;
       try {
         value = JSON.parse(req.json);
-      } catch {
-        throw new InvalidArgumentError(`setting ${JSON.stringify(req.key)} is not JSON`);
+      } catch (err) {
+        throw new InvalidArgumentError(`setting ${JSON.stringify(req.key)} is not JSON`, { cause: err });
       }
       await store.putSetting(req.key, value);
       return EMPTY;

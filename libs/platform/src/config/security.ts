@@ -1,19 +1,8 @@
 /**
- * Transport security from the environment: TLS material, the job API's tokens, this client's
- * token, and the cluster token internal services require. Files that hold secrets (TLS keys,
- * tokens) are refused when group or others may read them; errors name files, never secrets.
- *
- * | variable | meaning |
- * |---|---|
- * | BLOCKVAULT_TLS_CA | PEM CA bundle: servers verify client certificates, clients verify servers |
- * | BLOCKVAULT_TLS_CERT, BLOCKVAULT_TLS_KEY | this process's certificate and key (a server's; a client's for mutual TLS) |
- * | BLOCKVAULT_TLS_CLIENT_AUTH | `require`: servers refuse clients without a certificate signed by the CA |
- * | BLOCKVAULT_TOKENS_FILE | the job API's tokens: `NAME PERMISSIONS SHA256-HEX` per line (permissions: read,submit,admin) |
- * | BLOCKVAULT_TOKEN_FILE | the token this CLI sends to the job API |
- * | BLOCKVAULT_CLUSTER_TOKEN_FILE | the token internal services (reader, blob-store, metadata) require and their clients send |
- * | BLOCKVAULT_NATS_CREDS | NATS creds file (JWT and NKey seed) |
- * | BLOCKVAULT_NATS_USER, BLOCKVAULT_NATS_PASSWORD_FILE | NATS user and a file holding its password |
- * | BLOCKVAULT_NATS_TOKEN_FILE | a file holding a NATS token |
+ * Transport security from the environment (the variables are listed in variables.ts): TLS
+ * material, the job API's tokens, this client's token, and the cluster token internal services
+ * require. Files that hold secrets (TLS keys, tokens) are refused when group or others may read
+ * them; errors name files, never secrets.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -67,8 +56,13 @@ export function parseTokens(text: string, where: string): TokenGrant[] {
   return grants;
 }
 
-export function securityFromEnv(env: NodeJS.ProcessEnv = process.env): SecurityConfig {
-  const get = (key: string): string | undefined => (env[key] === '' ? undefined : env[key]);
+/** Reads listed environment variables (config/load.ts); empty counts as unset. */
+export interface EnvReader {
+  get(name: string): string | undefined;
+}
+
+export function securityFrom(env: EnvReader): SecurityConfig {
+  const get = (key: string): string | undefined => env.get(key);
   const [caPath, certPath, keyPath] = [get('BLOCKVAULT_TLS_CA'), get('BLOCKVAULT_TLS_CERT'), get('BLOCKVAULT_TLS_KEY')];
   const clientAuth = get('BLOCKVAULT_TLS_CLIENT_AUTH') ?? 'none';
   if (clientAuth !== 'none' && clientAuth !== 'require') throw new InvalidArgumentError(`BLOCKVAULT_TLS_CLIENT_AUTH must be require or none, got ${JSON.stringify(clientAuth)}`);
@@ -96,8 +90,8 @@ export function securityFromEnv(env: NodeJS.ProcessEnv = process.env): SecurityC
 }
 
 /** NATS credentials from the environment; undefined when none are configured. */
-export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuth | undefined {
-  const get = (key: string): string | undefined => (env[key] === '' ? undefined : env[key]);
+export function natsAuthFrom(env: EnvReader): NatsAuth | undefined {
+  const get = (key: string): string | undefined => env.get(key);
   const creds = get('BLOCKVAULT_NATS_CREDS');
   const user = get('BLOCKVAULT_NATS_USER');
   const passwordFile = get('BLOCKVAULT_NATS_PASSWORD_FILE');

@@ -1,0 +1,148 @@
+/**
+ * Wrappers that implement the BlobStore port around another one (restic's `backend/retry`,
+ * Kopia's layers): composed once per process by the platform's store registry, in this order
+ * from the backend out: a deadline on each call, then retries of unavailability.
+ */
+import { isBlockvaultError, ErrorCode, UnavailableError } from './errors.ts';
+import type { BlobStore } from './ports.ts';
+
+export interface RetryPolicy {
+  /** Give up once this long has passed since the first attempt. @default 30000 */
+  readonly maxElapsedMs?: number;
+  /** The first wait; each next one doubles, up to `maxDelayMs`. @default 100 */
+  readonly initialDelayMs?: number;
+  /** @default 5000 */
+  readonly maxDelayMs?: number;
+  /** Random numbers in [0, 1) for jitter. @default Math.random */
+  readonly random?: () => number;
+  /** Milliseconds since some fixed point. @default performance.now */
+  readonly now?: () => number;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Told before each wait (for logs and metrics). */
+  readonly onRetry?: (what: string, attempt: number, err: Error, delayMs: number) => void;
+}
+
+/** Only unavailability is worth a retry: integrity, auth, not-found and bad input never change by waiting. */
+export function isRetryable(err: unknown): boolean {
+  return isBlockvaultError(err) && err.code === ErrorCode.Unavailable;
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/** Runs `fn` until it succeeds, fails with a non-retryable error, or the policy's time runs out. */
+export async function retrying<T>(what: string, policy: RetryPolicy, fn: () => Promise<T>): Promise<T> {
+  const now = policy.now ?? (() => performance.now());
+  const random = policy.random ?? Math.random;
+  const sleep = policy.sleep ?? defaultSleep;
+  const maxElapsed = policy.maxElapsedMs ?? 30_000;
+  const started = now();
+  let delay = policy.initialDelayMs ?? 100;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isRetryable(err)) throw err;
+      // Full jitter around the exponential step (AWS architecture blog), never past the budget.
+      const wait = Math.min(delay * (0.5 + random()), Math.max(0, maxElapsed - (now() - started)));
+      if (wait <= 0) throw err;
+      policy.onRetry?.(what, attempt, err as Error, wait);
+      await sleep(wait);
+      delay = Math.min(delay * 2, policy.maxDelayMs ?? 5000);
+    }
+  }
+}
+
+/** Retries calls that find the store unavailable; listings are passed through. */
+export class RetryingBlobStore implements BlobStore {
+  readonly #inner: BlobStore;
+  readonly #policy: RetryPolicy;
+
+  constructor(inner: BlobStore, policy: RetryPolicy = {}) {
+    this.#inner = inner;
+    this.#policy = policy;
+  }
+
+  put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
+    // A put is idempotent by key: a retry after a lost answer writes the same bytes again.
+    return retrying(`put ${key}`, this.#policy, () => this.#inner.put(key, chunks));
+  }
+
+  get(key: string): Promise<Buffer> {
+    return retrying(`get ${key}`, this.#policy, () => this.#inner.get(key));
+  }
+
+  stat(key: string): Promise<{ size: number } | undefined> {
+    return retrying(`stat ${key}`, this.#policy, () => this.#inner.stat(key));
+  }
+
+  delete(keys: readonly string[]): Promise<void> {
+    return retrying(`delete ${keys.length} blob(s)`, this.#policy, () => this.#inner.delete(keys));
+  }
+
+  list(prefix?: string): AsyncIterable<string> {
+    return this.#inner.list(prefix);
+  }
+
+  listWithDates(prefix?: string): AsyncIterable<{ key: string; modified: Date }> {
+    return this.#inner.listWithDates(prefix);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+/** Rejects with `UnavailableError` when `promise` has not settled within `ms`. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new UnavailableError(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A deadline on every call, so that a hung store fails the call (and the retry wrapper above
+ * tries again) instead of hanging the backup. The abandoned call may still finish later: puts are
+ * idempotent by key, so that is harmless.
+ */
+export class DeadlineBlobStore implements BlobStore {
+  readonly #inner: BlobStore;
+  readonly #ms: number;
+  readonly #where: string;
+
+  constructor(inner: BlobStore, ms: number, where: string) {
+    this.#inner = inner;
+    this.#ms = ms;
+    this.#where = where;
+  }
+
+  put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
+    return withDeadline(this.#inner.put(key, chunks), this.#ms, `${this.#where}: put ${key}`);
+  }
+
+  get(key: string): Promise<Buffer> {
+    return withDeadline(this.#inner.get(key), this.#ms, `${this.#where}: get ${key}`);
+  }
+
+  stat(key: string): Promise<{ size: number } | undefined> {
+    return withDeadline(this.#inner.stat(key), this.#ms, `${this.#where}: stat ${key}`);
+  }
+
+  delete(keys: readonly string[]): Promise<void> {
+    return withDeadline(this.#inner.delete(keys), this.#ms, `${this.#where}: delete`);
+  }
+
+  list(prefix?: string): AsyncIterable<string> {
+    return this.#inner.list(prefix);
+  }
+
+  listWithDates(prefix?: string): AsyncIterable<{ key: string; modified: Date }> {
+    return this.#inner.listWithDates(prefix);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
