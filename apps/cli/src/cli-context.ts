@@ -56,6 +56,16 @@ export class Cli {
     }
   }
 
+  /**
+   * The one branch between the two modes: with `--server` the command runs as a job on the
+   * deployment (`job`), else on the repository here (`local`).
+   */
+  async localOrJob(cmd: Command, job: (remote: Remote, g: GlobalOptions) => Promise<void>, local: (repo: Repository, g: GlobalOptions) => Promise<void>): Promise<void> {
+    const g = this.globals(cmd);
+    if (g.server) return withRemote(this, g, (remote) => job(remote, g));
+    return this.withRepo(cmd, local);
+  }
+
   print(g: GlobalOptions, json: unknown, human: () => string): void {
     this.io.out(g.json ? JSON.stringify(json, null, 2) : human());
   }

@@ -1,0 +1,32 @@
+/** `cleanup`: delete blobs no version references. */
+import type { Command } from 'commander';
+import { DEFAULT_GRACE_SECONDS } from '@blockvault/core';
+import type { Cli } from '../cli-context.ts';
+import { bytes } from '../format.ts';
+import { parseSeconds } from './parse.ts';
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('cleanup')
+    .description('delete blobs no version references (safe while backups run)')
+    .option('--grace <seconds>', 'only blobs unreferenced for this long (0: all, now)', parseSeconds, DEFAULT_GRACE_SECONDS)
+    .option('--full', 'also compare every object in the blob store with the metadata')
+    .option('--prefix <p>', 'with --full: only objects whose key starts with this', '')
+    .option('--dry-run', 'report what would be deleted')
+    .action(async (opts: { grace: number; full?: boolean; prefix: string; dryRun?: boolean }, c: Command) => {
+      await cli.localOrJob(
+        c,
+        async (remote, remoteG) => {
+          const cleanup = { graceSeconds: opts.grace, full: opts.full ?? false, prefix: opts.prefix, dryRun: opts.dryRun ?? false };
+          const r = await remote.run({ requestId: '', cleanup }, 'cleanup');
+          cli.print(remoteG, r, () => JSON.stringify(r));
+        },
+        async (repo, g) => {
+          const r = await repo.cleanup({ graceSeconds: opts.grace, full: opts.full, prefix: opts.prefix, dryRun: opts.dryRun });
+          cli.print(g, { ...r, cutoff: r.cutoff.toISOString() }, () =>
+            `${r.dryRun ? 'would delete' : 'deleted'} ${r.blobsDeleted} blobs (${bytes(r.bytesDeleted)}), ${r.orphansDeleted} superseded copies, ${r.strayObjectsDeleted} stray objects, ${r.segmentsDeleted} segments; ${r.spared} spared (in use by running backups)`,
+          );
+        },
+      );
+    });
+}

@@ -1,0 +1,38 @@
+/** `enforce`: retention rules. */
+import type { Command } from 'commander';
+import { checkTimeZone, parseRetentionRules } from '@blockvault/core';
+import type { Cli } from '../cli-context.ts';
+import { versionJson } from '../format.ts';
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('enforce')
+    .description('apply retention rules, e.g. latest3,hours48,days7,weeks4,months12,years3')
+    .argument('<rules>', 'retention rules')
+    .argument('[name]', 'only this volume')
+    .option('--dry-run', 'print what would be removed; remove nothing')
+    .option('--time-zone <tz>', 'IANA time zone of the calendar periods', 'UTC')
+    .action(async (rulesText: string, name: string | undefined, opts: { dryRun?: boolean; timeZone: string }, c: Command) => {
+      const rules = parseRetentionRules(rulesText);
+      const timeZone = checkTimeZone(opts.timeZone);
+      await cli.localOrJob(
+        c,
+        async (remote, remoteG) => {
+          const enforce = { rules: rulesText, name: name ?? '', dryRun: opts.dryRun ?? false, timeZone };
+          const r = await remote.run({ requestId: '', enforce }, 'enforce');
+          cli.print(remoteG, r, () => JSON.stringify(r, null, 2));
+        },
+        async (repo, g) => {
+          const decisions = await repo.enforce(rules, { name, dryRun: opts.dryRun, timeZone });
+          cli.print(
+            g,
+            decisions.map((d) => ({ version: versionJson(d.version), keep: d.keep, removed: d.removed, reasons: d.reasons })),
+            () =>
+              decisions
+                .map((d) => `${d.keep ? 'keep  ' : opts.dryRun ? 'would remove' : d.removed ? 'removed' : 'kept  '} ${d.version.name} ${d.version.uid} ${d.version.date.toISOString()}${d.reasons.length ? ` (${d.reasons.join('; ')})` : ''}`)
+                .join('\n') || 'no versions',
+          );
+        },
+      );
+    });
+}

@@ -1,0 +1,57 @@
+/** A deployment's jobs: `jobs`, `cancel` (with --server). */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '@blockvault/core';
+import { JobState, type Job } from '@blockvault/proto';
+import { withRemote, type Cli } from '../cli-context.ts';
+import { parseCount } from './parse.ts';
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('jobs')
+    .description('recent jobs of the deployment, newest first (with --server)')
+    .option('--limit <n>', 'how many', parseCount, 20)
+    .action(async (opts: { limit: number }, c: Command) => {
+      const g = cli.globals(c);
+      if (!g.server) throw new InvalidArgumentError('jobs lists the jobs of a deployment: give --server HOST:PORT');
+      const jobs = (await withRemote(cli, g, (r) => r.listJobs(opts.limit))).map(jobJson);
+      cli.print(g, jobs, () => jobs.map((j) => `${j.id}  ${j.type.padEnd(7)} ${j.state.padEnd(9)} ${j.submitted}${j.versionUid ? `  version ${j.versionUid}` : ''}${j.error ? `  ${j.error}` : ''}`).join('\n'));
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a queued or running job (with --server); a backup stops between blocks and its version can be continued')
+    .argument('<job-id>', 'the job, as `jobs` lists it')
+    .action(async (id: string, _opts: unknown, c: Command) => {
+      const g = cli.globals(c);
+      if (!g.server) throw new InvalidArgumentError('cancel stops a job of a deployment: give --server HOST:PORT (Ctrl-C stops an embedded command)');
+      const job = jobJson(await withRemote(cli, g, (r) => r.cancel(id)));
+      cli.print(g, job, () => (job.state === 'cancelled' ? `job ${id} cancelled` : `job ${id} asked to stop; it ends as cancelled once its worker stops between blocks`));
+    });
+}
+
+const STATE_NAMES: Record<number, string> = {
+  [JobState.JOB_STATE_QUEUED]: 'queued',
+  [JobState.JOB_STATE_RUNNING]: 'running',
+  [JobState.JOB_STATE_SUCCEEDED]: 'succeeded',
+  [JobState.JOB_STATE_FAILED]: 'failed',
+  [JobState.JOB_STATE_CANCELLED]: 'cancelled',
+};
+
+/** A job as `jobs` and `cancel` print it with --json. */
+function jobJson(j: Job) {
+  return {
+    id: j.id,
+    type: j.type,
+    state: STATE_NAMES[j.state] ?? 'unknown',
+    submitted: j.submitted,
+    started: j.started || null,
+    finished: j.finished || null,
+    attempts: j.attempts,
+    worker: j.worker || null,
+    versionUid: j.versionUid || null,
+    progress: j.progress ? { blocksDone: j.progress.blocksDone, blocksTotal: j.progress.blocksTotal, bytesDone: j.progress.bytesDone } : null,
+    error: j.error || null,
+    errorCode: j.errorCode || null,
+    cancelRequested: j.cancelRequested ?? false,
+  };
+}

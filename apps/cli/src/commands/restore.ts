@@ -1,0 +1,53 @@
+/** `restore`: a version to a target URL, locally, as a job, or from the blob store alone. */
+import type { Command } from 'commander';
+import { DamagedBlocksError, type Repository } from '@blockvault/core';
+import { openVersionFromBlobStore } from '@blockvault/platform';
+import { configOf, type Cli, type GlobalOptions } from '../cli-context.ts';
+import { restoreJson } from '../format.ts';
+import { progressBar } from '../progress.ts';
+import { parseBlockId } from './parse.ts';
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('restore')
+    .description('restore version UID to TARGET (a URL); every block is verified')
+    .argument('<uid>', 'version uid')
+    .argument('<target>', 'target URL, e.g. file:///tmp/vm1.img')
+    .option('--sparse', 'leave holes for sparse blocks instead of writing zeros')
+    .option('--force', 'overwrite an existing target')
+    .option('--continue-from <block>', 'resume an interrupted restore at this block id', parseBlockId)
+    .option('--without-metadata', 'restore from the blob store alone (the metadata copy stored with the version)')
+    .action(async (uid: string, target: string, opts: { sparse?: boolean; force?: boolean; continueFrom?: number; withoutMetadata?: boolean }, cmd: Command) => {
+      const report = (g: GlobalOptions, json: unknown, result: { blocksRestored: number; durationSeconds: number; damagedBlocks: number[] }): void => {
+        cli.print(g, json, () => `restored version ${uid} to ${target}: ${result.blocksRestored} blocks in ${result.durationSeconds.toFixed(2)} s`);
+        if (result.damagedBlocks.length > 0) throw new DamagedBlocksError(`restore of ${uid} completed with errors`, result.damagedBlocks);
+      };
+      const local = async (repo: Repository, g: GlobalOptions): Promise<void> => {
+        const bar = progressBar('restore');
+        const result = await repo.restore({ uid, target, sparse: opts.sparse, force: opts.force, continueFrom: opts.continueFrom, onProgress: bar.listener }).finally(bar.stop);
+        report(g, restoreJson(result, target), result);
+      };
+      // From the blob store alone: always here, never as a job (the deployment's metadata is what is missing).
+      if (opts.withoutMetadata) return withDetached(cmd, local);
+      await cli.localOrJob(
+        cmd,
+        async (remote, g) => {
+          const restore = { uid, target, sparse: opts.sparse ?? false, force: opts.force ?? false, continueFrom: opts.continueFrom ?? 0 };
+          const result = (await remote.run({ requestId: '', restore }, 'restore')) as { blocksRestored: number; durationSeconds: number; damagedBlocks: number[] };
+          report(g, result, result);
+        },
+        local,
+      );
+    });
+
+  const withDetached = async <T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> => {
+    const g = cmd.optsWithGlobals<GlobalOptions>();
+    const uid = cmd.args[0] as string;
+    const detached = await openVersionFromBlobStore(configOf(g), uid);
+    try {
+      return await fn(detached.repository, g);
+    } finally {
+      await detached.close();
+    }
+  };
+}

@@ -1,0 +1,61 @@
+/** Finding rot: `scrub`, `deep-scrub` and their batch forms. */
+import type { Command } from 'commander';
+import { DamagedBlocksError, IntegrityError, type ScrubResult } from '@blockvault/core';
+import type { Cli } from '../cli-context.ts';
+import { bytes } from '../format.ts';
+import { parsePercent } from './parse.ts';
+
+export function register(program: Command, cli: Cli): void {
+  for (const deep of [false, true]) {
+    const name = deep ? 'deep-scrub' : 'scrub';
+    const cmd = program
+      .command(name)
+      .description(deep ? 're-read and re-hash the blocks of a version (and compare them with --source)' : 'check that the blobs of a version exist with the right size')
+      .argument('<uid>', 'version uid')
+      .option('--percent <p>', 'check a random P% of the blocks', parsePercent, 100);
+    if (deep) cmd.option('--source <url>', 'also compare with this source; a mismatch fails the scrub but marks nothing');
+    cmd.action(async (uid: string, opts: { percent: number; source?: string }, c: Command) => {
+      await cli.localOrJob(
+        c,
+        async (remote, remoteG) => {
+          const r = (await remote.run({ requestId: '', scrub: { uid, deep, percent: opts.percent, source: opts.source ?? '' } }, name)) as ScrubResult;
+          cli.print(remoteG, r, () => scrubText(r));
+          failOnDamage([r]);
+        },
+        async (repo, g) => {
+          const r = await repo.scrub(uid, { percent: opts.percent, deep, source: opts.source });
+          cli.print(g, r, () => scrubText(r));
+          failOnDamage([r]);
+        },
+      );
+    });
+
+    program
+      .command(`batch-${name}`)
+      .description(`${name} many versions; each blob is checked once per run`)
+      .argument('[name]', 'only versions of this volume')
+      .option('--percent <p>', 'check a random P% of the blocks of each version', parsePercent, 100)
+      .option('--versions-percent <q>', 'scrub a random Q% of the versions', parsePercent, 100)
+      .action(async (volume: string | undefined, opts: { percent: number; versionsPercent: number }, c: Command) => {
+        await cli.withRepo(c, async (repo, g) => {
+          const results = await repo.batchScrub({ name: volume, percent: opts.percent, versionsPercent: opts.versionsPercent, deep });
+          cli.print(g, results, () => (results.length ? results.map(scrubText).join('\n') : 'no versions scrubbed'));
+          failOnDamage(results);
+        });
+      });
+  }
+}
+
+function scrubText(r: ScrubResult): string {
+  const state = r.incomplete ? 'INCOMPLETE' : r.damagedBlocks.length > 0 ? `DAMAGED blocks ${r.damagedBlocks.join(', ')}` : 'ok';
+  const source = r.sourceMismatches.length > 0 ? `; differs from the source at blocks ${r.sourceMismatches.join(', ')}` : '';
+  return `${r.deep ? 'deep-scrub' : 'scrub'} ${r.uid}: ${r.blocksChecked} blocks (${bytes(r.bytesChecked)}) checked: ${state}${source}; valid: ${r.valid ? 'yes' : 'no'}`;
+}
+
+/** Damage or a source mismatch ends a scrub with exit 5; not being able to run, with 2-4 or 6. */
+function failOnDamage(results: readonly ScrubResult[]): void {
+  const damaged = results.flatMap((r) => r.damagedBlocks);
+  if (damaged.length > 0 || results.some((r) => r.incomplete)) throw new DamagedBlocksError('scrub found damage', damaged);
+  const mismatches = results.flatMap((r) => r.sourceMismatches);
+  if (mismatches.length > 0) throw new IntegrityError(`deep-scrub: ${mismatches.length} block(s) differ from the source (the backup's blocks were left valid)`);
+}
