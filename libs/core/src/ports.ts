@@ -60,18 +60,18 @@ export interface CommitFence {
   readonly now: Date;
 }
 
-/**
- * Version metadata and block maps. A version's block map is a list of segments (fixed runs of
- * block checksums, content-addressed and shared between versions); blobs are found by checksum.
- */
-export interface MetadataStore {
+/** The repository's fixed config and its other settings (schedules, ...). */
+export interface RepositorySettings {
   getConfig(): Promise<RepositoryConfig | undefined>;
   /** Stores `config` unless one exists; returns the one in force. */
   initConfig(config: RepositoryConfig): Promise<RepositoryConfig>;
   /** Repository settings other than the fixed config (schedules, ...), as JSON values. */
   getSetting(key: string): Promise<unknown>;
   putSetting(key: string, value: unknown): Promise<void>;
+}
 
+/** Versions: what was backed up, when, and in what state. */
+export interface VersionCatalog {
   createVersion(version: Version): Promise<void>;
   /** @throws VersionNotFoundError */
   getVersion(uid: string): Promise<Version>;
@@ -83,7 +83,13 @@ export interface MetadataStore {
    * @throws VersionInUseError while a live backup session uses it as its base
    */
   deleteVersion(uid: string, now: Date): Promise<void>;
+}
 
+/**
+ * A version's block map: a list of segments (fixed runs of block checksums, content-addressed and
+ * shared between versions).
+ */
+export interface BlockMapStore {
   /** segNo -> pointer, for every segment recorded for the version. */
   getVersionSegments(uid: string): Promise<Map<number, SegmentPointer>>;
   /** Segment bytes in the order of `ids`. @throws NotFoundError when one is missing */
@@ -94,7 +100,10 @@ export interface MetadataStore {
    * Every blob in `newBlobs` must already be durable in the blob store.
    */
   commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[], fence?: CommitFence): Promise<void>;
+}
 
+/** Blobs by checksum: deduplication and damage. */
+export interface BlobIndex {
   /** The blob for each checksum, in order; undefined where none is known. */
   lookupBlobs(checksums: readonly Buffer[]): Promise<(BlobRef | undefined)[]>;
   /**
@@ -109,16 +118,20 @@ export interface MetadataStore {
    * Returns the uids of those versions.
    */
   invalidateBlob(checksum: Buffer, uid: string): Promise<string[]>;
+}
 
-  // Backup sessions.
+/** Running backups, registered so that cleanup spares what they may still reference. */
+export interface SessionStore {
   openSession(session: BackupSession): Promise<void>;
   /** @throws SessionExpiredError when the session is gone (cleanup expired it) */
   renewSession(id: string, expires: Date, now: Date): Promise<void>;
   closeSession(id: string): Promise<void>;
   /** Removes sessions that expired before `now`; returns the live ones. */
   liveSessions(now: Date): Promise<BackupSession[]>;
+}
 
-  // Cleanup (see libs/core/README.md, "Cleanup").
+/** What cleanup reads and changes (see libs/core/README.md, "Cleanup"). */
+export interface CleanupStore {
   /** Ids of every segment some version points to. */
   referencedSegmentIds(): Promise<Buffer[]>;
   /** Drops segments no version points to; returns how many. */
@@ -136,7 +149,14 @@ export interface MetadataStore {
   /** Blob uids replaced by fresh copies (repairs, re-uploads), no longer in any row. */
   listOrphans(): Promise<{ uid: string; since: Date }[]>;
   forgetOrphans(uids: readonly string[]): Promise<void>;
+}
 
+/**
+ * The metadata store: every port above, kept by one backend (SQLite, MongoDB, the metadata
+ * service) because commits and cleanup need them in one database. Engines depend on the ports
+ * they use; each port has its own group in the contract suite (libs/testing/src/metadata-contract.ts).
+ */
+export interface MetadataStore extends RepositorySettings, VersionCatalog, BlockMapStore, BlobIndex, SessionStore, CleanupStore {
   close(): Promise<void>;
 }
 

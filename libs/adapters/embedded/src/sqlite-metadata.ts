@@ -127,16 +127,36 @@ function toVersion(row: VersionRow): Version {
   };
 }
 
+/** SQLite result codes (the low byte of an extended code) that waiting or freeing space cures. */
+const TRANSIENT_SQLITE: ReadonlyMap<number, string> = new Map([
+  [5, 'busy: another process holds its write lock'],
+  [6, 'locked'],
+  [10, 'failing to read or write (I/O error)'],
+  [13, 'out of disk space'],
+  [14, 'not openable'],
+]);
+
+/** node:sqlite's errors as the port's: busy, locked, I/O and full are UnavailableError. */
+export function translateSqlite(err: unknown, path: string): unknown {
+  const e = err as { code?: string; errcode?: number; message?: string };
+  if (e?.code !== 'ERR_SQLITE_ERROR' || typeof e.errcode !== 'number') return err;
+  const reason = TRANSIENT_SQLITE.get(e.errcode & 0xff);
+  return reason ? new UnavailableError(`the metadata database ${path} is ${reason} (${e.message}); try again`, { cause: err }) : err;
+}
+
 export class SqliteMetadataStore implements MetadataStore {
   readonly #db: DatabaseSync;
   readonly #stmt: Record<string, StatementSync>;
   readonly #clock: Clock;
 
-  /** `clock` dates commits made without a fence. @default the system clock */
-  constructor(path: string, clock: Clock = systemClock) {
+  /**
+   * `clock` dates commits made without a fence. `busyTimeoutMs`: how long a write waits for
+   * another process's write lock before failing as unavailable. @default the system clock, 30000
+   */
+  constructor(path: string, clock: Clock = systemClock, busyTimeoutMs = 30_000) {
     this.#clock = clock;
     try {
-      this.#db = new DatabaseSync(path, { timeout: 30_000 });
+      this.#db = new DatabaseSync(path, { timeout: busyTimeoutMs });
       this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;');
       this.#db.exec(SCHEMA);
     } catch (err) {
@@ -172,6 +192,19 @@ export class SqliteMetadataStore implements MetadataStore {
       versionsUsingSegment: db.prepare('SELECT DISTINCT version_uid FROM version_segments WHERE seg_id = ?'),
       invalidateVersion: db.prepare('UPDATE versions SET valid = 0 WHERE uid = ?'),
     };
+    // Every port method translates SQLite's errors (the ones that waiting can cure are
+    // UnavailableError, which callers retry); domain errors pass through.
+    for (const name of Object.getOwnPropertyNames(SqliteMetadataStore.prototype)) {
+      const fn = (this as unknown as Record<string, unknown>)[name];
+      if (name === 'constructor' || typeof fn !== 'function' || fn.constructor.name !== 'AsyncFunction') continue;
+      (this as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+        try {
+          return await (fn as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+        } catch (err) {
+          throw translateSqlite(err, path);
+        }
+      };
+    }
   }
 
   /** Runs `fn` in one write transaction. */
