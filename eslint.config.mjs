@@ -17,11 +17,35 @@ function boundaries(inTests) {
         { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:proto', onlyDependOnLibsWithTags: [] },
         { sourceTag: 'type:edge', onlyDependOnLibsWithTags: ['type:domain', 'type:edge', ...extra] },
-        { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:domain', 'type:proto', 'type:edge', ...extra, ...(inTests ? ['type:adapter'] : [])] },
-        { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', 'type:service', 'type:edge', ...extra] },
-        { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service'] },
-        { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service', 'type:edge', ...extra] },
-        { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:testing', 'type:app', 'type:proto', 'type:service', 'type:edge'] },
+        {
+          sourceTag: 'type:service',
+          onlyDependOnLibsWithTags: ['type:domain', 'type:proto', 'type:edge', ...extra, ...(inTests ? ['type:adapter'] : [])],
+        },
+        {
+          sourceTag: 'type:platform',
+          onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', 'type:service', 'type:edge', ...extra],
+        },
+        {
+          sourceTag: 'type:testing',
+          onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service'],
+        },
+        {
+          sourceTag: 'type:app',
+          onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:platform', 'type:proto', 'type:service', 'type:edge', ...extra],
+        },
+        {
+          sourceTag: 'type:e2e',
+          onlyDependOnLibsWithTags: [
+            'type:domain',
+            'type:adapter',
+            'type:platform',
+            'type:testing',
+            'type:app',
+            'type:proto',
+            'type:service',
+            'type:edge',
+          ],
+        },
       ],
     },
   ];
@@ -53,8 +77,14 @@ export default [
       'no-empty': ['error', { allowEmptyCatch: false }],
       'no-restricted-syntax': [
         'error',
-        { selector: 'CatchClause[param=null]', message: 'Name the error and decide on it (translate, rethrow, or handle a named case); a bare catch swallows every failure.' },
-        { selector: "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression[params.length=0]", message: '.catch(() => ...) swallows every failure: take the error and decide on it.' },
+        {
+          selector: 'CatchClause[param=null]',
+          message: 'Name the error and decide on it (translate, rethrow, or handle a named case); a bare catch swallows every failure.',
+        },
+        {
+          selector: "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression[params.length=0]",
+          message: '.catch(() => ...) swallows every failure: take the error and decide on it.',
+        },
       ],
     },
   },

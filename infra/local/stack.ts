@@ -30,10 +30,14 @@ const serviceEnv: Record<string, string> = {};
 
 /** Starts `blockvault serve --target`; resolves with its gRPC port once it serves. */
 function service(target: string, ...extra: string[]): Promise<number | null> {
-  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', values.home, 'serve', '--target', target, '--nats', nats.url, ...extra], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...serviceEnv },
-  });
+  const child = spawn(
+    process.execPath,
+    [BLOCKVAULT_BIN, '--json', '--home', values.home, 'serve', '--target', target, '--nats', nats.url, ...extra],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...serviceEnv },
+    },
+  );
   children.push(child);
   return new Promise((done, fail) => {
     child.stdout?.once('data', (d: Buffer) => {
@@ -50,7 +54,8 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   // Workers and the scheduler first, then the services they use.
-  for (const c of [...children].reverse()) await new Promise<void>((done) => (c.exitCode !== null ? done() : (c.once('exit', () => done()), c.kill('SIGTERM'))));
+  for (const c of [...children].reverse())
+    await new Promise<void>((done) => (c.exitCode !== null ? done() : (c.once('exit', () => done()), c.kill('SIGTERM'))));
   await nats.stop();
   process.stderr.write('stack: stopped\n');
 }
@@ -58,12 +63,18 @@ process.once('SIGINT', () => void stop());
 process.once('SIGTERM', () => void stop());
 
 try {
-  for (const [target, variable] of [['metadata', 'BLOCKVAULT_METADATA_URL'], ['blob-store', 'BLOCKVAULT_BLOBSTORE_URL'], ['reader', 'BLOCKVAULT_READER_URL']] as const) {
+  for (const [target, variable] of [
+    ['metadata', 'BLOCKVAULT_METADATA_URL'],
+    ['blob-store', 'BLOCKVAULT_BLOBSTORE_URL'],
+    ['reader', 'BLOCKVAULT_READER_URL'],
+  ] as const) {
     serviceEnv[variable] = `127.0.0.1:${await service(target, '--listen', '127.0.0.1:0')}`;
   }
   await service('scheduler', '--listen', values.listen);
   for (let i = 0; i < Number(values.workers); i++) await service('worker');
-  process.stderr.write(`stack: up. NATS ${nats.url}; job API ${values.listen}; repository ${values.home}\nstack: try  npx blockvault --server ${values.listen} ls\n`);
+  process.stderr.write(
+    `stack: up. NATS ${nats.url}; job API ${values.listen}; repository ${values.home}\nstack: try  npx blockvault --server ${values.listen} ls\n`,
+  );
 } catch (err) {
   process.stderr.write(`stack: ${(err as Error).message}\n`);
   await stop();

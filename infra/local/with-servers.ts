@@ -20,7 +20,9 @@ if (command.length === 0) {
 
 const started = performance.now();
 const [mongo, nats, ceph] = await Promise.all([startFerretDb(), startNats(), flags.includes('--no-ceph') ? undefined : startCeph()]);
-console.error(`with-servers: FerretDB ${mongo.url}, NATS ${nats.url}${ceph ? `, Ceph (S3 on :${ceph.s3.port})` : ''} up in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.error(
+  `with-servers: FerretDB ${mongo.url}, NATS ${nats.url}${ceph ? `, Ceph (S3 on :${ceph.s3.port})` : ''} up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+);
 const env: NodeJS.ProcessEnv = {
   ...process.env,
   BLOCKVAULT_MONGO_URL: mongo.url,

@@ -49,7 +49,9 @@ function record(row: Row): Row {
   rows.push(row);
   results.set(row.what, row);
   const mbps = row.bytes / row.seconds / 1e6;
-  console.error(`  ${row.what}: ${row.seconds.toFixed(2)} s, ${mbps.toFixed(0)} MB/s${row.rssMiB ? `, peak RSS ${row.rssMiB.toFixed(0)} MiB` : ''}`);
+  console.error(
+    `  ${row.what}: ${row.seconds.toFixed(2)} s, ${mbps.toFixed(0)} MB/s${row.rssMiB ? `, peak RSS ${row.rssMiB.toFixed(0)} MiB` : ''}`,
+  );
   return row;
 }
 
@@ -86,7 +88,11 @@ function worker(...args: string[]): WorkerOut {
 
 function workerWith(env: NodeJS.ProcessEnv, ...args: string[]): WorkerOut {
   settle();
-  const r = spawnSync(process.execPath, [WORKER, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [WORKER, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) throw new Error(`worker ${args.join(' ')} exited with ${r.status}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as WorkerOut;
 }
@@ -147,14 +153,24 @@ function borgAvailable(): boolean {
 /** borg reads the images by relative name from `dir`, as img1 and img2. */
 function borg(dir: string): void {
   console.error(`peer: ${execFileSync('borg', ['--version'], { encoding: 'utf8' }).trim()}`);
-  const env = { ...process.env, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', BORG_BASE_DIR: join(dir, 'borg-home') };
+  const env = {
+    ...process.env,
+    BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
+    BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
+    BORG_BASE_DIR: join(dir, 'borg-home'),
+  };
   const repo = join(dir, 'borg-repo');
   const run = (...args: string[]): void => {
     execFileSync('borg', args, { env, cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   };
   run('init', '--encryption=none', repo);
   const chunker = ['--chunker-params', 'fixed,4194304'];
-  record({ what: 'borg: full backup', seconds: timed(() => run('create', ...chunker, `${repo}::v1`, 'img1')), bytes: BYTES, note: 'borg create -e none, default lz4' });
+  record({
+    what: 'borg: full backup',
+    seconds: timed(() => run('create', ...chunker, `${repo}::v1`, 'img1')),
+    bytes: BYTES,
+    note: 'borg create -e none, default lz4',
+  });
   record({ what: 'borg: incremental (reads all)', seconds: timed(() => run('create', ...chunker, `${repo}::v2`, 'img2')), bytes: BYTES });
   const out = join(dir, 'borg-out');
   execFileSync('mkdir', ['-p', out]);
@@ -170,20 +186,57 @@ async function engine(dir: string, img1: string, img2: string, hints2: string): 
   console.error('blockvault');
   const home = join(dir, 'bv-home');
   const fresh = worker('backup', home, img1, 'vm1');
-  record({ what: 'blockvault: fresh backup', seconds: fresh.seconds, bytes: BYTES, limit: 'limit: read + BLAKE3', peer: 'borg: full backup', rssMiB: fresh.maxRssMiB });
+  record({
+    what: 'blockvault: fresh backup',
+    seconds: fresh.seconds,
+    bytes: BYTES,
+    limit: 'limit: read + BLAKE3',
+    peer: 'borg: full backup',
+    rssMiB: fresh.maxRssMiB,
+  });
   const again = worker('backup', home, img1, 'vm1');
-  record({ what: 'blockvault: unchanged re-backup, no hints', seconds: again.seconds, bytes: BYTES, limit: 'limit: read + BLAKE3', peer: 'borg: incremental (reads all)', rssMiB: again.maxRssMiB });
+  record({
+    what: 'blockvault: unchanged re-backup, no hints',
+    seconds: again.seconds,
+    bytes: BYTES,
+    limit: 'limit: read + BLAKE3',
+    peer: 'borg: incremental (reads all)',
+    rssMiB: again.maxRssMiB,
+  });
   const inc = worker('backup', home, img2, 'vm1', fresh.uid as string, hints2);
-  record({ what: 'blockvault: incremental, 5% changed, hints', seconds: inc.seconds, bytes: BYTES, peer: 'borg: incremental (reads all)', rssMiB: inc.maxRssMiB, note: `read ${inc.stats?.['blocksRead']} blocks` });
+  record({
+    what: 'blockvault: incremental, 5% changed, hints',
+    seconds: inc.seconds,
+    bytes: BYTES,
+    peer: 'borg: incremental (reads all)',
+    rssMiB: inc.maxRssMiB,
+    note: `read ${inc.stats?.['blocksRead']} blocks`,
+  });
   const target = join(dir, 'restored.img');
   const restored = worker('restore', home, fresh.uid as string, target);
   const same = spawnSync('cmp', ['-s', img1, target]).status === 0;
-  record({ what: 'blockvault: restore', seconds: restored.seconds, bytes: BYTES, limit: 'limit: write a new file (page cache + final fsync)', peer: 'borg: extract + sync', rssMiB: restored.maxRssMiB, note: same ? 'verified identical' : 'RESTORE DIFFERS' });
+  record({
+    what: 'blockvault: restore',
+    seconds: restored.seconds,
+    bytes: BYTES,
+    limit: 'limit: write a new file (page cache + final fsync)',
+    peer: 'borg: extract + sync',
+    rssMiB: restored.maxRssMiB,
+    note: same ? 'verified identical' : 'RESTORE DIFFERS',
+  });
   await rm(target);
   if (!same) throw new Error('the restored image differs from the source');
   const sparse = worker('restore', home, fresh.uid as string, target, 'sparse');
   const sparseSame = spawnSync('cmp', ['-s', img1, target]).status === 0;
-  record({ what: 'blockvault: restore --sparse', seconds: sparse.seconds, bytes: BYTES, limit: 'limit: write a new file (page cache + final fsync)', peer: 'borg: extract + sync', rssMiB: sparse.maxRssMiB, note: sparseSame ? 'verified identical; zero blocks left as holes' : 'RESTORE DIFFERS' });
+  record({
+    what: 'blockvault: restore --sparse',
+    seconds: sparse.seconds,
+    bytes: BYTES,
+    limit: 'limit: write a new file (page cache + final fsync)',
+    peer: 'borg: extract + sync',
+    rssMiB: sparse.maxRssMiB,
+    note: sparseSame ? 'verified identical; zero blocks left as holes' : 'RESTORE DIFFERS',
+  });
   await rm(target);
   if (!sparseSame) throw new Error('the sparse restore differs from the source');
 }
@@ -191,7 +244,8 @@ async function engine(dir: string, img1: string, img2: string, hints2: string): 
 /** Bytes of every file under `dir`. */
 async function treeBytes(dir: string): Promise<number> {
   let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
   return total;
 }
 
@@ -226,7 +280,16 @@ async function transforms(dir: string, img1: string): Promise<void> {
     const target = join(dir, 'restored-t.img');
     const restored = workerWith(env, 'restore', home, fresh.uid as string, target);
     const same = spawnSync('cmp', ['-s', img1, target]).status === 0;
-    record({ what: `blockvault ${label}: restore`, seconds: restored.seconds, bytes: BYTES, ...(label === 'plain' ? {} : { plain: 'blockvault plain: restore' }), limit: 'limit: write a new file (page cache + final fsync)', peer: 'borg: extract + sync', rssMiB: restored.maxRssMiB, note: same ? 'verified identical' : 'RESTORE DIFFERS' });
+    record({
+      what: `blockvault ${label}: restore`,
+      seconds: restored.seconds,
+      bytes: BYTES,
+      ...(label === 'plain' ? {} : { plain: 'blockvault plain: restore' }),
+      limit: 'limit: write a new file (page cache + final fsync)',
+      peer: 'borg: extract + sync',
+      rssMiB: restored.maxRssMiB,
+      note: same ? 'verified identical' : 'RESTORE DIFFERS',
+    });
     await rm(target);
     await rm(home, { recursive: true, force: true });
     if (!same) throw new Error(`the ${label} restore differs from the source`);
@@ -243,7 +306,13 @@ async function tebibyte(dir: string): Promise<void> {
   const first = await changeBlocks(vol, blocks, changes);
   await writeFile(join(dir, 'tib-hints-1.json'), JSON.stringify(first.hints));
   const base = worker('backup', home, vol, 'tib', '', join(dir, 'tib-hints-1.json'));
-  record({ what: 'blockvault: 1 TiB first backup, hints (allocated only)', seconds: base.seconds, bytes: TIB, rssMiB: base.maxRssMiB, note: `metadata ${(base.metadataBytes / 1e6).toFixed(2)} MB` });
+  record({
+    what: 'blockvault: 1 TiB first backup, hints (allocated only)',
+    seconds: base.seconds,
+    bytes: TIB,
+    rssMiB: base.maxRssMiB,
+    note: `metadata ${(base.metadataBytes / 1e6).toFixed(2)} MB`,
+  });
   const next = await changeBlocks(vol, blocks, changes, first.changed);
   await writeFile(join(dir, 'tib-hints-2.json'), JSON.stringify(next.hints));
   const inc = worker('backup', home, vol, 'tib', base.uid as string, join(dir, 'tib-hints-2.json'));
@@ -263,11 +332,20 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / ticks;
 }
 
-function startService(home: string, target: string, natsUrl: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; port: number | null }> {
-  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', home, 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', natsUrl], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  });
+function startService(
+  home: string,
+  target: string,
+  natsUrl: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; port: number | null }> {
+  const child = spawn(
+    process.execPath,
+    [BLOCKVAULT_BIN, '--json', '--home', home, 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', natsUrl],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
+    },
+  );
   return new Promise((done, fail) => {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
@@ -303,7 +381,11 @@ async function services(dir: string, img1: string): Promise<void> {
         const reader = await startService(`${home}-reader`, 'reader', nats.url);
         const store = await startService(`${home}-store`, 'blob-store', nats.url);
         const metadata = await startService(`${home}-metadata`, 'metadata', nats.url);
-        const env = { BLOCKVAULT_READER_URL: `127.0.0.1:${reader.port}`, BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}`, BLOCKVAULT_METADATA_URL: `127.0.0.1:${metadata.port}` };
+        const env = {
+          BLOCKVAULT_READER_URL: `127.0.0.1:${reader.port}`,
+          BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}`,
+          BLOCKVAULT_METADATA_URL: `127.0.0.1:${metadata.port}`,
+        };
         const scheduler = await startService(home, 'scheduler', nats.url, env);
         procs = [scheduler, await startService(home, 'worker', nats.url, env), reader, store, metadata];
         port = scheduler.port;
@@ -311,7 +393,11 @@ async function services(dir: string, img1: string): Promise<void> {
       for (const kind of ['fresh', 'unchanged'] as const) {
         const before = procs.reduce((t, p) => t + cpuSeconds(p.child.pid!), 0);
         const seconds = timed(() => {
-          const r = spawnSync(process.execPath, [BLOCKVAULT_BIN, '--server', `127.0.0.1:${port}`, '--json', 'backup', `file://${img1}`, 'svc'], { encoding: 'utf8' });
+          const r = spawnSync(
+            process.execPath,
+            [BLOCKVAULT_BIN, '--server', `127.0.0.1:${port}`, '--json', 'backup', `file://${img1}`, 'svc'],
+            { encoding: 'utf8' },
+          );
           if (r.status !== 0) throw new Error(`backup through the job API failed: ${r.stderr}`);
         });
         const cpu = procs.reduce((t, p) => t + cpuSeconds(p.child.pid!), 0) - before;
@@ -342,7 +428,10 @@ async function tracing(dir: string, img1: string): Promise<void> {
     const modes: [string, NodeJS.ProcessEnv][] = [
       ['tracing off', {}],
       ['tracing, 1% of blocks (default)', { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }],
-      ['tracing, every block', { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', BLOCKVAULT_TRACE_BLOCKS: '1' }],
+      [
+        'tracing, every block',
+        { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', BLOCKVAULT_TRACE_BLOCKS: '1' },
+      ],
     ];
     // Two rounds, interleaved, keeping each mode's faster run: writeback of earlier rows makes
     // single runs on this disk vary more than the overhead being measured.
@@ -354,7 +443,11 @@ async function tracing(dir: string, img1: string): Promise<void> {
         const proc = await startService(home, 'all', nats.url, env);
         const cpu0 = cpuSeconds(proc.child.pid!);
         const seconds = timed(() => {
-          const r = spawnSync(process.execPath, [BLOCKVAULT_BIN, '--server', `127.0.0.1:${proc.port}`, '--json', 'backup', `file://${img1}`, 'svc'], { encoding: 'utf8' });
+          const r = spawnSync(
+            process.execPath,
+            [BLOCKVAULT_BIN, '--server', `127.0.0.1:${proc.port}`, '--json', 'backup', `file://${img1}`, 'svc'],
+            { encoding: 'utf8' },
+          );
           if (r.status !== 0) throw new Error(`backup through the job API failed: ${r.stderr}`);
         });
         const cpu = cpuSeconds(proc.child.pid!) - cpu0;

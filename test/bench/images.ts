@@ -40,7 +40,12 @@ export async function mixedImage(path: string, blocks: number): Promise<void> {
 }
 
 /** Overwrites `count` distinct random blocks (not in `avoid`) with random data; returns hints. */
-export async function changeBlocks(path: string, blocks: number, count: number, avoid = new Set<number>()): Promise<{ hints: Hint[]; changed: Set<number> }> {
+export async function changeBlocks(
+  path: string,
+  blocks: number,
+  count: number,
+  avoid = new Set<number>(),
+): Promise<{ hints: Hint[]; changed: Set<number> }> {
   const fh = await open(path, 'r+');
   const changed = new Set<number>();
   while (changed.size < count) {

@@ -25,12 +25,35 @@ const [mongo, s3] = await Promise.all([useMongo(), useS3()]);
 try {
   const id = randomBytes(3).toString('hex');
   const { store } = await openMongo({ url: mongo.url, database: `bench_${id}` });
-  await store.initConfig({ formatVersion: 1, hash: 'blake3', blockSize: MiB4, blocksPerSegment: 256, disallowRmWhenYoungerThanDays: 0, createdAt: new Date().toISOString() });
-  await store.createVersion({ uid: 'bench', name: 'b', snapshotName: '', date: new Date(), size: COMMITS * 256, sizeBytes: COMMITS * 256 * MiB4, valid: false, protected: false, tags: [], expire: null, stats: null });
+  await store.initConfig({
+    formatVersion: 1,
+    hash: 'blake3',
+    blockSize: MiB4,
+    blocksPerSegment: 256,
+    disallowRmWhenYoungerThanDays: 0,
+    createdAt: new Date().toISOString(),
+  });
+  await store.createVersion({
+    uid: 'bench',
+    name: 'b',
+    snapshotName: '',
+    date: new Date(),
+    size: COMMITS * 256,
+    sizeBytes: COMMITS * 256 * MiB4,
+    valid: false,
+    protected: false,
+    tags: [],
+    expire: null,
+    stats: null,
+  });
   const adapter = await time(async () => {
     for (let i = 0; i < COMMITS; i++) {
       const checksum = randomBytes(32);
-      await store.commitSegments('bench', [{ segNo: i, segId: randomBytes(32), sparseBlocks: 0, data: randomBytes(256 * 32) }], [{ checksum, uid: randomBytes(16).toString('hex'), size: MiB4, valid: true }]);
+      await store.commitSegments(
+        'bench',
+        [{ segNo: i, segId: randomBytes(32), sparseBlocks: 0, data: randomBytes(256 * 32) }],
+        [{ checksum, uid: randomBytes(16).toString('hex'), size: MiB4, valid: true }],
+      );
     }
   });
   await store.close();
@@ -40,8 +63,16 @@ try {
     for (let i = 0; i < COMMITS; i++) await col.insertOne({ _id: randomBytes(16).toString('hex'), d: randomBytes(256 * 32) });
   });
   await raw.close();
-  rows.push({ what: 'metadata: commitSegments (1 segment + 1 blob row)', 'per second': Math.round(COMMITS / adapter), note: '~4 round trips each (session check, blob row, segment, pointer)' });
-  rows.push({ what: 'metadata: raw insertOne (8 KiB doc)', 'per second': Math.round(COMMITS / rawSeconds), note: 'the driver alone, same server' });
+  rows.push({
+    what: 'metadata: commitSegments (1 segment + 1 blob row)',
+    'per second': Math.round(COMMITS / adapter),
+    note: '~4 round trips each (session check, blob row, segment, pointer)',
+  });
+  rows.push({
+    what: 'metadata: raw insertOne (8 KiB doc)',
+    'per second': Math.round(COMMITS / rawSeconds),
+    note: 'the driver alone, same server',
+  });
 
   const blobs = new S3BlobStore({ ...s3.config, bucket: `bench-${id}` });
   await blobs.init();
@@ -71,7 +102,12 @@ try {
   const mbps = (s: number): number => Math.round((BLOBS * MiB4) / s / 1e6);
   rows.push({ what: 'blobs: S3BlobStore put 4 MiB', 'MB/s': mbps(put) }, { what: 'blobs: minio putObject 4 MiB', 'MB/s': mbps(rawPut) });
   rows.push({ what: 'blobs: S3BlobStore get 4 MiB', 'MB/s': mbps(get) }, { what: 'blobs: minio getObject 4 MiB', 'MB/s': mbps(rawGet) });
-  for (const r of rows) console.log(Object.entries(r).map(([k, v]) => (k === "what" ? String(v).padEnd(52) : `${k} ${v}`)).join("  "));
+  for (const r of rows)
+    console.log(
+      Object.entries(r)
+        .map(([k, v]) => (k === 'what' ? String(v).padEnd(52) : `${k} ${v}`))
+        .join('  '),
+    );
 } finally {
   await Promise.all([mongo.stop(), s3.stop()]);
 }

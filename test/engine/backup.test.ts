@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { CancelledError, InvalidHintsError, InvalidVersionStateError, SanityCheckError, type BackupStats, type BlobStore } from '@blockvault/core';
+import {
+  CancelledError,
+  InvalidHintsError,
+  InvalidVersionStateError,
+  SanityCheckError,
+  type BackupStats,
+  type BlobStore,
+} from '@blockvault/core';
 import { buildImage, Faults, overwrite } from '@blockvault/testing';
 import { BS, harness, manualClock } from './harness.ts';
 
@@ -66,7 +73,10 @@ describe('backup', () => {
   it('with hints and no base, treats blocks the hints do not name as unallocated (sparse)', async () => {
     const { dir, repo } = await harness();
     await writeFile(dir.file('a.img'), buildImage(['z', 'r', 'z', 'z', 'r'], BS));
-    const hints = [{ offset: BS, length: BS, exists: true }, { offset: 4 * BS, length: BS, exists: true }];
+    const hints = [
+      { offset: BS, length: BS, exists: true },
+      { offset: 4 * BS, length: BS, exists: true },
+    ];
     const { version, stats } = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', hints });
     assert.equal(stats.blocksRead, 2);
     assert.equal(stats.blocksSparse, 3);
@@ -91,10 +101,18 @@ describe('backup', () => {
     // Change every block, but hint only block 0: the hints are wrong.
     await writeFile(dir.file('a.img'), buildImage(Array(12).fill('r'), BS));
     await assert.rejects(
-      repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', fromUid: base.version.uid, hints: [{ offset: 0, length: BS, exists: true }] }),
+      repo.repository.backup({
+        source: dir.url('a.img'),
+        name: 'vm1',
+        fromUid: base.version.uid,
+        hints: [{ offset: 0, length: BS, exists: true }],
+      }),
       SanityCheckError,
     );
-    assert.deepEqual((await repo.repository.ls()).map((v) => v.uid), [base.version.uid]);
+    assert.deepEqual(
+      (await repo.repository.ls()).map((v) => v.uid),
+      [base.version.uid],
+    );
     assert.ok(events.some((e) => e.kind === 'backup.failed'));
   });
 
@@ -103,7 +121,10 @@ describe('backup', () => {
     await writeFile(dir.file('a.img'), buildImage(['r'], BS));
     const base = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
     await repo.metadata.updateVersion(base.version.uid, { valid: false });
-    await assert.rejects(repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', fromUid: base.version.uid, hints: [] }), InvalidVersionStateError);
+    await assert.rejects(
+      repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', fromUid: base.version.uid, hints: [] }),
+      InvalidVersionStateError,
+    );
   });
 
   it('re-reads a last block whose size changed since the base', async () => {
@@ -113,7 +134,12 @@ describe('backup', () => {
     const base = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
     const grown = Buffer.concat([img, buildImage([], BS, 700)]);
     await writeFile(dir.file('a.img'), grown);
-    const { version, stats } = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', fromUid: base.version.uid, hints: [] });
+    const { version, stats } = await repo.repository.backup({
+      source: dir.url('a.img'),
+      name: 'vm1',
+      fromUid: base.version.uid,
+      hints: [],
+    });
     assert.equal(version.sizeBytes, grown.length);
     assert.equal(stats.blocksRead - stats.blocksChecked, 1, 'only the last block is read as new');
     await repo.repository.restore({ uid: version.uid, target: dir.url('out.img') });
@@ -178,7 +204,10 @@ describe('backup', () => {
     const { dir, repo } = await harness();
     await writeFile(dir.file('a.img'), buildImage(['r', 'r'], BS));
     const done = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
-    await assert.rejects(repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', continueUid: done.version.uid }), /nothing to continue/);
+    await assert.rejects(
+      repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', continueUid: done.version.uid }),
+      /nothing to continue/,
+    );
     await repo.metadata.updateVersion(done.version.uid, { valid: false });
     await writeFile(dir.file('a.img'), buildImage(['r', 'r', 'r'], BS));
     await assert.rejects(repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', continueUid: done.version.uid }), /same source/);
@@ -193,7 +222,12 @@ describe('backup', () => {
     clock.set('2026-03-11T10:00:00Z');
     const second = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
     assert.deepEqual(second.version.tags, ['b_daily']);
-    const tagged = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', tags: ['manual'], expire: new Date('2026-04-01T00:00:00Z') });
+    const tagged = await repo.repository.backup({
+      source: dir.url('a.img'),
+      name: 'vm1',
+      tags: ['manual'],
+      expire: new Date('2026-04-01T00:00:00Z'),
+    });
     assert.deepEqual(tagged.version.tags, ['manual']);
     assert.deepEqual(tagged.version.expire, new Date('2026-04-01T00:00:00Z'));
   });

@@ -32,10 +32,15 @@ describe('cleanup under concurrent backups, removals and cleanups in several pro
     const setup = await openEmbedded({ home, blockSize: BS, blocksPerSegment: PER_SEGMENT });
     await setup.close();
     const seed = Number(process.env['BLOCKVAULT_STRESS_SEED'] ?? Date.now() % 1_000_000);
-    const results = await Promise.all(Array.from({ length: WORKERS }, (_, w) => run([home, dir.path, String(w), String(ITERATIONS), String(seed + w)])));
+    const results = await Promise.all(
+      Array.from({ length: WORKERS }, (_, w) => run([home, dir.path, String(w), String(ITERATIONS), String(seed + w)])),
+    );
     console.log(JSON.stringify({ seed, results }));
     const total = (k: string): number => results.reduce((sum, r) => sum + (r[k] ?? 0), 0);
-    assert.ok(total('backup') + total('incremental') > 0 && total('cleanup') > 0 && total('rm') > 0, `too little happened (seed ${seed}): ${JSON.stringify(results)}`);
+    assert.ok(
+      total('backup') + total('incremental') > 0 && total('cleanup') > 0 && total('rm') > 0,
+      `too little happened (seed ${seed}): ${JSON.stringify(results)}`,
+    );
 
     const repo = await openEmbedded({ home });
     after(() => repo.close());
@@ -50,7 +55,15 @@ describe('cleanup under concurrent backups, removals and cleanups in several pro
         for (const id of result.damagedBlocks) {
           const b = blocks[id]!;
           const recs = (await repo.metadata.listBlobRecords()).filter((r) => r.checksum.toString('hex') === b.checksum);
-          console.log('DAMAGE', v.uid, id, b, recs, b.uid ? await repo.blobs.stat(b.uid) : null, JSON.stringify(await repo.metadata.listOrphans()));
+          console.log(
+            'DAMAGE',
+            v.uid,
+            id,
+            b,
+            recs,
+            b.uid ? await repo.blobs.stat(b.uid) : null,
+            JSON.stringify(await repo.metadata.listOrphans()),
+          );
         }
       }
       assert.deepEqual(result.damagedBlocks, [], `version ${v.uid} lost blocks (seed ${seed})`);

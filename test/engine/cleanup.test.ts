@@ -90,7 +90,10 @@ describe('cleanup', () => {
     assert.equal(stats.blocksWritten, 2, 'condemned blobs are not deduplicated against');
     const keys = await blobKeys(repo);
     assert.equal(keys.length, 2);
-    assert.ok(keys.every((k) => !oldKeys.includes(k)), 'the old copies are gone, the fresh ones stay');
+    assert.ok(
+      keys.every((k) => !oldKeys.includes(k)),
+      'the old copies are gone, the fresh ones stay',
+    );
     await repo.repository.restore({ uid: version.uid, target: dir.url('out.img') });
     assert.deepEqual(await dir.read('out.img'), img);
   });

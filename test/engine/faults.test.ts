@@ -58,11 +58,19 @@ describe('the engine over faulty stores', () => {
 
   it('a store that hangs trips the call deadline instead of hanging the backup', async () => {
     const faults = new Faults();
-    const { dir, repo } = await harness({ concurrency: 1, wrapBlobBackend: (s) => faults.wrap(s), blobCallDeadlineMs: 100, blobRetry: { maxElapsedMs: 0 } });
+    const { dir, repo } = await harness({
+      concurrency: 1,
+      wrapBlobBackend: (s) => faults.wrap(s),
+      blobCallDeadlineMs: 100,
+      blobRetry: { maxElapsedMs: 0 },
+    });
     const img = buildImage(['r', 'r', 'r'], BS, 13);
     await writeFile(dir.file('a.img'), img);
     const hung = faults.hang('put', { after: 1 });
-    await assert.rejects(repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' }), (err: unknown) => err instanceof UnavailableError && /did not answer within 100 ms/.test(err.message));
+    await assert.rejects(
+      repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' }),
+      (err: unknown) => err instanceof UnavailableError && /did not answer within 100 ms/.test(err.message),
+    );
     await hung.reached;
     hung.release();
     const [broken] = await repo.repository.ls();

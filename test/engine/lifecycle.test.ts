@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { ConflictError, InvalidArgumentError, InvalidVersionStateError, ProtectedVersionError, VersionLockedError, VersionNotFoundError } from '@blockvault/core';
+import {
+  ConflictError,
+  InvalidArgumentError,
+  InvalidVersionStateError,
+  ProtectedVersionError,
+  VersionLockedError,
+  VersionNotFoundError,
+} from '@blockvault/core';
 import { openEmbedded } from '@blockvault/platform';
 import { buildImage } from '@blockvault/testing';
 import { BS, harness, manualClock } from './harness.ts';

@@ -33,7 +33,10 @@ describe('export, import and recovery', () => {
     edited.body.version.name = 'tampered';
     assert.throws(() => parseExport(JSON.stringify(edited)), /checksum mismatch/);
     const other = await harness({ hash: 'sha256' });
-    await assert.rejects(other.repo.repository.importVersion(doc), (e: unknown) => e instanceof InvalidArgumentError && /uses hash blake3/.test(e.message));
+    await assert.rejects(
+      other.repo.repository.importVersion(doc),
+      (e: unknown) => e instanceof InvalidArgumentError && /uses hash blake3/.test(e.message),
+    );
   });
 
   it('importing into a repository that lacks the blobs marks the version invalid', async () => {
@@ -87,7 +90,11 @@ describe('the detached repository through the CLI, with the configured database 
     await repo.close();
     // Nothing listens on port 1: a client that tried it would fail.
     const nowhere = { BLOCKVAULT_MONGO_URL: 'mongodb://127.0.0.1:1/nowhere' };
-    const restored = await cli(['--home', dir.file('repo'), 'restore', v.version.uid, dir.url('out.img'), '--without-metadata'], undefined, nowhere);
+    const restored = await cli(
+      ['--home', dir.file('repo'), 'restore', v.version.uid, dir.url('out.img'), '--without-metadata'],
+      undefined,
+      nowhere,
+    );
     assert.equal(restored.code, 0, restored.stderr);
     assert.deepEqual(await dir.read('out.img'), img);
     const recovered = await cli(['--home', dir.file('repo'), 'recover'], undefined, nowhere);
@@ -109,11 +116,26 @@ describe('enforce and schedules on a repository', () => {
     }
     await repo.repository.setProtected(uids[0]!, true);
     const dry = await repo.repository.enforce({ latest: 2 }, { dryRun: true });
-    assert.deepEqual(dry.filter((d) => !d.keep).map((d) => d.version.uid).sort(), [uids[1], uids[2]].sort());
+    assert.deepEqual(
+      dry
+        .filter((d) => !d.keep)
+        .map((d) => d.version.uid)
+        .sort(),
+      [uids[1], uids[2]].sort(),
+    );
     assert.equal((await repo.repository.ls()).length, 5);
     const done = await repo.repository.enforce({ latest: 2 });
-    assert.deepEqual(done.filter((d) => d.removed).map((d) => d.version.uid).sort(), [uids[1], uids[2]].sort());
-    assert.deepEqual((await repo.repository.ls()).map((v) => v.uid), [uids[0], uids[3], uids[4]]);
+    assert.deepEqual(
+      done
+        .filter((d) => d.removed)
+        .map((d) => d.version.uid)
+        .sort(),
+      [uids[1], uids[2]].sort(),
+    );
+    assert.deepEqual(
+      (await repo.repository.ls()).map((v) => v.uid),
+      [uids[0], uids[3], uids[4]],
+    );
   });
 
   it('stores schedules in the repository and answers due and sla', async () => {
@@ -121,7 +143,10 @@ describe('enforce and schedules on a repository', () => {
     const clock = manualClock('2026-03-01T00:00:00Z');
     const { dir, repo } = await harness({ clock });
     await repo.repository.setSchedule({ name: 'vm1', scheduler: 'daily', intervalSeconds: 86_400, keep: 2, slaSeconds: 3600 });
-    assert.deepEqual((await repo.repository.due()).map((s) => s.name), ['vm1']);
+    assert.deepEqual(
+      (await repo.repository.due()).map((s) => s.name),
+      ['vm1'],
+    );
     await writeFile(dir.file('a.img'), buildImage(['r'], BS));
     await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', tags: ['daily'] });
     assert.deepEqual(await repo.repository.due(), []);

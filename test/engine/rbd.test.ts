@@ -37,7 +37,13 @@ describe('rbd:// backups and restores against a real Ceph', () => {
     const image = `vm-${randomBytes(3).toString('hex')}`;
     const spec = `${ceph.pool}/${image}`;
     // 24 blocks, 8 of them never written (unallocated in RBD); objects as large as blocks.
-    await writeFile(dir.file('src.img'), buildImage(Array.from({ length: 24 }, (_, i) => (i % 3 === 2 ? 'z' : 'r')), BS));
+    await writeFile(
+      dir.file('src.img'),
+      buildImage(
+        Array.from({ length: 24 }, (_, i) => (i % 3 === 2 ? 'z' : 'r')),
+        BS,
+      ),
+    );
     await rbd('import', '--object-size', String(BS), dir.file('src.img'), spec);
     await rbd('snap', 'create', `${spec}@s1`);
     const io = new RbdIo({ env: ceph.env });
@@ -65,7 +71,10 @@ describe('rbd:// backups and restores against a real Ceph', () => {
   it('reports missing snapshots and refuses live images and odd names before any I/O', async () => {
     const { repo } = await harness();
     await assert.rejects(repo.repository.backup({ source: `rbd://${ceph.pool}/no-such-image@s1`, name: 'x' }), NotFoundError);
-    await assert.rejects(repo.repository.backup({ source: `rbd://${ceph.pool}/image-without-snapshot`, name: 'x' }), (e: unknown) => e instanceof UnsupportedUrlError && /snapshot/.test(e.message));
+    await assert.rejects(
+      repo.repository.backup({ source: `rbd://${ceph.pool}/image-without-snapshot`, name: 'x' }),
+      (e: unknown) => e instanceof UnsupportedUrlError && /snapshot/.test(e.message),
+    );
     await assert.rejects(repo.repository.backup({ source: `rbd://${ceph.pool}/../etc@x`, name: 'x' }), UnsupportedUrlError);
   });
 });

@@ -22,7 +22,11 @@ after(async () => {
 async function open(dir: TempDir, extra: RepositoryOptions = {}): Promise<OpenRepository> {
   const id = randomBytes(4).toString('hex');
   const config = defaultConfig(dir.file('home'));
-  const stores = { ...config.stores, metadata: { mongo: { url: mongo.url, database: `bv_e2e_${id}` } }, blobs: { ...config.stores.blobs, s3: { ...s3.config, bucket: `bv-e2e-${id}` } } };
+  const stores = {
+    ...config.stores,
+    metadata: { mongo: { url: mongo.url, database: `bv_e2e_${id}` } },
+    blobs: { ...config.stores.blobs, s3: { ...s3.config, bucket: `bv-e2e-${id}` } },
+  };
   const repo = await openRepository({ ...config, stores }, { blockSize: BS, blocksPerSegment: PER_SEGMENT, ...extra });
   after(() => repo.close());
   return repo;
@@ -45,7 +49,12 @@ describe('engine on FerretDB + Ceph RGW', () => {
     assert.deepEqual({ w: v1.stats.blocksWritten, d: v1.stats.blocksDedup, s: v1.stats.blocksSparse }, { w: 7, d: 2, s: 2 });
     assert.equal(await count(repo.blobs), 7);
     await overwrite(dir.file('a.img'), 4 * BS, buildImage(['r'], BS));
-    const v2 = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', fromUid: v1.version.uid, hints: [{ offset: 4 * BS, length: BS, exists: true }] });
+    const v2 = await repo.repository.backup({
+      source: dir.url('a.img'),
+      name: 'vm1',
+      fromUid: v1.version.uid,
+      hints: [{ offset: 4 * BS, length: BS, exists: true }],
+    });
     assert.equal(v2.stats.blocksWritten, 1);
     await repo.repository.restore({ uid: v1.version.uid, target: dir.url('v1.img') });
     await repo.repository.restore({ uid: v2.version.uid, target: dir.url('v2.img') });

@@ -15,9 +15,15 @@ describe('scrub', () => {
     await writeFile(dir.file('a.img'), buildImage(['r', 'z', 'r', 0], BS, 10));
     const { version } = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
     const light = await repo.repository.scrub(version.uid);
-    assert.deepEqual({ checked: light.blocksChecked, damaged: light.damagedBlocks, valid: light.valid }, { checked: 5, damaged: [], valid: true });
+    assert.deepEqual(
+      { checked: light.blocksChecked, damaged: light.damagedBlocks, valid: light.valid },
+      { checked: 5, damaged: [], valid: true },
+    );
     const deep = await repo.repository.scrub(version.uid, { deep: true, source: dir.url('a.img') });
-    assert.deepEqual({ damaged: deep.damagedBlocks, mismatches: deep.sourceMismatches, valid: deep.valid }, { damaged: [], mismatches: [], valid: true });
+    assert.deepEqual(
+      { damaged: deep.damagedBlocks, mismatches: deep.sourceMismatches, valid: deep.valid },
+      { damaged: [], mismatches: [], valid: true },
+    );
   });
 
   it('light scrub finds deleted and truncated blobs; deep scrub also finds flipped bits; both mark every user invalid', async () => {
@@ -40,7 +46,11 @@ describe('scrub', () => {
     const v3 = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
     assert.equal(v3.stats.blocksWritten, 3);
     const after = await repo.repository.scrub(v1.version.uid, { deep: true });
-    assert.deepEqual({ damaged: after.damagedBlocks, valid: after.valid }, { damaged: [], valid: true }, 'repaired blobs make the old version valid again');
+    assert.deepEqual(
+      { damaged: after.damagedBlocks, valid: after.valid },
+      { damaged: [], valid: true },
+      'repaired blobs make the old version valid again',
+    );
   });
 
   it('a source mismatch fails a deep scrub but marks nothing invalid', async () => {
@@ -70,14 +80,30 @@ describe('scrub', () => {
   });
 
   it('--percent samples blocks; a batch scrub checks each shared blob once', async () => {
-    const { dir, repo } = await harness({ random: (() => { let i = 0; return () => (i++ % 2 === 0 ? 0.1 : 0.9); })() });
+    const { dir, repo } = await harness({
+      random: (() => {
+        let i = 0;
+        return () => (i++ % 2 === 0 ? 0.1 : 0.9);
+      })(),
+    });
     await writeFile(dir.file('a.img'), buildImage(Array(8).fill('r'), BS));
     const v1 = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
     await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
     const half = await repo.repository.scrub(v1.version.uid, { percent: 50 });
     assert.equal(half.blocksChecked, 4);
     let gets = 0;
-    const counting = await harness({ wrapBlobStore: (s) => ({ ...s, get: (k: string) => (gets++, s.get(k)), stat: s.stat.bind(s), put: s.put.bind(s), delete: s.delete.bind(s), list: s.list.bind(s), listWithDates: s.listWithDates.bind(s), close: s.close.bind(s) }) });
+    const counting = await harness({
+      wrapBlobStore: (s) => ({
+        ...s,
+        get: (k: string) => (gets++, s.get(k)),
+        stat: s.stat.bind(s),
+        put: s.put.bind(s),
+        delete: s.delete.bind(s),
+        list: s.list.bind(s),
+        listWithDates: s.listWithDates.bind(s),
+        close: s.close.bind(s),
+      }),
+    });
     await writeFile(counting.dir.file('a.img'), buildImage(Array(8).fill('r'), BS));
     await counting.repo.repository.backup({ source: counting.dir.url('a.img'), name: 'vm1' });
     await counting.repo.repository.backup({ source: counting.dir.url('a.img'), name: 'vm1' });

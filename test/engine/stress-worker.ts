@@ -25,7 +25,7 @@ function random(): number {
 const pick = (n: number): number => Math.floor(random() * n);
 
 /** POOL distinct block contents shared by every worker (so backups deduplicate across them), and zero. */
-const POOL = Number(process.env["STRESS_POOL"] ?? 32);
+const POOL = Number(process.env['STRESS_POOL'] ?? 32);
 function poolBlock(i: number): Buffer {
   const b = Buffer.alloc(BS);
   if (i === POOL) return b;

@@ -20,7 +20,12 @@ async function blobFiles(root: string): Promise<string[]> {
   return out;
 }
 
-async function setup(): Promise<{ dir: TempDir; env: NodeJS.ProcessEnv; run: (args: string[], env?: NodeJS.ProcessEnv) => ReturnType<typeof cli>; image: Buffer }> {
+async function setup(): Promise<{
+  dir: TempDir;
+  env: NodeJS.ProcessEnv;
+  run: (args: string[], env?: NodeJS.ProcessEnv) => ReturnType<typeof cli>;
+  image: Buffer;
+}> {
   const dir = await tempDir();
   const keyFile = dir.file('master.keys');
   const env = { BLOCKVAULT_COMPRESSION: 'zstd', BLOCKVAULT_ENCRYPTION_KEY_FILE: keyFile };
@@ -39,7 +44,10 @@ describe('blob transforms (zstd + AES-256-GCM) through the CLI', () => {
     const { dir, run, image } = await setup();
     const backup = await run(['backup', dir.url('a.img'), 'vm1']);
     assert.equal(backup.code, 0, backup.stderr);
-    const { version, stats } = json<{ version: { uid: string }; stats: { blocksWritten: number; blocksDedup: number; blocksSparse: number } }>(backup);
+    const { version, stats } = json<{
+      version: { uid: string };
+      stats: { blocksWritten: number; blocksDedup: number; blocksSparse: number };
+    }>(backup);
     assert.deepEqual([stats.blocksWritten, stats.blocksDedup, stats.blocksSparse], [3, 2, 1]);
     const files = await blobFiles(dir.file('home/blobs'));
     assert.equal(files.length, 3);
@@ -50,7 +58,11 @@ describe('blob transforms (zstd + AES-256-GCM) through the CLI', () => {
     }
     const sizes = await Promise.all(files.map(async (f) => (await readFile(f)).length));
     assert.ok(Math.min(...sizes) < BS / 10, 'the text block was compressed before encryption');
-    assert.equal(json<{ stats: { blocksWritten: number } }>(await run(['backup', dir.url('a.img'), 'vm1'])).stats.blocksWritten, 0, 'dedup over plaintext checksums');
+    assert.equal(
+      json<{ stats: { blocksWritten: number } }>(await run(['backup', dir.url('a.img'), 'vm1'])).stats.blocksWritten,
+      0,
+      'dedup over plaintext checksums',
+    );
     assert.equal((await run(['restore', version.uid, dir.url('out.img')])).code, 0);
     assert.deepEqual(await dir.read('out.img'), image);
     const scrub = await run(['deep-scrub', version.uid]);

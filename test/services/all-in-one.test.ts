@@ -12,7 +12,12 @@ let running: Running;
 before(async () => {
   nats = await startNats(); // its own: job streams and the leader lease must not be shared with other test files
   dir = await tempDir();
-  running = await serve({ target: 'all', config: testConfig(dir.file('home'), { natsUrl: nats.url, tickMs: 200 }), blockSize: BS, blocksPerSegment: 4 });
+  running = await serve({
+    target: 'all',
+    config: testConfig(dir.file('home'), { natsUrl: nats.url, tickMs: 200 }),
+    blockSize: BS,
+    blocksPerSegment: 4,
+  });
 });
 after(async () => {
   await running?.stop();

@@ -27,12 +27,22 @@ const serviceUrls: Record<string, string> = {};
 
 function env(): NodeJS.ProcessEnv {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
-  return { ...clean, ...serviceUrls, BLOCKVAULT_JOB_ACK_WAIT_MS: '3000', BLOCKVAULT_LOCK_TTL_MS: '3000', BLOCKVAULT_SCHEDULER_TICK_MS: '200' };
+  return {
+    ...clean,
+    ...serviceUrls,
+    BLOCKVAULT_JOB_ACK_WAIT_MS: '3000',
+    BLOCKVAULT_LOCK_TTL_MS: '3000',
+    BLOCKVAULT_SCHEDULER_TICK_MS: '200',
+  };
 }
 
 /** Starts `blockvault serve`; resolves with its JSON announcement once it serves. */
 function startService(target: string): Promise<{ child: ChildProcess; info: { port: number | null; pid: number } }> {
-  const child = spawn(process.execPath, [BIN, '--json', '--home', dir.file('home'), 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', nats.url], { env: env(), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [BIN, '--json', '--home', dir.file('home'), 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', nats.url],
+    { env: env(), stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.push(child);
   return new Promise((done, fail) => {
     let out = '';
@@ -92,10 +102,24 @@ describe('services in separate processes', () => {
     const backup = await runCli([...server, 'backup', dir.url('small.img'), 'small']);
     assert.equal(backup.code, 0, backup.stderr);
     const out = JSON.parse(backup.stdout) as { version: Record<string, unknown>; stats: Record<string, number> };
-    assert.deepEqual(Object.keys(out.version).sort(), ['date', 'expire', 'name', 'protected', 'size', 'sizeBytes', 'snapshotName', 'tags', 'uid', 'valid']);
+    assert.deepEqual(Object.keys(out.version).sort(), [
+      'date',
+      'expire',
+      'name',
+      'protected',
+      'size',
+      'sizeBytes',
+      'snapshotName',
+      'tags',
+      'uid',
+      'valid',
+    ]);
     assert.deepEqual({ w: out.stats['blocksWritten'], s: out.stats['blocksSparse'] }, { w: 5, s: 4 });
     const listed = JSON.parse((await runCli([...server, 'ls', 'small'])).stdout) as { uid: string }[];
-    assert.deepEqual(listed.map((v) => v.uid), [out.version['uid']]);
+    assert.deepEqual(
+      listed.map((v) => v.uid),
+      [out.version['uid']],
+    );
     const restore = await runCli([...server, 'restore', String(out.version['uid']), dir.url('small-out.img')]);
     assert.equal(restore.code, 0, restore.stderr);
     assert.deepEqual(await readFile(dir.file('small-out.img')), img);
@@ -132,7 +156,10 @@ describe('services in separate processes', () => {
     await fh.close();
     const first = await startService('worker');
     const c = client(port);
-    const job = await submit(c, { requestId: `kill-${Date.now()}`, backup: { source: dir.url('big.img'), name: 'big', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+    const job = await submit(c, {
+      requestId: `kill-${Date.now()}`,
+      backup: { source: dir.url('big.img'), name: 'big', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+    });
     // Kill the worker once it has committed a few segments (read from its metadata database).
     const committed = (uid: string): number => {
       const db = new DatabaseSync(dir.file('home/metadata.sqlite'), { readOnly: true });
@@ -162,8 +189,14 @@ describe('services in separate processes', () => {
     assert.equal(done.versionUid, versionUid, 'the same version, continued');
     const result = JSON.parse(done.resultJson) as { version: { uid: string; sizeBytes: number }; stats: { blocksRead: number } };
     assert.equal(result.version.uid, versionUid);
-    assert.ok(result.stats.blocksRead <= blocks - segmentsAtKill * 8, `the second worker read ${result.stats.blocksRead} of ${blocks} blocks; ${segmentsAtKill * 8} were committed before the kill`);
-    const restore = await submit(c, { requestId: `kill-r-${Date.now()}`, restore: { uid: versionUid, target: dir.url('big-out.img'), sparse: false, force: false, continueFrom: 0 } });
+    assert.ok(
+      result.stats.blocksRead <= blocks - segmentsAtKill * 8,
+      `the second worker read ${result.stats.blocksRead} of ${blocks} blocks; ${segmentsAtKill * 8} were committed before the kill`,
+    );
+    const restore = await submit(c, {
+      requestId: `kill-r-${Date.now()}`,
+      restore: { uid: versionUid, target: dir.url('big-out.img'), sparse: false, force: false, continueFrom: 0 },
+    });
     assert.equal((await watch(c, restore.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
     const [a, b] = [await readFile(dir.file('big.img')), await readFile(dir.file('big-out.img'))];
     assert.equal(b.length, size);

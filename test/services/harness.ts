@@ -29,7 +29,14 @@ export function watch(c: JobServiceClient, id: string): Promise<Job[]> {
 /** A configuration for a test deployment: the defaults, then what the test sets. */
 export function testConfig(
   home: string,
-  patch: { natsUrl?: string; tickMs?: number; blobService?: string; reader?: string; ioRoots?: IoRoots; natsAuth?: { user: string; pass: string } } = {},
+  patch: {
+    natsUrl?: string;
+    tickMs?: number;
+    blobService?: string;
+    reader?: string;
+    ioRoots?: IoRoots;
+    natsAuth?: { user: string; pass: string };
+  } = {},
 ): BlockvaultConfig {
   const c = defaultConfig(home);
   return {

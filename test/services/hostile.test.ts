@@ -47,7 +47,10 @@ const backup = (source: string, extra: Partial<NonNullable<SubmitJobRequest['bac
   requestId: '',
   backup: { source, name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '', ...extra },
 });
-const restore = (uid: string, target: string): SubmitJobRequest => ({ requestId: '', restore: { uid, target, sparse: false, force: true, continueFrom: 0 } });
+const restore = (uid: string, target: string): SubmitJobRequest => ({
+  requestId: '',
+  restore: { uid, target, sparse: false, force: true, continueFrom: 0 },
+});
 
 describe('hostile job requests', () => {
   it('are refused before they are queued, each with a clear status', async () => {
@@ -57,12 +60,22 @@ describe('hostile job requests', () => {
     const uid = done.versionUid;
     assert.ok(uid, 'a request inside the roots runs');
     const table: [string, SubmitJobRequest, grpc.status, RegExp][] = [
-      ['a path outside the roots', backup(`file://${outside}/secret.img`), grpc.status.PERMISSION_DENIED, /outside this reader's I\/O roots/],
+      [
+        'a path outside the roots',
+        backup(`file://${outside}/secret.img`),
+        grpc.status.PERMISSION_DENIED,
+        /outside this reader's I\/O roots/,
+      ],
       ['/etc/passwd', backup('file:///etc/passwd'), grpc.status.PERMISSION_DENIED, /outside/],
       ['.. traversal', backup(`file://${root}/../outside/secret.img`), grpc.status.INVALID_ARGUMENT, /\. or \.\. segments/],
       ['encoded .. traversal', backup(`file://${root}/%2e%2e/outside/secret.img`), grpc.status.INVALID_ARGUMENT, /\. or \.\. segments/],
       ['a symlink to a file outside', backup(`file://${root}/sneaky.img`), grpc.status.PERMISSION_DENIED, /really .*outside\/secret\.img/],
-      ['a restore through a symlinked directory', restore(uid, `file://${root}/escape/planted.img`), grpc.status.PERMISSION_DENIED, /outside/],
+      [
+        'a restore through a symlinked directory',
+        restore(uid, `file://${root}/escape/planted.img`),
+        grpc.status.PERMISSION_DENIED,
+        /outside/,
+      ],
       ['a restore over a symlink to a file outside', restore(uid, `file://${root}/sneaky.img`), grpc.status.PERMISSION_DENIED, /outside/],
       ['a file URL with a host', backup(`file://evil.example${root}/vm1.img`), grpc.status.INVALID_ARGUMENT, /three slashes/],
       ['another scheme', backup('http://127.0.0.1/vm1.img'), grpc.status.INVALID_ARGUMENT, /not supported/],
@@ -73,9 +86,24 @@ describe('hostile job requests', () => {
       ['a volume name too long', backup(`file://${root}/vm1.img`, { name: 'v'.repeat(300) }), grpc.status.INVALID_ARGUMENT, /invalid name/],
       ['a volume name with a slash', backup(`file://${root}/vm1.img`, { name: '../vm' }), grpc.status.INVALID_ARGUMENT, /invalid name/],
       ['a bad tag', backup(`file://${root}/vm1.img`, { tags: ['ok', 'not ok'] }), grpc.status.INVALID_ARGUMENT, /invalid tag/],
-      ['too many tags', backup(`file://${root}/vm1.img`, { tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }), grpc.status.INVALID_ARGUMENT, /at most 64/],
-      ['hints that are not JSON', backup(`file://${root}/vm1.img`, { hintsJson: '{"offset":' }), grpc.status.INVALID_ARGUMENT, /not valid JSON/],
-      ['a negative hint', backup(`file://${root}/vm1.img`, { hintsJson: '[{"offset":-1,"length":1,"exists":"true"}]' }), grpc.status.INVALID_ARGUMENT, /non-negative/],
+      [
+        'too many tags',
+        backup(`file://${root}/vm1.img`, { tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }),
+        grpc.status.INVALID_ARGUMENT,
+        /at most 64/,
+      ],
+      [
+        'hints that are not JSON',
+        backup(`file://${root}/vm1.img`, { hintsJson: '{"offset":' }),
+        grpc.status.INVALID_ARGUMENT,
+        /not valid JSON/,
+      ],
+      [
+        'a negative hint',
+        backup(`file://${root}/vm1.img`, { hintsJson: '[{"offset":-1,"length":1,"exists":"true"}]' }),
+        grpc.status.INVALID_ARGUMENT,
+        /non-negative/,
+      ],
       ['an expiry that is not a date', backup(`file://${root}/vm1.img`, { expire: 'tomorrow' }), grpc.status.INVALID_ARGUMENT, /ISO 8601/],
       ['an unknown version', restore('no-such-version', `file://${root}/out.img`), grpc.status.NOT_FOUND, /not found/],
       ['a request id with spaces', { ...backup(`file://${root}/vm1.img`), requestId: 'a b' }, grpc.status.INVALID_ARGUMENT, /request_id/],
@@ -96,7 +124,10 @@ describe('hostile job requests', () => {
 
   it('hints past the end of the source fail the job with INVALID_ARGUMENT and create nothing', async () => {
     const c = client(running.port!);
-    const job = await submit(c, backup(`file://${root}/vm1.img`, { name: 'vm2', hintsJson: JSON.stringify([{ offset: 0, length: 10 * BS, exists: 'true' }]) }));
+    const job = await submit(
+      c,
+      backup(`file://${root}/vm1.img`, { name: 'vm2', hintsJson: JSON.stringify([{ offset: 0, length: 10 * BS, exists: 'true' }]) }),
+    );
     const last = (await watch(c, job.id)).at(-1)!;
     assert.equal(last.errorCode, 'INVALID_ARGUMENT');
     assert.match(last.error, /past the end of the source/);

@@ -36,7 +36,11 @@ let subscriber: NatsConnection;
 before(async () => {
   nats = await startNats({ config: AUTHORIZATION });
   dir = await tempDir();
-  running = await serve({ target: 'all', config: testConfig(dir.file('home'), { natsUrl: nats.url, natsAuth: { user: 'blockvault', pass: SERVICE_PASSWORD } }), blockSize: 64 * 1024 });
+  running = await serve({
+    target: 'all',
+    config: testConfig(dir.file('home'), { natsUrl: nats.url, natsAuth: { user: 'blockvault', pass: SERVICE_PASSWORD } }),
+    blockSize: 64 * 1024,
+  });
   subscriber = await connect({ servers: nats.url, user: 'subscriber', pass: SUBSCRIBER_PASSWORD });
 });
 
@@ -50,7 +54,10 @@ after(async () => {
 describe('NATS credentials and permissions', () => {
   it('refuses a connection without credentials or with a wrong password', async () => {
     await assert.rejects(openNats({ url: nats.url }), AuthenticationError);
-    await assert.rejects(openNats({ url: nats.url, auth: { user: 'blockvault', pass: 'guess' } }), (err: Error) => err instanceof AuthenticationError && !err.message.includes(SERVICE_PASSWORD));
+    await assert.rejects(
+      openNats({ url: nats.url, auth: { user: 'blockvault', pass: 'guess' } }),
+      (err: Error) => err instanceof AuthenticationError && !err.message.includes(SERVICE_PASSWORD),
+    );
   });
 
   it('a subscriber reads events live and replays them, but cannot submit jobs, read jobs or forge events', async () => {
@@ -59,11 +66,17 @@ describe('NATS credentials and permissions', () => {
     await subscriber.flush();
     await writeFile(dir.file('a.img'), buildImage(['r', 'r'], 64 * 1024));
     const c = client(running.port!);
-    const job = await submit(c, { requestId: 'perm-1', backup: { source: dir.url('a.img'), name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+    const job = await submit(c, {
+      requestId: 'perm-1',
+      backup: { source: dir.url('a.img'), name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+    });
     const uid = (await watch(c, job.id)).at(-1)!.versionUid;
     await subscriber.flush();
     sub.unsubscribe();
-    assert.ok(live.some((e) => e.kind === 'backup.completed' && e.versionUid === uid), 'live events arrive');
+    assert.ok(
+      live.some((e) => e.kind === 'backup.completed' && e.versionUid === uid),
+      'live events arrive',
+    );
 
     const replay = await (await jetstream(subscriber).consumers.get('BLOCKVAULT_EVENTS')).fetch({ max_messages: 100, expires: 2000 });
     const replayed: string[] = [];
@@ -72,7 +85,8 @@ describe('NATS credentials and permissions', () => {
 
     const errors: string[] = [];
     void (async () => {
-      for await (const s of subscriber.status()) if (s.type === 'error') errors.push(String((s as { error?: Error }).error?.message ?? s.type));
+      for await (const s of subscriber.status())
+        if (s.type === 'error') errors.push(String((s as { error?: Error }).error?.message ?? s.type));
     })();
     const operator = await openNats({ url: nats.url, auth: { user: 'blockvault', pass: SERVICE_PASSWORD } });
     const jsm = await jetstreamManager(operator);
@@ -81,11 +95,22 @@ describe('NATS credentials and permissions', () => {
     subscriber.publish('blockvault.jobs.backup', JSON.stringify({ id: 'forged' }));
     subscriber.publish('blockvault.events.backup.completed', JSON.stringify({ kind: 'backup.completed', forged: true }));
     await subscriber.flush();
-    await assert.rejects(jetstream(subscriber).publish('blockvault.jobs.backup', JSON.stringify({ id: 'forged-2' })), 'a JetStream publish is refused too');
-    await assert.rejects(subscriber.request('$JS.API.STREAM.MSG.GET.KV_blockvault_jobs', JSON.stringify({ last_by_subj: '$KV.blockvault_jobs.perm-1' }), { timeout: 2000 }), 'no reading job state');
+    await assert.rejects(
+      jetstream(subscriber).publish('blockvault.jobs.backup', JSON.stringify({ id: 'forged-2' })),
+      'a JetStream publish is refused too',
+    );
+    await assert.rejects(
+      subscriber.request('$JS.API.STREAM.MSG.GET.KV_blockvault_jobs', JSON.stringify({ last_by_subj: '$KV.blockvault_jobs.perm-1' }), {
+        timeout: 2000,
+      }),
+      'no reading job state',
+    );
     assert.equal((await jsm.streams.info('BLOCKVAULT_JOBS')).state.messages, jobsBefore, 'no job was queued');
     assert.equal((await jsm.streams.info('BLOCKVAULT_EVENTS')).state.messages, eventsBefore, 'no event was forged');
-    assert.ok(errors.some((e) => /permissions violation/i.test(e)), `the server reported the violations: ${errors.join('; ')}`);
+    assert.ok(
+      errors.some((e) => /permissions violation/i.test(e)),
+      `the server reported the violations: ${errors.join('; ')}`,
+    );
     await operator.close();
   });
 });

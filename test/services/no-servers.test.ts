@@ -18,7 +18,10 @@ before(async () => {
   dir = await tempDir();
   // The environment without any BLOCKVAULT_* setting: nothing points at a server.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
-  child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', dir.file('home'), 'serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', dir.file('home'), 'serve', '--listen', '127.0.0.1:0'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   info = await new Promise((done, fail) => {

@@ -11,7 +11,18 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { channelCredentials, clientOptions } from '@blockvault/grpc-edge';
 import { BlobStoreServiceClient } from '@blockvault/proto';
-import { BLOCKVAULT_BIN, buildImage, cli, json, startNats, tempDir, tlsFixture, type NatsServer, type TempDir, type TlsFiles } from '@blockvault/testing';
+import {
+  BLOCKVAULT_BIN,
+  buildImage,
+  cli,
+  json,
+  startNats,
+  tempDir,
+  tlsFixture,
+  type NatsServer,
+  type TempDir,
+  type TlsFiles,
+} from '@blockvault/testing';
 
 let nats: NatsServer;
 let dir: TempDir;
@@ -25,14 +36,25 @@ const serviceUrls: Record<string, string> = {};
 
 function baseEnv(): NodeJS.ProcessEnv {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
-  return { ...clean, BLOCKVAULT_TLS_CA: tls.ca, BLOCKVAULT_TLS_CERT: tls.cert, BLOCKVAULT_TLS_KEY: tls.key, BLOCKVAULT_TLS_CLIENT_AUTH: 'require', BLOCKVAULT_CLUSTER_TOKEN_FILE: dir.file('cluster.token') };
+  return {
+    ...clean,
+    BLOCKVAULT_TLS_CA: tls.ca,
+    BLOCKVAULT_TLS_CERT: tls.cert,
+    BLOCKVAULT_TLS_KEY: tls.key,
+    BLOCKVAULT_TLS_CLIENT_AUTH: 'require',
+    BLOCKVAULT_CLUSTER_TOKEN_FILE: dir.file('cluster.token'),
+  };
 }
 
 let schedulerMetricsPort = 0;
 
 function startService(target: string): Promise<number | null> {
   const env = { ...baseEnv(), ...serviceUrls, BLOCKVAULT_TOKENS_FILE: dir.file('tokens'), BLOCKVAULT_METRICS_LISTEN: '127.0.0.1:0' };
-  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', dir.file('home'), 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', nats.url], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BLOCKVAULT_BIN, '--json', '--home', dir.file('home'), 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', nats.url],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
   children.push({ child, stderr });
@@ -61,7 +83,11 @@ before(async () => {
   dir = await tempDir();
   tls = await tlsFixture(dir);
   const lines: string[] = [];
-  for (const [who, perms] of [['reader', 'read'], ['operator', 'submit'], ['admin', 'admin']] as const) {
+  for (const [who, perms] of [
+    ['reader', 'read'],
+    ['operator', 'submit'],
+    ['admin', 'admin'],
+  ] as const) {
     const made = json<{ token: string; line: string }>(await cli(['--json', 'token', 'new', who, '--permissions', perms]));
     tokens[who] = made.token;
     lines.push(made.line);
@@ -117,7 +143,14 @@ describe('transport security', () => {
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { msg: string; module?: string; method?: string; reason?: string; peer?: string });
     assert.ok(
-      logged.some((l) => l.msg === 'call refused' && l.module === 'auth' && l.method === 'SubmitJob' && l.reason === 'token reader lacks the submit permission' && l.peer),
+      logged.some(
+        (l) =>
+          l.msg === 'call refused' &&
+          l.module === 'auth' &&
+          l.method === 'SubmitJob' &&
+          l.reason === 'token reader lacks the submit permission' &&
+          l.peer,
+      ),
       'the scheduler logged the refusal with method, peer and reason',
     );
     const metrics = await (await fetch(`http://127.0.0.1:${schedulerMetricsPort}/metrics`)).text();
@@ -128,7 +161,11 @@ describe('transport security', () => {
   it('refuses plaintext and certificates from another CA; an internal service refuses a caller without the cluster token', async () => {
     const plaintext = await cli(['--server', `127.0.0.1:${apiPort}`, 'ls']);
     assert.equal(plaintext.code, 6, 'no TLS: the handshake never completes');
-    const rogue = await cli(['--server', `127.0.0.1:${apiPort}`, 'ls'], undefined, { BLOCKVAULT_TLS_CA: tls.ca, BLOCKVAULT_TLS_CERT: tls.rogueCert, BLOCKVAULT_TLS_KEY: tls.rogueKey });
+    const rogue = await cli(['--server', `127.0.0.1:${apiPort}`, 'ls'], undefined, {
+      BLOCKVAULT_TLS_CA: tls.ca,
+      BLOCKVAULT_TLS_CERT: tls.rogueCert,
+      BLOCKVAULT_TLS_KEY: tls.rogueKey,
+    });
     assert.equal(rogue.code, 6, 'a client certificate from another CA is refused');
     const tlsOnly = { tls: { ca: await readFile(tls.ca), cert: await readFile(tls.cert), key: await readFile(tls.key) } };
     for (const [security, expected] of [
@@ -137,7 +174,9 @@ describe('transport security', () => {
       [{ ...tlsOnly, token: cluster }, grpc.status.OK],
     ] as const) {
       const client = new BlobStoreServiceClient(`127.0.0.1:${blobPort}`, channelCredentials(security.tls), clientOptions(security));
-      const code = await new Promise<grpc.status>((done) => client.stat({ key: '0123456789abcdef' }, (err) => done(err ? err.code : grpc.status.OK)));
+      const code = await new Promise<grpc.status>((done) =>
+        client.stat({ key: '0123456789abcdef' }, (err) => done(err ? err.code : grpc.status.OK)),
+      );
       client.close();
       assert.equal(code, expected);
     }
@@ -145,6 +184,7 @@ describe('transport security', () => {
 
   it('never shows a token or key in any output', async () => {
     const everything = children.map((c) => c.stderr.join('')).join('\n');
-    for (const secret of [...Object.values(tokens), cluster, (await readFile(tls.key, 'utf8')).split('\n')[1]!]) assert.ok(!everything.includes(secret));
+    for (const secret of [...Object.values(tokens), cluster, (await readFile(tls.key, 'utf8')).split('\n')[1]!])
+      assert.ok(!everything.includes(secret));
   });
 });

@@ -22,7 +22,7 @@ export interface SuiteEnv {
 }
 
 export function servicesSuite(mode: string, env: () => SuiteEnv): void {
-    describe(`services (${mode}): jobs`, () => {
+  describe(`services (${mode}): jobs`, () => {
     it('backs up and restores through the job API, and a subscriber gets the events in order', async () => {
       const c = client(env().port);
       const nc = await connect({ servers: env().natsUrl });
@@ -31,13 +31,19 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
       await nc.flush();
       const img = buildImage(['r', 'z', 0, 'r', 'r'], env().blockSize, 33);
       await writeFile(env().dir.file('a.img'), img);
-      const job = await submit(c, { requestId: `b-${Date.now()}`, backup: { source: env().dir.url('a.img'), name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+      const job = await submit(c, {
+        requestId: `b-${Date.now()}`,
+        backup: { source: env().dir.url('a.img'), name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+      });
       const states = await watch(c, job.id);
       const done = states.at(-1)!;
       assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `${done.errorCode}: ${done.error}`);
       const result = JSON.parse(done.resultJson) as { version: { uid: string }; stats: { blocksWritten: number } };
-      assert.equal(result.stats.blocksWritten, 4, "three distinct blocks and the short tail");
-      const restore = await submit(c, { requestId: `r-${Date.now()}`, restore: { uid: result.version.uid, target: env().dir.url('out.img'), sparse: false, force: false, continueFrom: 0 } });
+      assert.equal(result.stats.blocksWritten, 4, 'three distinct blocks and the short tail');
+      const restore = await submit(c, {
+        requestId: `r-${Date.now()}`,
+        restore: { uid: result.version.uid, target: env().dir.url('out.img'), sparse: false, force: false, continueFrom: 0 },
+      });
       assert.equal((await watch(c, restore.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
       const { readFile } = await import('node:fs/promises');
       assert.deepEqual(await readFile(env().dir.file('out.img')), img);
@@ -45,29 +51,63 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
       sub.unsubscribe();
       await nc.close();
       const kinds = events.filter((e) => e.versionUid === result.version.uid).map((e) => e.kind);
-      assert.deepEqual(kinds.filter((k) => !k.endsWith('.progress')), ['version.created', 'backup.completed', 'restore.completed']);
+      assert.deepEqual(
+        kinds.filter((k) => !k.endsWith('.progress')),
+        ['version.created', 'backup.completed', 'restore.completed'],
+      );
       assert.ok(events.every((e) => e.schemaVersion === 1));
     });
 
     it('a duplicate submission returns the first job and runs once; bad requests get status codes', async () => {
       const c = client(env().port);
       await writeFile(env().dir.file('b.img'), buildImage(['r'], env().blockSize));
-      const req = { requestId: `dup-${Date.now()}`, backup: { source: env().dir.url('b.img'), name: 'dup', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } };
+      const req = {
+        requestId: `dup-${Date.now()}`,
+        backup: { source: env().dir.url('b.img'), name: 'dup', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+      };
       const [first, second] = [await submit(c, req), await submit(c, req)];
       assert.equal(second.id, first.id);
       await watch(c, first.id);
       const versions = await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'dup', tag: '' });
       assert.equal(versions.versions.length, 1, 'run once');
-      const code = (p: Promise<unknown>) => p.then(() => -1, (e: grpc.ServiceError) => e.code);
-      assert.equal(await code(submit(c, { requestId: '', restore: { uid: 'no-such-version', target: env().dir.url('x.img'), sparse: false, force: false, continueFrom: 0 } })), grpc.status.NOT_FOUND);
-      assert.equal(await code(submit(c, { requestId: '', backup: { source: 'not a url', name: 'x', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } })), grpc.status.INVALID_ARGUMENT);
+      const code = (p: Promise<unknown>) =>
+        p.then(
+          () => -1,
+          (e: grpc.ServiceError) => e.code,
+        );
+      assert.equal(
+        await code(
+          submit(c, {
+            requestId: '',
+            restore: { uid: 'no-such-version', target: env().dir.url('x.img'), sparse: false, force: false, continueFrom: 0 },
+          }),
+        ),
+        grpc.status.NOT_FOUND,
+      );
+      assert.equal(
+        await code(
+          submit(c, {
+            requestId: '',
+            backup: { source: 'not a url', name: 'x', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+          }),
+        ),
+        grpc.status.INVALID_ARGUMENT,
+      );
       assert.equal(await code(submit(c, { requestId: '' })), grpc.status.INVALID_ARGUMENT);
-      assert.equal(await code(submit(c, { requestId: '', backup: { source: env().dir.url('b.img'), name: '', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } })), grpc.status.INVALID_ARGUMENT);
+      assert.equal(
+        await code(
+          submit(c, {
+            requestId: '',
+            backup: { source: env().dir.url('b.img'), name: '', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+          }),
+        ),
+        grpc.status.INVALID_ARGUMENT,
+      );
       assert.equal(await code(call(c.getJob.bind(c), { id: 'nope' })), grpc.status.NOT_FOUND);
     });
   });
 
-    describe(`services (${mode}): cancelling`, () => {
+  describe(`services (${mode}): cancelling`, () => {
     it('CancelJob stops a running backup between blocks: the job ends CANCELLED, the version stays invalid, the volume is free', async () => {
       const c = client(env().port);
       // Big enough that the backup is still running when the cancel arrives (it is sent as soon
@@ -75,7 +115,10 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
       const fh = await open(env().dir.file('long.img'), 'w');
       for (let i = 0; i < 64; i++) await fh.write(randomBytes(4 * 1024 * 1024));
       await fh.close();
-      const job = await submit(c, { requestId: `cancel-${Date.now()}`, backup: { source: env().dir.url('long.img'), name: 'long', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+      const job = await submit(c, {
+        requestId: `cancel-${Date.now()}`,
+        backup: { source: env().dir.url('long.img'), name: 'long', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+      });
       const states: Job[] = await new Promise((done, fail) => {
         const seen: Job[] = [];
         let asked = false;
@@ -94,26 +137,50 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
       assert.equal(last.state, JobState.JOB_STATE_CANCELLED, `${last.errorCode}: ${last.error}`);
       assert.equal(last.errorCode, 'CANCELLED');
       const versions = await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'long', tag: '' });
-      assert.deepEqual(versions.versions.map((v) => [v.uid, v.valid]), [[last.versionUid, false]], 'the cancelled version is kept, incomplete and invalid');
-      const code = await call(c.cancelJob.bind(c), { id: job.id }).then(() => -1, (e: grpc.ServiceError) => e.code);
+      assert.deepEqual(
+        versions.versions.map((v) => [v.uid, v.valid]),
+        [[last.versionUid, false]],
+        'the cancelled version is kept, incomplete and invalid',
+      );
+      const code = await call(c.cancelJob.bind(c), { id: job.id }).then(
+        () => -1,
+        (e: grpc.ServiceError) => e.code,
+      );
       assert.equal(code, grpc.status.FAILED_PRECONDITION, 'an ended job cannot be cancelled again');
       // The volume's lock and session were released: a new backup of it runs at once.
       await writeFile(env().dir.file('long-small.img'), buildImage(['r'], env().blockSize));
-      const next = await submit(c, { requestId: `after-cancel-${Date.now()}`, backup: { source: env().dir.url('long-small.img'), name: 'long', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+      const next = await submit(c, {
+        requestId: `after-cancel-${Date.now()}`,
+        backup: {
+          source: env().dir.url('long-small.img'),
+          name: 'long',
+          snapshotName: '',
+          hintsJson: '',
+          fromUid: '',
+          tags: [],
+          expire: '',
+        },
+      });
       assert.equal((await watch(c, next.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
     });
   });
 
-    describe(`services (${mode}): oversized and malformed messages`, () => {
+  describe(`services (${mode}): oversized and malformed messages`, () => {
     it('refuses a request larger than the message limit with RESOURCE_EXHAUSTED, and keeps serving', async () => {
       const c = client(env().port);
       const huge = 'x'.repeat(9 * 1024 * 1024);
-      const err = await submit(c, { requestId: '', backup: { source: env().dir.url('a.img'), name: 'big', snapshotName: '', hintsJson: huge, fromUid: '', tags: [], expire: '' } }).then(
+      const err = await submit(c, {
+        requestId: '',
+        backup: { source: env().dir.url('a.img'), name: 'big', snapshotName: '', hintsJson: huge, fromUid: '', tags: [], expire: '' },
+      }).then(
         () => undefined,
         (e: grpc.ServiceError) => e,
       );
       assert.equal(err?.code, grpc.status.RESOURCE_EXHAUSTED);
-      const malformed = await submit(c, { requestId: 'bad id with spaces', cleanup: { graceSeconds: 0, full: false, prefix: '', dryRun: true } }).then(
+      const malformed = await submit(c, {
+        requestId: 'bad id with spaces',
+        cleanup: { graceSeconds: 0, full: false, prefix: '', dryRun: true },
+      }).then(
         () => undefined,
         (e: grpc.ServiceError) => e,
       );
@@ -122,7 +189,7 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
     });
   });
 
-    describe(`services (${mode}): the scheduler`, () => {
+  describe(`services (${mode}): the scheduler`, () => {
     it('backs up a due schedule by itself, and publishes SLA breaches', async () => {
       const c = client(env().port);
       const nc = await connect({ servers: env().natsUrl });
@@ -130,10 +197,34 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
       const sub = nc.subscribe('blockvault.events.sla.breach', { callback: (_e, m) => void breaches.push(m.json()) });
       await nc.flush();
       await writeFile(env().dir.file('auto.img'), buildImage(['r', 'r'], env().blockSize));
-      const set = await runCli(['--home', env().dir.file('home'), 'schedule', 'set', 'auto', 'hourly', '--interval', '1h', '--keep', '3', '--source', env().dir.url('auto.img')]);
+      const set = await runCli([
+        '--home',
+        env().dir.file('home'),
+        'schedule',
+        'set',
+        'auto',
+        'hourly',
+        '--interval',
+        '1h',
+        '--keep',
+        '3',
+        '--source',
+        env().dir.url('auto.img'),
+      ]);
       assert.equal(set.code, 0, set.stderr);
-      await waitFor('the scheduled backup', async () => (await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'auto', tag: 'hourly' })).versions.some((v) => v.valid), 30_000);
-      await waitFor('an SLA breach event', async () => breaches.some((b) => b.name === 'auto' && b.breaches.some((x) => /too few backups/.test(x))), 10_000);
+      await waitFor(
+        'the scheduled backup',
+        async () =>
+          (await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'auto', tag: 'hourly' })).versions.some(
+            (v) => v.valid,
+          ),
+        30_000,
+      );
+      await waitFor(
+        'an SLA breach event',
+        async () => breaches.some((b) => b.name === 'auto' && b.breaches.some((x) => /too few backups/.test(x))),
+        10_000,
+      );
       sub.unsubscribe();
       await nc.close();
       const versions = await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'auto', tag: '' });

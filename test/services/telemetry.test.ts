@@ -10,7 +10,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { JobState } from '@blockvault/proto';
-import { BLOCKVAULT_BIN, buildImage, cli, startNats, startOtlpReceiver, tempDir, type NatsServer, type OtlpReceiver, type ReceivedSpan, type TempDir } from '@blockvault/testing';
+import {
+  BLOCKVAULT_BIN,
+  buildImage,
+  cli,
+  startNats,
+  startOtlpReceiver,
+  tempDir,
+  type NatsServer,
+  type OtlpReceiver,
+  type ReceivedSpan,
+  type TempDir,
+} from '@blockvault/testing';
 import { client, submit, watch } from './harness.ts';
 
 const BS = 64 * 1024;
@@ -31,7 +42,11 @@ function start(target: string): Promise<{ port: number | null }> {
     BLOCKVAULT_TRACE_BLOCKS: '1',
     BLOCKVAULT_METRICS_LISTEN: '127.0.0.1:0',
   };
-  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--json', '--home', dir.file('home'), 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', nats.url], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BLOCKVAULT_BIN, '--json', '--home', dir.file('home'), 'serve', '--target', target, '--listen', '127.0.0.1:0', '--nats', nats.url],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const entry = { target, child, stderr: [] as string[], metricsPort: null as number | null };
   child.stderr?.on('data', (d: Buffer) => entry.stderr.push(d.toString()));
   procs.push(entry);
@@ -69,7 +84,10 @@ before(async () => {
   // Distinct blocks, a duplicate and a zero block.
   await writeFile(dir.file('a.img'), buildImage(['r', 'r', 0, 'z', 'r', 'r', 'r', 1], BS));
   const c = client(api);
-  const job = await submit(c, { requestId: 'traced-1', backup: { source: dir.url('a.img'), name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' } });
+  const job = await submit(c, {
+    requestId: 'traced-1',
+    backup: { source: dir.url('a.img'), name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+  });
   const last = (await watch(c, job.id)).at(-1)!;
   assert.equal(last.state, JobState.JOB_STATE_SUCCEEDED, last.error);
   jobId = job.id;
@@ -96,7 +114,8 @@ describe('tracing, logs and metrics of a distributed backup', () => {
     assert.equal(jobSpan.service, 'blockvault-worker');
     const inTrace = spans.filter((s) => s.traceId === jobSpan.traceId);
     const byId = new Map(inTrace.map((s) => [s.spanId, s]));
-    const childOf = (parent: ReceivedSpan, name: string, service?: string): ReceivedSpan[] => inTrace.filter((s) => s.parentSpanId === parent.spanId && s.name === name && (!service || s.service === service));
+    const childOf = (parent: ReceivedSpan, name: string, service?: string): ReceivedSpan[] =>
+      inTrace.filter((s) => s.parentSpanId === parent.spanId && s.name === name && (!service || s.service === service));
     const submitSpan = byId.get(jobSpan.parentSpanId);
     assert.equal(submitSpan?.name, 'blockvault.v1.JobService/SubmitJob', 'the job continues the trace of its submission');
     assert.equal(submitSpan?.service, 'blockvault-scheduler');
@@ -109,7 +128,11 @@ describe('tracing, logs and metrics of a distributed backup', () => {
       const index = block.attributes['blockvault.block.index'];
       const [read] = childOf(block, 'blockvault.block.read', 'blockvault-worker');
       assert.ok(read, `block ${index}: read span`);
-      assert.equal(childOf(read, 'blockvault.reader.read', 'blockvault-reader').length, 1, `block ${index}: the reader's span is a child of the worker's read`);
+      assert.equal(
+        childOf(read, 'blockvault.reader.read', 'blockvault-reader').length,
+        1,
+        `block ${index}: the reader's span is a child of the worker's read`,
+      );
       if (block.attributes['blockvault.block.sparse'] === true) continue;
       assert.equal(childOf(block, 'blockvault.block.hash', 'blockvault-worker').length, 1, `block ${index}: hash span`);
       const [lookup] = childOf(block, 'blockvault.block.dedup_lookup', 'blockvault-worker');
@@ -118,7 +141,11 @@ describe('tracing, logs and metrics of a distributed backup', () => {
         assert.ok(lookup, `block ${index}: dedup lookup span`);
         const [put] = childOf(block, 'blockvault.block.put', 'blockvault-worker');
         assert.ok(put, `block ${index}: put span`);
-        assert.equal(childOf(put, 'blockvault.v1.BlobStoreService/Put', 'blockvault-blob-store').length, 1, `block ${index}: the blob store's span is a child of the put`);
+        assert.equal(
+          childOf(put, 'blockvault.v1.BlobStoreService/Put', 'blockvault-blob-store').length,
+          1,
+          `block ${index}: the blob store's span is a child of the put`,
+        );
       } else {
         assert.equal(childOf(block, 'blockvault.block.put').length, 0, `block ${index}: a duplicate never reaches the blob store`);
       }
@@ -130,7 +157,11 @@ describe('tracing, logs and metrics of a distributed backup', () => {
     const commits = inTrace.filter((s) => s.service === 'blockvault-metadata' && s.name === 'blockvault.v1.MetadataService/CommitSegments');
     for (const c of commits) assert.equal(byId.get(c.parentSpanId)?.service, 'blockvault-worker');
     const segments = Math.ceil(blocks.length / 4);
-    assert.equal(commits.filter((c) => byId.get(c.parentSpanId)?.name === 'blockvault.segment.commit').length, segments, 'each segment commit reached the metadata service');
+    assert.equal(
+      commits.filter((c) => byId.get(c.parentSpanId)?.name === 'blockvault.segment.commit').length,
+      segments,
+      'each segment commit reached the metadata service',
+    );
   });
 
   it("the worker's logs of the job carry its trace id", () => {
@@ -148,8 +179,9 @@ describe('tracing, logs and metrics of a distributed backup', () => {
     assert.equal(done.module, 'worker');
   });
 
-  it('/metrics counts exactly the backup\'s blocks and bytes', () => {
-    const value = (name: string, kind: string): number => Number(new RegExp(`^${name}\\{kind="${kind}"\\} (\\d+)`, 'm').exec(metricsText)?.[1]);
+  it("/metrics counts exactly the backup's blocks and bytes", () => {
+    const value = (name: string, kind: string): number =>
+      Number(new RegExp(`^${name}\\{kind="${kind}"\\} (\\d+)`, 'm').exec(metricsText)?.[1]);
     for (const kind of ['read', 'written', 'dedup', 'sparse'] as const) {
       const cap = kind[0]!.toUpperCase() + kind.slice(1);
       assert.equal(value('blockvault_backup_blocks_total', kind), stats[`blocks${cap}`], `blocks ${kind}`);

@@ -98,9 +98,24 @@ async function main(): Promise<number> {
     const hintsFile = join(dir, 'tuesday.diff.json');
     await writeFile(hintsFile, JSON.stringify(hints, null, 2));
     console.log(`changed ${hints.length} blocks of ${img2}; hints in ${hintsFile}`);
-    const v2 = blockvault('--home', home, 'backup', `file://${img2}`, 'vm1', '--snapshot', 'tuesday', '--from', v1.version.uid, '--hints', hintsFile) as BackupOut;
+    const v2 = blockvault(
+      '--home',
+      home,
+      'backup',
+      `file://${img2}`,
+      'vm1',
+      '--snapshot',
+      'tuesday',
+      '--from',
+      v1.version.uid,
+      '--hints',
+      hintsFile,
+    ) as BackupOut;
     let ok = true;
-    for (const [v, img] of [[v1, img1], [v2, img2]] as const) {
+    for (const [v, img] of [
+      [v1, img1],
+      [v2, img2],
+    ] as const) {
       const out = join(dir, `restored-${v.version.uid}.img`);
       blockvault('--home', home, 'restore', v.version.uid, `file://${out}`);
       const same = await sameBytes(img, out);

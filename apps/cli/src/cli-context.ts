@@ -42,7 +42,8 @@ export class Cli {
   /** Opens the embedded repository for one command and closes it afterwards. */
   async withRepo<T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> {
     const g = this.globals(cmd);
-    if (g.server) throw new InvalidArgumentError(
+    if (g.server)
+      throw new InvalidArgumentError(
         `${cmd.name()} is not a job of the job API (backup, restore, ls, scrub, deep-scrub, cleanup and enforce are); run it without --server, beside the services (BLOCKVAULT_METADATA_URL, BLOCKVAULT_BLOBSTORE_URL and BLOCKVAULT_NATS_URL set) or where the repository is`,
       );
     const embedded = await openRepository(configOf(g), {
@@ -60,7 +61,11 @@ export class Cli {
    * The one branch between the two modes: with `--server` the command runs as a job on the
    * deployment (`job`), else on the repository here (`local`).
    */
-  async localOrJob(cmd: Command, job: (remote: Remote, g: GlobalOptions) => Promise<void>, local: (repo: Repository, g: GlobalOptions) => Promise<void>): Promise<void> {
+  async localOrJob(
+    cmd: Command,
+    job: (remote: Remote, g: GlobalOptions) => Promise<void>,
+    local: (repo: Repository, g: GlobalOptions) => Promise<void>,
+  ): Promise<void> {
     const g = this.globals(cmd);
     if (g.server) return withRemote(this, g, (remote) => job(remote, g));
     return this.withRepo(cmd, local);

@@ -32,15 +32,35 @@ describe('blockvault CLI', () => {
     home = dir.file('home');
     image = buildImage(['r', 'z', 0, 'r'], BS, 4321);
     await writeFile(dir.file('vm1.img'), image);
-    const out = json<{ version: VersionJson; stats: Record<string, number> }>(await cli('--home', home, '--json', 'backup', dir.url('vm1.img'), 'vm1', '--snapshot', 'mon'));
+    const out = json<{ version: VersionJson; stats: Record<string, number> }>(
+      await cli('--home', home, '--json', 'backup', dir.url('vm1.img'), 'vm1', '--snapshot', 'mon'),
+    );
     v1 = out.version;
-    assert.deepEqual(Object.keys(out.stats).sort(), ['blocksChecked', 'blocksDedup', 'blocksRead', 'blocksSparse', 'blocksWritten', 'bytesChecked', 'bytesDedup', 'bytesRead', 'bytesSparse', 'bytesWritten', 'durationSeconds'].sort());
+    assert.deepEqual(
+      Object.keys(out.stats).sort(),
+      [
+        'blocksChecked',
+        'blocksDedup',
+        'blocksRead',
+        'blocksSparse',
+        'blocksWritten',
+        'bytesChecked',
+        'bytesDedup',
+        'bytesRead',
+        'bytesSparse',
+        'bytesWritten',
+        'durationSeconds',
+      ].sort(),
+    );
     assert.deepEqual({ w: out.stats['blocksWritten'], d: out.stats['blocksDedup'], s: out.stats['blocksSparse'] }, { w: 3, d: 1, s: 1 });
   });
   after(() => dir.remove());
 
   it('backup --json prints the version with camelCase fields', () => {
-    assert.deepEqual(Object.keys(v1).sort(), ['date', 'expire', 'name', 'protected', 'sizeBytes', 'size', 'snapshotName', 'tags', 'uid', 'valid'].sort());
+    assert.deepEqual(
+      Object.keys(v1).sort(),
+      ['date', 'expire', 'name', 'protected', 'sizeBytes', 'size', 'snapshotName', 'tags', 'uid', 'valid'].sort(),
+    );
     assert.equal(v1.sizeBytes, image.length);
     assert.equal(v1.size, 5);
     assert.equal(v1.snapshotName, 'mon');
@@ -56,8 +76,13 @@ describe('blockvault CLI', () => {
 
   it('ls --json lists versions; show --json lists blocks, sparse ones without uid and checksum', async () => {
     const listed = json<VersionJson[]>(await cli('ls', 'vm1', '--json', '--home', home));
-    assert.deepEqual(listed.map((v) => v.uid), [v1.uid]);
-    const shown = json<VersionJson & { blocks: { id: number; uid: string | null; checksum: string | null; size: number; valid: boolean }[] }>(await cli('--json', '--home', home, 'show', v1.uid));
+    assert.deepEqual(
+      listed.map((v) => v.uid),
+      [v1.uid],
+    );
+    const shown = json<
+      VersionJson & { blocks: { id: number; uid: string | null; checksum: string | null; size: number; valid: boolean }[] }
+    >(await cli('--json', '--home', home, 'show', v1.uid));
     assert.equal(shown.uid, v1.uid);
     assert.equal(shown.blocks.length, 5);
     assert.deepEqual(shown.blocks[1], { id: 1, uid: null, checksum: null, size: BS, valid: true });
@@ -75,7 +100,9 @@ describe('blockvault CLI', () => {
   it('tags, protects, expires and removes through the CLI', async () => {
     const img = dir.file('vm2.img');
     await writeFile(img, buildImage(['r'], BS));
-    const v = json<{ version: VersionJson }>(await cli('--home', home, '--json', 'backup', `file://${img}`, 'vm2', '--tag', 'a', '--tag', 'b', '--expire', '2030-01-01')).version;
+    const v = json<{ version: VersionJson }>(
+      await cli('--home', home, '--json', 'backup', `file://${img}`, 'vm2', '--tag', 'a', '--tag', 'b', '--expire', '2030-01-01'),
+    ).version;
     assert.deepEqual(v.tags, ['a', 'b']);
     assert.equal(v.expire, '2030-01-01T00:00:00.000Z');
     assert.deepEqual(json<VersionJson>(await cli('--home', home, '--json', 'tag', 'add', v.uid, 'c')).tags, ['a', 'b', 'c']);
@@ -116,8 +143,15 @@ describe('blockvault CLI', () => {
     await overwrite(src, 0, buildImage(['r'], BS));
     await writeFile(dir.file('hints.json'), JSON.stringify([{ offset: 0, length: BS, exists: 'true' }], null, 2));
     // The first five untouched blocks (1-5) are always checked, so the change at block 5 is seen.
-    assertUserError(await cli('--home', home, 'backup', `file://${src}`, 'drift', '--from', base.uid, '--hints', dir.file('hints.json')), 5, /differ outside the hints/);
-    assert.deepEqual(json<VersionJson[]>(await cli('--home', home, '--json', 'ls', 'drift')).map((v) => v.uid), [base.uid]);
+    assertUserError(
+      await cli('--home', home, 'backup', `file://${src}`, 'drift', '--from', base.uid, '--hints', dir.file('hints.json')),
+      5,
+      /differ outside the hints/,
+    );
+    assert.deepEqual(
+      json<VersionJson[]>(await cli('--home', home, '--json', 'ls', 'drift')).map((v) => v.uid),
+      [base.uid],
+    );
   });
 
   it('exit 5 when a restore finds a damaged block; the restore still completes', async () => {
@@ -135,7 +169,8 @@ describe('blockvault CLI', () => {
   it('--help lists the commands and the exit codes', async () => {
     const run = await cli('--help');
     assert.equal(run.code, 0);
-    for (const c of ['backup', 'restore', 'ls', 'show', 'stats', 'du', 'rm', 'protect', 'unprotect', 'tag', 'expire']) assert.match(run.stdout, new RegExp(`\\n  ${c}\\b`));
+    for (const c of ['backup', 'restore', 'ls', 'show', 'stats', 'du', 'rm', 'protect', 'unprotect', 'tag', 'expire'])
+      assert.match(run.stdout, new RegExp(`\\n  ${c}\\b`));
     assert.match(run.stdout, /Exit codes:/);
   });
 });

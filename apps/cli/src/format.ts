@@ -79,7 +79,17 @@ export function blocksTable(blocks: readonly BlockInfo[]): string {
 export function duTable(rows: readonly DiskUsage[]): string {
   return table(
     ['uid', 'name', 'size', 'real', 'sparse', 'dedup', 'unique', 'shared', 'exclusive'],
-    rows.map((r) => [r.uid, r.name, bytes(r.sizeBytes), bytes(r.realBytes), bytes(r.sparseBytes), bytes(r.dedupBytes), bytes(r.uniqueBytes), bytes(r.sharedBytes), bytes(r.exclusiveBytes)]),
+    rows.map((r) => [
+      r.uid,
+      r.name,
+      bytes(r.sizeBytes),
+      bytes(r.realBytes),
+      bytes(r.sparseBytes),
+      bytes(r.dedupBytes),
+      bytes(r.uniqueBytes),
+      bytes(r.sharedBytes),
+      bytes(r.exclusiveBytes),
+    ]),
   );
 }
 

@@ -46,7 +46,10 @@ describe('blockvault maintenance commands', () => {
     const results = json<{ uid: string; valid: boolean }[]>(await run('--json', 'batch-deep-scrub', 'batch'));
     assert.equal(results.length, 2);
     assert.ok(results.every((r) => r.valid));
-    assert.ok(json<{ blobsDeleted: number }>(await run('--json', 'cleanup', '--grace', '0')).blobsDeleted > 0, 'the earlier removed version left garbage');
+    assert.ok(
+      json<{ blobsDeleted: number }>(await run('--json', 'cleanup', '--grace', '0')).blobsDeleted > 0,
+      'the earlier removed version left garbage',
+    );
     await run('rm', a);
     const kept = json<{ blobsDeleted: number }>(await run('--json', 'cleanup', '--grace', '0'));
     assert.equal(kept.blobsDeleted, 0, 'the other version still uses both blobs');
@@ -55,19 +58,30 @@ describe('blockvault maintenance commands', () => {
   it('enforce --dry-run lists decisions with reasons; enforce removes', async () => {
     await writeFile(dir.file('vm.img'), buildImage(['r'], BS));
     const uids = [await backup('ret'), await backup('ret'), await backup('ret')];
-    const dry = json<{ version: { uid: string }; keep: boolean; reasons: string[] }[]>(await run('--json', 'enforce', 'latest1', 'ret', '--dry-run'));
-    assert.deepEqual(dry.filter((d) => d.keep).map((d) => d.version.uid), [uids[2]]);
+    const dry = json<{ version: { uid: string }; keep: boolean; reasons: string[] }[]>(
+      await run('--json', 'enforce', 'latest1', 'ret', '--dry-run'),
+    );
+    assert.deepEqual(
+      dry.filter((d) => d.keep).map((d) => d.version.uid),
+      [uids[2]],
+    );
     assert.deepEqual(dry.find((d) => d.keep)?.reasons, ['latest1 (#1)']);
     assert.equal(json<unknown[]>(await run('--json', 'ls', 'ret')).length, 3);
     json(await run('--json', 'enforce', 'latest1', 'ret'));
-    assert.deepEqual(json<{ uid: string }[]>(await run('--json', 'ls', 'ret')).map((v) => v.uid), [uids[2]]);
+    assert.deepEqual(
+      json<{ uid: string }[]>(await run('--json', 'ls', 'ret')).map((v) => v.uid),
+      [uids[2]],
+    );
     assertUserError(await run('enforce', 'latest1,eons3'), 2, /invalid retention rule/);
     assertUserError(await run('enforce', 'latest1', '--time-zone', 'Mars/Olympus'), 2, /unknown time zone/);
   });
 
   it('schedule set, due and sla (exit 7 on breaches)', async () => {
     json(await run('--json', 'schedule', 'set', 'sched', 'daily', '--interval', '1d', '--keep', '2', '--sla', '1h'));
-    assert.deepEqual(json<{ name: string }[]>(await run('--json', 'due')).map((s) => s.name), ['sched']);
+    assert.deepEqual(
+      json<{ name: string }[]>(await run('--json', 'due')).map((s) => s.name),
+      ['sched'],
+    );
     await backup('sched', '--tag', 'daily');
     assert.deepEqual(json<unknown[]>(await run('--json', 'due', 'sched')), []);
     const sla = await run('sla');
@@ -109,7 +123,14 @@ describe('blockvault maintenance commands', () => {
     const uid = await backup('locked');
     const { DatabaseSync } = await import('node:sqlite');
     const db = new DatabaseSync(dir.file('home/metadata.sqlite'));
-    db.prepare('INSERT INTO locks VALUES (?, ?, ?, ?, ?, ?)').run(`version:${uid}`, 'a backup elsewhere', 't', 'other-host', 1, Date.now() + 3_600_000);
+    db.prepare('INSERT INTO locks VALUES (?, ?, ?, ?, ?, ?)').run(
+      `version:${uid}`,
+      'a backup elsewhere',
+      't',
+      'other-host',
+      1,
+      Date.now() + 3_600_000,
+    );
     db.close();
     assertUserError(await run('rm', uid), 4, /locked by a backup elsewhere/);
     const forced = await run('rm', uid, '--override-lock');

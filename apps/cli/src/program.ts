@@ -10,7 +10,10 @@ export function buildProgram(io: Io): Command {
     .option('--home <dir>', 'repository directory (default: $BLOCKVAULT_HOME, else $XDG_DATA_HOME/blockvault or ~/.local/share/blockvault)')
     .option('--json', 'print machine-readable JSON on stdout')
     .option('--override-lock', 'take locks other holders have (after checking they are gone); logged')
-    .option('--server <host:port>', "run the command as a job on a deployment's job API (backup, restore, ls, scrub, deep-scrub, cleanup, enforce; jobs and cancel need it)")
+    .option(
+      '--server <host:port>',
+      "run the command as a job on a deployment's job API (backup, restore, ls, scrub, deep-scrub, cleanup, enforce; jobs and cancel need it)",
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText(

@@ -6,12 +6,21 @@ import { bytes } from './format.ts';
 export function progressBar(label: string): { listener: ProgressListener | undefined; stop: () => void } {
   if (!process.stderr.isTTY) return { listener: undefined, stop: () => undefined };
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {blocks} blocks | {rate}/s | ETA {etaText}`, hideCursor: true, clearOnComplete: false },
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {percentage}% | {blocks} blocks | {rate}/s | ETA {etaText}`,
+      hideCursor: true,
+      clearOnComplete: false,
+    },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
   const listener = (p: Progress): void => {
-    const payload = { blocks: `${p.blocksDone}/${p.blocksTotal}`, rate: bytes(Math.round(p.bytesPerSecond)), etaText: p.etaSeconds === null ? '?' : `${Math.ceil(p.etaSeconds)} s` };
+    const payload = {
+      blocks: `${p.blocksDone}/${p.blocksTotal}`,
+      rate: bytes(Math.round(p.bytesPerSecond)),
+      etaText: p.etaSeconds === null ? '?' : `${Math.ceil(p.etaSeconds)} s`,
+    };
     if (!started) {
       bar.start(p.blocksTotal, p.blocksDone, payload);
       started = true;

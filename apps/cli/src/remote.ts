@@ -16,7 +16,13 @@ const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$/;
 class RemoteJobError extends Error {
   readonly code: string;
   constructor(job: Job) {
-    super(!job.id ? job.error : job.state === JobState.JOB_STATE_CANCELLED ? `job ${job.id} was cancelled` : `job ${job.id} failed: ${job.error}`);
+    super(
+      !job.id
+        ? job.error
+        : job.state === JobState.JOB_STATE_CANCELLED
+          ? `job ${job.id} was cancelled`
+          : `job ${job.id} failed: ${job.error}`,
+    );
     this.code = job.errorCode || ErrorCode.Internal;
   }
 }
@@ -34,15 +40,21 @@ export class Remote {
     this.#client = new JobServiceClient(address, channelCredentials(security?.tls), clientOptions(security));
   }
 
-  #call<Req, Res>(fn: (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
+  #call<Req, Res>(
+    fn: (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown,
+    req: Req,
+  ): Promise<Res> {
     return new Promise((done, fail) =>
-      fn.call(this.#client, req, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err, res) => (err ? fail(this.#translate(err)) : done(res))),
+      fn.call(this.#client, req, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err, res) =>
+        err ? fail(this.#translate(err)) : done(res),
+      ),
     );
   }
 
   #translate(err: grpc.ServiceError): Error {
     const code = codeOfStatus(err.code);
-    if (!code || code === ErrorCode.Unavailable) return new UnavailableError(`the server did not answer: ${err.details || err.message}`, { cause: err });
+    if (!code || code === ErrorCode.Unavailable)
+      return new UnavailableError(`the server did not answer: ${err.details || err.message}`, { cause: err });
     return new RemoteJobError({ id: '', errorCode: code, error: err.details } as Job);
   }
 
@@ -67,7 +79,15 @@ export class Remote {
           latest = j;
           if (j.progress && bar.listener) {
             const p = j.progress;
-            bar.listener({ operation: 'backup', versionUid: j.versionUid, blocksDone: p.blocksDone, blocksTotal: p.blocksTotal, bytesDone: p.bytesDone, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds < 0 ? null : p.etaSeconds });
+            bar.listener({
+              operation: 'backup',
+              versionUid: j.versionUid,
+              blocksDone: p.blocksDone,
+              blocksTotal: p.blocksTotal,
+              bytesDone: p.bytesDone,
+              bytesPerSecond: p.bytesPerSecond,
+              etaSeconds: p.etaSeconds < 0 ? null : p.etaSeconds,
+            });
           }
         });
         stream.on('end', () => done(latest));

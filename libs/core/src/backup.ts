@@ -119,7 +119,11 @@ class BackupRun {
       this.#base = this.#req.fromUid ? await this.#loadBase(this.#req.fromUid) : undefined;
       const hintList = this.#req.hints ?? (await this.#derivedHints());
       const hints = hintList ? classifyBlocks(hintList, sizeBytes, config.blockSize) : undefined;
-      this.#plan = new BackupPlan({ sizeBytes, blockSize: config.blockSize, hints, base: this.#base }, config.blocksPerSegment, this.#ctx.hasher.digestLength);
+      this.#plan = new BackupPlan(
+        { sizeBytes, blockSize: config.blockSize, hints, base: this.#base },
+        config.blocksPerSegment,
+        this.#ctx.hasher.digestLength,
+      );
       const { version, lease } = await this.#openVersion(uid, sizeBytes);
       this.#req.onVersion?.(version.uid);
       try {
@@ -148,7 +152,8 @@ class BackupRun {
 
   async #loadBase(uid: string): Promise<Version> {
     const base = await this.#ctx.metadata.getVersion(uid);
-    if (!base.valid) throw new InvalidVersionStateError(`base version ${uid} is not valid; choose a valid version for --from (see \`blockvault ls\`)`);
+    if (!base.valid)
+      throw new InvalidVersionStateError(`base version ${uid} is not valid; choose a valid version for --from (see \`blockvault ls\`)`);
     this.#baseLayout = new SegmentLayout(base.size, this.#ctx.config.blocksPerSegment, this.#ctx.hasher.digestLength);
     this.#basePointers = await this.#ctx.metadata.getVersionSegments(uid);
     return base;
@@ -162,7 +167,9 @@ class BackupRun {
         const version = await metadata.getVersion(uid);
         if (version.valid) throw new InvalidVersionStateError(`version ${uid} is complete and valid; there is nothing to continue`);
         if (version.sizeBytes !== sizeBytes) {
-          throw new InvalidVersionStateError(`version ${uid} is ${version.sizeBytes} bytes but the source is ${sizeBytes}; a backup can only be continued from the same source`);
+          throw new InvalidVersionStateError(
+            `version ${uid} is ${version.sizeBytes} bytes but the source is ${sizeBytes}; a backup can only be continued from the same source`,
+          );
         }
         return { version, lease };
       } catch (err) {
@@ -171,7 +178,9 @@ class BackupRun {
       }
     }
     const now = clock.now();
-    const tags = this.#req.tags?.length ? [...new Set(this.#req.tags)] : autoTags(await metadata.listVersions({ name: this.#req.name }), now);
+    const tags = this.#req.tags?.length
+      ? [...new Set(this.#req.tags)]
+      : autoTags(await metadata.listVersions({ name: this.#req.name }), now);
     const version: Version = {
       uid,
       name: this.#req.name,
@@ -234,7 +243,9 @@ class BackupRun {
     const length = this.#plan.blockLength(id);
     const got = await this.#source.read(id * this.#ctx.config.blockSize, length, buf);
     if (got !== length) {
-      throw new InvalidArgumentError(`source ${this.#source.url} ended early: block ${id} has ${got} of ${length} bytes (did it shrink during the backup?)`);
+      throw new InvalidArgumentError(
+        `source ${this.#source.url} ended early: block ${id} has ${got} of ${length} bytes (did it shrink during the backup?)`,
+      );
     }
     this.#stats.blocksRead++;
     this.#stats.bytesRead += length;
@@ -244,7 +255,11 @@ class BackupRun {
   async #writeSegments(version: Version, done: Map<number, SegmentPointer>): Promise<void> {
     const { layout } = this.#plan;
     this.#versionUid = version.uid;
-    const meter = new ProgressMeter(this.#ctx, { operation: 'backup', versionUid: version.uid, blocksTotal: layout.blocks }, this.#req.onProgress);
+    const meter = new ProgressMeter(
+      this.#ctx,
+      { operation: 'backup', versionUid: version.uid, blocksTotal: layout.blocks },
+      this.#req.onProgress,
+    );
     const pool = new BufferPool(this.#ctx.concurrency, this.#ctx.config.blockSize);
     const tasks = new TaskGroup();
     const committer = new Committer(this.#ctx, version.uid, this.#fence);
@@ -253,17 +268,17 @@ class BackupRun {
         throwIfCancelled(this.#req.signal);
         tasks.check();
         committer.check();
-      if (done.has(segNo)) {
-        meter.add(layout.blocksIn(segNo), 0);
-        continue;
-      }
-      const reused = await this.#reusableBaseSegment(segNo);
-      if (reused) {
-        await this.#countReused(segNo, reused);
-        committer.add({ segNo, segId: reused.segId, sparseBlocks: reused.sparseBlocks }, []);
-        meter.add(layout.blocksIn(segNo), 0);
-        continue;
-      }
+        if (done.has(segNo)) {
+          meter.add(layout.blocksIn(segNo), 0);
+          continue;
+        }
+        const reused = await this.#reusableBaseSegment(segNo);
+        if (reused) {
+          await this.#countReused(segNo, reused);
+          committer.add({ segNo, segId: reused.segId, sparseBlocks: reused.sparseBlocks }, []);
+          meter.add(layout.blocksIn(segNo), 0);
+          continue;
+        }
         const builder = await this.#buildSegment(segNo, pool, tasks, meter);
         committer.add(builder.completion, builder.newBlobs, () => this.#forget(builder.ownedKeys));
       }
@@ -299,7 +314,8 @@ class BackupRun {
     let sparseBytes = ptr.sparseBlocks * blockSize;
     if (lastLength !== blockSize && ptr.sparseBlocks > 0) {
       // Only the volume's last segment has a short block; whether it is sparse decides the bytes.
-      const lastIsSparse = ptr.sparseBlocks === blocks || isSparseDigest(digestAt(await this.#baseSegment(segNo), blocks - 1, layout.digestLength));
+      const lastIsSparse =
+        ptr.sparseBlocks === blocks || isSparseDigest(digestAt(await this.#baseSegment(segNo), blocks - 1, layout.digestLength));
       if (lastIsSparse) sparseBytes += lastLength - blockSize;
     }
     this.#stats.blocksSparse += ptr.sparseBlocks;
@@ -383,7 +399,14 @@ class BackupRun {
   }
 
   /** Reads one block, then records it as sparse, as a duplicate, or as a new durable blob. */
-  async #storeBlock(id: number, buf: Buffer, builder: SegmentBuilder, index: number, release: () => void, trace: BlockTrace): Promise<void> {
+  async #storeBlock(
+    id: number,
+    buf: Buffer,
+    builder: SegmentBuilder,
+    index: number,
+    release: () => void,
+    trace: BlockTrace,
+  ): Promise<void> {
     const data = await trace.step(SPAN.read, () => this.#readBlock(id, buf));
     if (isZero(data)) {
       trace.setAttributes({ [ATTR.blockSparse]: true, [ATTR.blockDedup]: false });
@@ -422,7 +445,9 @@ class BackupRun {
     const { metadata, clock, events } = this.#ctx;
     const recorded = await metadata.getVersionSegments(version.uid);
     if (recorded.size !== this.#plan.layout.segments) {
-      throw new InvalidVersionStateError(`version ${version.uid} has ${recorded.size} of ${this.#plan.layout.segments} segments recorded; continue it with --continue`);
+      throw new InvalidVersionStateError(
+        `version ${version.uid} has ${recorded.size} of ${this.#plan.layout.segments} segments recorded; continue it with --continue`,
+      );
     }
     this.#stats.durationSeconds = (clock.now().getTime() - this.#started) / 1000;
     // The last fenced write: a backup whose session expired must not mark its version valid.
@@ -479,7 +504,9 @@ class Committer {
     this.#enqueue(async () => {
       const e = await entry;
       const blobs = Array.isArray(newBlobs) ? newBlobs : [...newBlobs.values()];
-      await inSpan(SPAN.segmentCommit, { [ATTR.versionUid]: this.#uid, [ATTR.segment]: e.segNo }, () => this.#ctx.metadata.commitSegments(this.#uid, [e], blobs, this.#session.fence()));
+      await inSpan(SPAN.segmentCommit, { [ATTR.versionUid]: this.#uid, [ATTR.segment]: e.segNo }, () =>
+        this.#ctx.metadata.commitSegments(this.#uid, [e], blobs, this.#session.fence()),
+      );
       committed?.();
     });
   }
@@ -488,7 +515,11 @@ class Committer {
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     this.#batch = [];
-    this.#enqueue(() => inSpan(SPAN.segmentCommit, { [ATTR.versionUid]: this.#uid }, () => this.#ctx.metadata.commitSegments(this.#uid, batch, [], this.#session.fence())));
+    this.#enqueue(() =>
+      inSpan(SPAN.segmentCommit, { [ATTR.versionUid]: this.#uid }, () =>
+        this.#ctx.metadata.commitSegments(this.#uid, batch, [], this.#session.fence()),
+      ),
+    );
   }
 
   #enqueue(step: () => Promise<void>): void {

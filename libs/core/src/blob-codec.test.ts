@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { BLOB_HEADER_LENGTH } from './blob-format.ts';
-import { ENCRYPTED_HEADER_LENGTH, EncryptionKeyError, Keyring, KEYS_PREFIX, plainCodec, TransformCodec, type MasterKey } from './blob-codec.ts';
+import {
+  ENCRYPTED_HEADER_LENGTH,
+  EncryptionKeyError,
+  Keyring,
+  KEYS_PREFIX,
+  plainCodec,
+  TransformCodec,
+  type MasterKey,
+} from './blob-codec.ts';
 import { BlobNotFoundError, IntegrityError } from './errors.ts';
 import type { BlobStore } from './ports.ts';
 
@@ -75,7 +83,13 @@ describe('blob codec', () => {
     assert.equal(docs.length, 1, 'one data key, stored wrapped');
     assert.ok(!store.map.get(docs[0]!)!.toString().includes(key.key.toString('base64')), 'the master key is never stored');
     // Payload, salt, IV and tag: authentication fails.
-    for (const at of [blob.length - 1, ENCRYPTED_HEADER_LENGTH + 5, BLOB_HEADER_LENGTH + 8, BLOB_HEADER_LENGTH + 30, ENCRYPTED_HEADER_LENGTH - 1]) {
+    for (const at of [
+      blob.length - 1,
+      ENCRYPTED_HEADER_LENGTH + 5,
+      BLOB_HEADER_LENGTH + 8,
+      BLOB_HEADER_LENGTH + 30,
+      ENCRYPTED_HEADER_LENGTH - 1,
+    ]) {
       const bad = Buffer.from(blob);
       bad[at]! ^= 0x01;
       await assert.rejects(codec.decode('u1', bad), IntegrityError, `byte ${at} flipped`);
@@ -84,10 +98,17 @@ describe('blob codec', () => {
     // A data key id that names no key: a key problem to report, never damage to mark.
     const badId = Buffer.from(blob);
     badId[BLOB_HEADER_LENGTH]! ^= 0x01;
-    await assert.rejects(codec.decode('u1', badId), (err: Error) => err instanceof EncryptionKeyError && /is missing from the blob store/.test(err.message));
+    await assert.rejects(
+      codec.decode('u1', badId),
+      (err: Error) => err instanceof EncryptionKeyError && /is missing from the blob store/.test(err.message),
+    );
     await assert.rejects(plainCodec(MAX).decode('u1', blob), EncryptionKeyError);
     const wrongKey = new TransformCodec({ maxBlockSize: MAX, keyring: new Keyring(store, [{ id: 'k1', key: randomBytes(32) }]) });
-    await assert.rejects(wrongKey.decode('u1', blob), (err: Error) => err instanceof EncryptionKeyError && /does not unwrap/.test(err.message) && !err.message.includes(key.key.toString('base64')));
+    await assert.rejects(
+      wrongKey.decode('u1', blob),
+      (err: Error) =>
+        err instanceof EncryptionKeyError && /does not unwrap/.test(err.message) && !err.message.includes(key.key.toString('base64')),
+    );
     const otherId = new TransformCodec({ maxBlockSize: MAX, keyring: new Keyring(store, [master('k2')]) });
     await assert.rejects(otherId.decode('u1', blob), /master key "k1", which is not configured/);
   });

@@ -89,7 +89,8 @@ function readHeader(uid: string, stored: Buffer): Header {
     throw new IntegrityError(`blob ${uid}: format ${version} with transforms ${flags} is not supported by this version`);
   }
   const expectedHeader = flags & TRANSFORM_AES_GCM ? ENCRYPTED_HEADER_LENGTH : BLOB_HEADER_LENGTH;
-  if (headerLength !== expectedHeader) throw new IntegrityError(`blob ${uid}: header length ${headerLength}, expected ${expectedHeader} for transforms ${flags}`);
+  if (headerLength !== expectedHeader)
+    throw new IntegrityError(`blob ${uid}: header length ${headerLength}, expected ${expectedHeader} for transforms ${flags}`);
   const payloadLength = Number(stored.readBigUInt64LE(8));
   if (stored.length !== headerLength + payloadLength) {
     throw new IntegrityError(`blob ${uid}: ${stored.length - headerLength} payload bytes, header says ${payloadLength}`);
@@ -107,7 +108,10 @@ export class TransformCodec implements BlobCodec {
   readonly #maxBlockSize: number;
 
   constructor(options: CodecOptions) {
-    if (options.compressionLevel !== undefined && (!Number.isInteger(options.compressionLevel) || options.compressionLevel < 1 || options.compressionLevel > 19)) {
+    if (
+      options.compressionLevel !== undefined &&
+      (!Number.isInteger(options.compressionLevel) || options.compressionLevel < 1 || options.compressionLevel > 19)
+    ) {
       throw new InvalidArgumentError(`zstd level must be 1-19, got ${options.compressionLevel}`);
     }
     this.#level = options.compressionLevel;
@@ -156,7 +160,8 @@ export class TransformCodec implements BlobCodec {
     const { flags, headerLength } = readHeader(uid, stored);
     let payload = stored.subarray(headerLength);
     if (flags & TRANSFORM_AES_GCM) {
-      if (!this.#keyring) throw new EncryptionKeyError(`blob ${uid} is encrypted: configure the repository's master key (BLOCKVAULT_ENCRYPTION_KEY_FILE)`);
+      if (!this.#keyring)
+        throw new EncryptionKeyError(`blob ${uid} is encrypted: configure the repository's master key (BLOCKVAULT_ENCRYPTION_KEY_FILE)`);
       let at = BLOB_HEADER_LENGTH;
       const dekId = stored.subarray(at, (at += DEK_ID_LENGTH));
       const salt = stored.subarray(at, (at += SALT_LENGTH));
@@ -274,7 +279,8 @@ export class Keyring {
 
   async #documents(): Promise<DataKeyDocument[]> {
     const docs: DataKeyDocument[] = [];
-    for await (const name of this.#blobs.list(KEYS_PREFIX)) docs.push(this.#parse(name.slice(KEYS_PREFIX.length), await this.#blobs.get(name)));
+    for await (const name of this.#blobs.list(KEYS_PREFIX))
+      docs.push(this.#parse(name.slice(KEYS_PREFIX.length), await this.#blobs.get(name)));
     return docs.sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id));
   }
 
@@ -294,7 +300,10 @@ export class Keyring {
     try {
       stored = await this.#blobs.get(`${KEYS_PREFIX}${id}`);
     } catch (err) {
-      if (err instanceof NotFoundError) throw new EncryptionKeyError(`data key ${id} is missing from the blob store (${KEYS_PREFIX}${id}); restore it from a copy of the store`);
+      if (err instanceof NotFoundError)
+        throw new EncryptionKeyError(
+          `data key ${id} is missing from the blob store (${KEYS_PREFIX}${id}); restore it from a copy of the store`,
+        );
       throw err;
     }
     return this.#unwrap(this.#parse(id, stored));
@@ -307,7 +316,8 @@ export class Keyring {
     } catch (err) {
       throw new EncryptionKeyError(`data key ${id} in the blob store is unreadable`, { cause: err });
     }
-    if (doc.format !== 1 || doc.id !== id) throw new EncryptionKeyError(`data key ${id} in the blob store is not a format 1 key document for ${id}`);
+    if (doc.format !== 1 || doc.id !== id)
+      throw new EncryptionKeyError(`data key ${id} in the blob store is not a format 1 key document for ${id}`);
     return doc;
   }
 
@@ -317,19 +327,31 @@ export class Keyring {
     const cipher = createCipheriv('aes-256-gcm', master.key, iv);
     cipher.setAAD(Buffer.from(`blockvault data key ${id} ${master.id}`));
     const wrapped = Buffer.concat([cipher.update(key), cipher.final()]);
-    return { format: 1, id, masterKey: master.id, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), wrapped: wrapped.toString('base64'), created };
+    return {
+      format: 1,
+      id,
+      masterKey: master.id,
+      iv: iv.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+      wrapped: wrapped.toString('base64'),
+      created,
+    };
   }
 
   #unwrap(doc: DataKeyDocument): Buffer {
     const master = this.#masters.find((m) => m.id === doc.masterKey);
-    if (!master) throw new EncryptionKeyError(`data key ${doc.id} is wrapped by master key ${JSON.stringify(doc.masterKey)}, which is not configured`);
+    if (!master)
+      throw new EncryptionKeyError(`data key ${doc.id} is wrapped by master key ${JSON.stringify(doc.masterKey)}, which is not configured`);
     const decipher = createDecipheriv('aes-256-gcm', master.key, Buffer.from(doc.iv, 'base64'));
     decipher.setAAD(Buffer.from(`blockvault data key ${doc.id} ${master.id}`));
     decipher.setAuthTag(Buffer.from(doc.tag, 'base64'));
     try {
       return Buffer.concat([decipher.update(Buffer.from(doc.wrapped, 'base64')), decipher.final()]);
     } catch (err) {
-      throw new EncryptionKeyError(`master key ${JSON.stringify(master.id)} does not unwrap data key ${doc.id}: the configured key with that id is not the one that wrapped it`, { cause: err });
+      throw new EncryptionKeyError(
+        `master key ${JSON.stringify(master.id)} does not unwrap data key ${doc.id}: the configured key with that id is not the one that wrapped it`,
+        { cause: err },
+      );
     }
   }
 }

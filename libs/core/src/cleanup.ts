@@ -98,7 +98,12 @@ class CleanupRun {
     const records = await metadata.listBlobRecords();
     const unreferenced = records.filter((r) => r.state === 'live' && !referenced.has(r.checksum.toString('hex')));
     const back = records.filter((r) => r.unreferencedSince !== null && referenced.has(r.checksum.toString('hex')));
-    if (!this.#dry) await metadata.markUnreferenced(unreferenced.map((r) => r.checksum), back.map((r) => r.checksum), start);
+    if (!this.#dry)
+      await metadata.markUnreferenced(
+        unreferenced.map((r) => r.checksum),
+        back.map((r) => r.checksum),
+        start,
+      );
     await this.#opts.onPhase?.('marked');
 
     const due = unreferenced.filter((r) => (r.unreferencedSince ?? start).getTime() <= graceEnd);
@@ -116,13 +121,17 @@ class CleanupRun {
     }
     await this.#opts.onPhase?.('deleted');
 
-    const orphans = (await metadata.listOrphans()).filter((o) => o.since.getTime() <= Math.min(graceEnd, cutoff.getTime())).map((o) => o.uid);
+    const orphans = (await metadata.listOrphans())
+      .filter((o) => o.since.getTime() <= Math.min(graceEnd, cutoff.getTime()))
+      .map((o) => o.uid);
     if (!this.#dry) {
       await this.#ctx.blobs.delete(orphans);
       await metadata.forgetOrphans(orphans);
     }
     const segmentsDeleted = this.#dry ? 0 : await metadata.deleteUnreferencedSegments();
-    const strayObjectsDeleted = this.#opts.full ? await this.#sweepStore(Math.min(cutoff.getTime(), graceEnd) - (this.#opts.storeSkewMs ?? 60_000)) : 0;
+    const strayObjectsDeleted = this.#opts.full
+      ? await this.#sweepStore(Math.min(cutoff.getTime(), graceEnd) - (this.#opts.storeSkewMs ?? 60_000))
+      : 0;
     return {
       cutoff,
       candidates: due.length,

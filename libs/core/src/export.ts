@@ -45,7 +45,8 @@ export async function exportVersion(ctx: EngineContext, uid: string): Promise<Ex
   const v = await metadata.getVersion(uid);
   const layout = new SegmentLayout(v.size, config.blocksPerSegment, hasher.digestLength);
   const pointers = await metadata.getVersionSegments(uid);
-  if (pointers.size !== layout.segments) throw new InvalidVersionStateError(`version ${uid} is incomplete; only complete versions can be exported`);
+  if (pointers.size !== layout.segments)
+    throw new InvalidVersionStateError(`version ${uid} is incomplete; only complete versions can be exported`);
   const segments = await metadata.getSegments(Array.from({ length: layout.segments }, (_, n) => pointers.get(n)!.segId));
   const checksums = new Map<string, Buffer>();
   for (const segment of segments) {
@@ -74,10 +75,15 @@ export function parseExport(text: string, origin = 'export'): ExportDocument {
   } catch (err) {
     throw new InvalidArgumentError(`${origin}: not JSON (${(err as Error).message}); expected a file written by \`blockvault export\``);
   }
-  if (doc?.kind !== EXPORT_KIND) throw new InvalidArgumentError(`${origin}: not a Blockvault version export (kind ${JSON.stringify(doc?.kind)})`);
-  if (doc.formatVersion !== EXPORT_FORMAT_VERSION) throw new InvalidArgumentError(`${origin}: format version ${doc.formatVersion} is not supported (this build reads ${EXPORT_FORMAT_VERSION})`);
+  if (doc?.kind !== EXPORT_KIND)
+    throw new InvalidArgumentError(`${origin}: not a Blockvault version export (kind ${JSON.stringify(doc?.kind)})`);
+  if (doc.formatVersion !== EXPORT_FORMAT_VERSION)
+    throw new InvalidArgumentError(
+      `${origin}: format version ${doc.formatVersion} is not supported (this build reads ${EXPORT_FORMAT_VERSION})`,
+    );
   if (!doc.body || typeof doc.body !== 'object') throw new InvalidArgumentError(`${origin}: no body`);
-  if (doc.checksum !== bodyChecksum(doc.body)) throw new InvalidArgumentError(`${origin}: checksum mismatch; the file is damaged or was edited`);
+  if (doc.checksum !== bodyChecksum(doc.body))
+    throw new InvalidArgumentError(`${origin}: checksum mismatch; the file is damaged or was edited`);
   return doc as ExportDocument;
 }
 
@@ -91,7 +97,8 @@ export async function importVersion(ctx: EngineContext, doc: ExportDocument): Pr
     );
   }
   const layout = new SegmentLayout(ev.size, config.blocksPerSegment, hasher.digestLength);
-  if (segments.length !== layout.segments) throw new InvalidArgumentError(`the export has ${segments.length} segments; a version of ${ev.size} blocks needs ${layout.segments}`);
+  if (segments.length !== layout.segments)
+    throw new InvalidArgumentError(`the export has ${segments.length} segments; a version of ${ev.size} blocks needs ${layout.segments}`);
   const exists = await metadata.getVersion(ev.uid).then(
     () => true,
     () => false,
@@ -123,7 +130,8 @@ export async function importVersion(ctx: EngineContext, doc: ExportDocument): Pr
     });
     const entries = segments.map((b64, segNo) => {
       const data = Buffer.from(b64, 'base64');
-      if (data.length !== layout.blocksIn(segNo) * layout.digestLength) throw new InvalidArgumentError(`segment ${segNo} of the export has the wrong length`);
+      if (data.length !== layout.blocksIn(segNo) * layout.digestLength)
+        throw new InvalidArgumentError(`segment ${segNo} of the export has the wrong length`);
       let sparseBlocks = 0;
       for (let i = 0; i < layout.blocksIn(segNo); i++) if (isSparseDigest(digestAt(data, i, layout.digestLength))) sparseBlocks++;
       return { segNo, segId: hasher.digest(data), sparseBlocks, data };
@@ -131,7 +139,10 @@ export async function importVersion(ctx: EngineContext, doc: ExportDocument): Pr
     await metadata.commitSegments(ev.uid, entries, missing, session.fence());
     // Blobs recorded from the export must really be there (and not being cleaned up).
     const present = await Promise.all(missing.map(async (b) => (await ctx.blobs.stat(b.uid)) !== undefined));
-    const claimed = await metadata.claimBlobs(missing.map((b) => b.checksum), clock.now());
+    const claimed = await metadata.claimBlobs(
+      missing.map((b) => b.checksum),
+      clock.now(),
+    );
     const complete = present.every(Boolean) && claimed.every((c) => c !== undefined);
     await metadata.updateVersion(ev.uid, { valid: ev.valid && complete });
     ctx.events.publish({ kind: 'version.imported', versionUid: ev.uid, name: ev.name });

@@ -22,9 +22,6 @@ export function createHasher(algorithm: string): Hasher {
   }
   const digestLength = DIGEST_LENGTH[algorithm];
   // BLAKE3 through a SIMD native addon (~7 GB/s per core); SHA-2 through OpenSSL (SHA-NI).
-  const digest =
-    algorithm === 'blake3'
-      ? (data: Uint8Array) => blake3(data)
-      : (data: Uint8Array) => nodeHash(algorithm, data, 'buffer');
+  const digest = algorithm === 'blake3' ? (data: Uint8Array) => blake3(data) : (data: Uint8Array) => nodeHash(algorithm, data, 'buffer');
   return { algorithm, digestLength, digest };
 }

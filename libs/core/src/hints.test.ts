@@ -12,11 +12,18 @@ describe('parseHints', () => {
   ];
 
   it('reads rbd diff JSON on one line', () => {
-    assert.deepEqual(parseHints('[{"offset":0,"length":4194304,"exists":"true"},{"offset":8388608,"length":4194304,"exists":"false"}]'), hints);
+    assert.deepEqual(
+      parseHints('[{"offset":0,"length":4194304,"exists":"true"},{"offset":8388608,"length":4194304,"exists":"false"}]'),
+      hints,
+    );
   });
 
   it('reads pretty-printed JSON spread over many lines (backy2 read only the first line)', () => {
-    const text = JSON.stringify(hints.map((h) => ({ ...h, exists: String(h.exists) })), null, 2);
+    const text = JSON.stringify(
+      hints.map((h) => ({ ...h, exists: String(h.exists) })),
+      null,
+      2,
+    );
     assert.ok(text.split('\n').length > 4);
     assert.deepEqual(parseHints(text), hints);
   });
@@ -51,7 +58,14 @@ describe('classifyBlocks', () => {
   });
 
   it('prefers reading when a block is both written and discarded', () => {
-    const c = classifyBlocks([{ offset: 0, length: B, exists: false }, { offset: 100, length: 1, exists: true }], B, B);
+    const c = classifyBlocks(
+      [
+        { offset: 0, length: B, exists: false },
+        { offset: 100, length: 1, exists: true },
+      ],
+      B,
+      B,
+    );
     assert.deepEqual([...c], [BlockHint.Read]);
   });
 

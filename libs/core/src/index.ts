@@ -13,7 +13,16 @@ export { BackupSessionLease } from './session.ts';
 export { backup, checkBackupRequest, SANITY_CHECK_BLOCKS, type BackupRequest, type BackupResult } from './backup.ts';
 export { restore, restoreResultToJson, type RestoreRequest, type RestoreResult } from './restore.ts';
 export { cleanup, DEFAULT_GRACE_SECONDS, type CleanupOptions, type CleanupPhase, type CleanupResult } from './cleanup.ts';
-export { exportVersion, importVersion, metadataKey, parseExport, recoverFromBlobStore, storeVersionMetadata, EXPORT_FORMAT_VERSION, type ExportDocument } from './export.ts';
+export {
+  exportVersion,
+  importVersion,
+  metadataKey,
+  parseExport,
+  recoverFromBlobStore,
+  storeVersionMetadata,
+  EXPORT_FORMAT_VERSION,
+  type ExportDocument,
+} from './export.ts';
 export { checkTimeZone, parseRetentionRules, planRetention, type RetentionDecision, type RetentionRules } from './retention.ts';
 export { isDue, parseDuration, slaBreaches, validateSchedule, type Schedule } from './schedules.ts';
 export { batchScrub, scrub, type BatchScrubOptions, type ScrubOptions, type ScrubResult } from './scrub.ts';

@@ -4,7 +4,11 @@ import { UnsupportedUrlError } from './errors.ts';
 import { IoRegistry } from './io-registry.ts';
 import type { IoModule } from './ports.ts';
 
-const fake = (scheme: string): IoModule => ({ scheme, openSource: () => Promise.reject(new Error('unused')), openTarget: () => Promise.reject(new Error('unused')) });
+const fake = (scheme: string): IoModule => ({
+  scheme,
+  openSource: () => Promise.reject(new Error('unused')),
+  openTarget: () => Promise.reject(new Error('unused')),
+});
 const registry = new IoRegistry([fake('file'), fake('rbd')]);
 
 describe('IoRegistry', () => {
@@ -25,6 +29,11 @@ describe('IoRegistry', () => {
       ['file:///srv/./x', /\.\. segments/],
       ['rbd://pool/%2e%2e/x@s', /\.\. segments/],
     ];
-    for (const [raw, message] of cases) assert.throws(() => registry.resolve(raw), (e: unknown) => e instanceof UnsupportedUrlError && message.test(e.message), raw);
+    for (const [raw, message] of cases)
+      assert.throws(
+        () => registry.resolve(raw),
+        (e: unknown) => e instanceof UnsupportedUrlError && message.test(e.message),
+        raw,
+      );
   });
 });

@@ -6,16 +6,19 @@ import type { Lease } from './ports.ts';
  * stops, and the holder's next fenced write will fail.
  */
 export function renewingLease(name: string, ttlMs: number, renew: () => unknown, release: () => Promise<void>): Lease {
-  const timer = setInterval(() => {
-    void (async () => {
-      try {
-        if ((await renew()) === false) clearInterval(timer);
-      } catch (_lost) {
-        // The lease is lost (or its store out of reach past the lease): the holder's next fenced write fails.
-        clearInterval(timer);
-      }
-    })();
-  }, Math.max(ttlMs / 3, 10));
+  const timer = setInterval(
+    () => {
+      void (async () => {
+        try {
+          if ((await renew()) === false) clearInterval(timer);
+        } catch (_lost) {
+          // The lease is lost (or its store out of reach past the lease): the holder's next fenced write fails.
+          clearInterval(timer);
+        }
+      })();
+    },
+    Math.max(ttlMs / 3, 10),
+  );
   timer.unref();
   return {
     name,

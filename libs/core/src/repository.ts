@@ -79,7 +79,10 @@ export class Repository {
    */
   async rekey(): Promise<{ masterKey: string; rewrapped: string[]; alreadyCurrent: string[] }> {
     const keyring = this.ctx.codec.keyring;
-    if (!keyring) throw new InvalidArgumentError('rekey needs the master keys: set BLOCKVAULT_ENCRYPTION_KEY_FILE to a file whose first line is the new key and which still holds the old ones');
+    if (!keyring)
+      throw new InvalidArgumentError(
+        'rekey needs the master keys: set BLOCKVAULT_ENCRYPTION_KEY_FILE to a file whose first line is the new key and which still holds the old ones',
+      );
     const result = await keyring.rekey();
     this.ctx.events.publish({ kind: 'keys.rekeyed', masterKey: keyring.currentMasterId, rewrapped: result.rewrapped.length });
     return { masterKey: keyring.currentMasterId, ...result };
@@ -93,7 +96,10 @@ export class Repository {
    * Applies retention rules to each volume (or one). Removed versions are forgotten; their blobs
    * go with the next cleanup. A version locked by a running job is kept this time.
    */
-  async enforce(rules: RetentionRules, options: { name?: string; dryRun?: boolean; timeZone?: string } = {}): Promise<(RetentionDecision & { removed: boolean })[]> {
+  async enforce(
+    rules: RetentionRules,
+    options: { name?: string; dryRun?: boolean; timeZone?: string } = {},
+  ): Promise<(RetentionDecision & { removed: boolean })[]> {
     const versions = await this.ctx.metadata.listVersions(options.name !== undefined ? { name: options.name } : {});
     const byName = Map.groupBy(versions, (v) => v.name);
     const now = this.ctx.clock.now();
@@ -244,7 +250,9 @@ export class Repository {
     const minDays = this.ctx.config.disallowRmWhenYoungerThanDays;
     const ageDays = (this.ctx.clock.now().getTime() - version.date.getTime()) / DAY_MS;
     if (!options.force && ageDays < minDays) {
-      throw new ConflictError(`version ${uid} is ${ageDays.toFixed(1)} days old; versions younger than ${minDays} days are kept unless you pass --force`);
+      throw new ConflictError(
+        `version ${uid} is ${ageDays.toFixed(1)} days old; versions younger than ${minDays} days are kept unless you pass --force`,
+      );
     }
     const lease = await this.ctx.locks.acquire(`version:${uid}`, { owner: this.ctx.owner });
     try {
@@ -264,7 +272,8 @@ export class Repository {
   }
 
   async addTags(uid: string, tags: readonly string[]): Promise<Version> {
-    for (const t of tags) if (!isValidTag(t)) throw new InvalidArgumentError(`invalid tag ${JSON.stringify(t)}: use 1-64 of A-Z a-z 0-9 _ . : -`);
+    for (const t of tags)
+      if (!isValidTag(t)) throw new InvalidArgumentError(`invalid tag ${JSON.stringify(t)}: use 1-64 of A-Z a-z 0-9 _ . : -`);
     const version = await this.ctx.metadata.getVersion(uid);
     await this.ctx.metadata.updateVersion(uid, { tags: [...new Set([...version.tags, ...tags])] });
     return this.ctx.metadata.getVersion(uid);

@@ -69,12 +69,19 @@ async function restoreVersion(ctx: EngineContext, req: RestoreRequest): Promise<
     const layout = new SegmentLayout(version.size, ctx.config.blocksPerSegment, ctx.hasher.digestLength);
     const pointers = await ctx.metadata.getVersionSegments(version.uid);
     if (pointers.size !== layout.segments) {
-      throw new InvalidVersionStateError(`version ${version.uid} is incomplete (${pointers.size} of ${layout.segments} segments); continue its backup with --continue first`);
+      throw new InvalidVersionStateError(
+        `version ${version.uid} is incomplete (${pointers.size} of ${layout.segments} segments); continue its backup with --continue first`,
+      );
     }
     const target = await module.openTarget(url, { force: req.force ?? false, resume: continueFrom > 0, sizeBytes: version.sizeBytes });
     try {
       const result = await new RestoreRun(ctx, req, version, layout, pointers, target).run(continueFrom);
-      ctx.events.publish({ kind: 'restore.completed', versionUid: version.uid, target: req.target, damagedBlocks: result.damagedBlocks.length });
+      ctx.events.publish({
+        kind: 'restore.completed',
+        versionUid: version.uid,
+        target: req.target,
+        damagedBlocks: result.damagedBlocks.length,
+      });
       return result;
     } finally {
       await target.close();
@@ -100,7 +107,14 @@ class RestoreRun {
   #blocks = 0;
   #bytes = 0;
 
-  constructor(ctx: EngineContext, req: RestoreRequest, version: Version, layout: SegmentLayout, pointers: Map<number, SegmentPointer>, target: BlockTarget) {
+  constructor(
+    ctx: EngineContext,
+    req: RestoreRequest,
+    version: Version,
+    layout: SegmentLayout,
+    pointers: Map<number, SegmentPointer>,
+    target: BlockTarget,
+  ) {
     this.#ctx = ctx;
     this.#req = req;
     this.#version = version;
@@ -111,7 +125,11 @@ class RestoreRun {
 
   async run(continueFrom: number): Promise<RestoreResult> {
     const started = this.#ctx.clock.now().getTime();
-    const meter = new ProgressMeter(this.#ctx, { operation: 'restore', versionUid: this.#version.uid, blocksTotal: this.#version.size - continueFrom }, this.#req.onProgress);
+    const meter = new ProgressMeter(
+      this.#ctx,
+      { operation: 'restore', versionUid: this.#version.uid, blocksTotal: this.#version.size - continueFrom },
+      this.#req.onProgress,
+    );
     const tasks = new TaskGroup();
     const firstSeg = this.#layout.segmentOf(continueFrom);
     for (let seg = firstSeg; seg < this.#layout.segments; seg += SEGMENT_BATCH) {

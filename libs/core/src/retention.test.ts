@@ -4,14 +4,38 @@ import type { Version } from './model.ts';
 import { parseRetentionRules, planRetention } from './retention.ts';
 
 function v(uid: string, date: string, extra: Partial<Version> = {}): Version {
-  return { uid, name: 'vm1', snapshotName: '', date: new Date(date), size: 1, sizeBytes: 1, valid: true, protected: false, tags: [], expire: null, stats: null, ...extra };
+  return {
+    uid,
+    name: 'vm1',
+    snapshotName: '',
+    date: new Date(date),
+    size: 1,
+    sizeBytes: 1,
+    valid: true,
+    protected: false,
+    tags: [],
+    expire: null,
+    stats: null,
+    ...extra,
+  };
 }
 
-const kept = (d: ReturnType<typeof planRetention>): string[] => d.filter((x) => x.keep).map((x) => x.version.uid).sort();
+const kept = (d: ReturnType<typeof planRetention>): string[] =>
+  d
+    .filter((x) => x.keep)
+    .map((x) => x.version.uid)
+    .sort();
 
 describe('retention', () => {
   it('parses rules and refuses bad ones', () => {
-    assert.deepEqual(parseRetentionRules('latest3,hours48,days7,weeks4,months12,years3'), { latest: 3, hours: 48, days: 7, weeks: 4, months: 12, years: 3 });
+    assert.deepEqual(parseRetentionRules('latest3,hours48,days7,weeks4,months12,years3'), {
+      latest: 3,
+      hours: 48,
+      days: 7,
+      weeks: 4,
+      months: 12,
+      years: 3,
+    });
     assert.throws(() => parseRetentionRules('latest3,fortnights2'), /invalid retention rule/);
     assert.throws(() => parseRetentionRules('days1,days2'), /given twice/);
     assert.throws(() => parseRetentionRules(''), /no retention rules/);
@@ -44,7 +68,12 @@ describe('retention', () => {
   });
 
   it('weeks start on Monday; months and years are calendar months and years', () => {
-    const versions = [v('sun', '2026-03-08T12:00:00Z'), v('mon', '2026-03-09T12:00:00Z'), v('feb', '2026-02-27T12:00:00Z'), v('2025', '2025-12-31T12:00:00Z')];
+    const versions = [
+      v('sun', '2026-03-08T12:00:00Z'),
+      v('mon', '2026-03-09T12:00:00Z'),
+      v('feb', '2026-02-27T12:00:00Z'),
+      v('2025', '2025-12-31T12:00:00Z'),
+    ];
     const now = new Date('2026-03-11T12:00:00Z'); // a Wednesday
     assert.deepEqual(kept(planRetention(versions, { weeks: 1 }, now, 'UTC')), ['mon']);
     assert.deepEqual(kept(planRetention(versions, { months: 2 }, now, 'UTC')), ['feb', 'sun']);
@@ -52,7 +81,12 @@ describe('retention', () => {
   });
 
   it('never removes protected or invalid versions, and says why each one stays', () => {
-    const versions = [v('old-protected', '2020-01-01T00:00:00Z', { protected: true }), v('broken', '2020-01-02T00:00:00Z', { valid: false }), v('old', '2020-01-03T00:00:00Z'), v('new', '2026-01-01T00:00:00Z')];
+    const versions = [
+      v('old-protected', '2020-01-01T00:00:00Z', { protected: true }),
+      v('broken', '2020-01-02T00:00:00Z', { valid: false }),
+      v('old', '2020-01-03T00:00:00Z'),
+      v('new', '2026-01-01T00:00:00Z'),
+    ];
     const plan = planRetention(versions, { latest: 1 }, new Date('2026-01-02T00:00:00Z'), 'UTC');
     assert.deepEqual(kept(plan), ['broken', 'new', 'old-protected']);
     assert.deepEqual(plan.find((d) => d.version.uid === 'new')?.reasons, ['latest1 (#1)']);

@@ -13,9 +13,15 @@ export type RetentionRules = Partial<Record<RetentionCategory, number>>;
 
 export function parseRetentionRules(text: string): RetentionRules {
   const rules: RetentionRules = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(latest|hours|days|weeks|months|years)(\d+)$/.exec(part);
-    if (!m) throw new InvalidArgumentError(`invalid retention rule ${JSON.stringify(part)}: use e.g. latest3,hours48,days7,weeks4,months12,years3`);
+    if (!m)
+      throw new InvalidArgumentError(
+        `invalid retention rule ${JSON.stringify(part)}: use e.g. latest3,hours48,days7,weeks4,months12,years3`,
+      );
     const category = m[1] as RetentionCategory;
     if (rules[category] !== undefined) throw new InvalidArgumentError(`retention rule ${category} given twice`);
     rules[category] = Number(m[2]);
@@ -36,7 +42,14 @@ export function checkTimeZone(timeZone: string): string {
 
 /** Calendar period ordinals of an instant in a time zone: consecutive periods differ by 1. */
 function periods(date: Date, timeZone: string): Record<Exclude<RetentionCategory, 'latest'>, number> {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric' }).formatToParts(date);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+  }).formatToParts(date);
   const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value);
   const [y, m, d, h] = [get('year'), get('month'), get('day'), get('hour')];
   const day = Date.UTC(y, m - 1, d) / 86_400_000;

@@ -5,7 +5,20 @@ import { isDue, parseDuration, slaBreaches, type Schedule } from './schedules.ts
 
 const daily: Schedule = { name: 'vm1', scheduler: 'daily', intervalSeconds: 86_400, keep: 3, slaSeconds: 3600 };
 function v(uid: string, date: string, tags = ['daily'], extra: Partial<Version> = {}): Version {
-  return { uid, name: 'vm1', snapshotName: '', date: new Date(date), size: 1, sizeBytes: 1, valid: true, protected: false, tags, expire: null, stats: null, ...extra };
+  return {
+    uid,
+    name: 'vm1',
+    snapshotName: '',
+    date: new Date(date),
+    size: 1,
+    sizeBytes: 1,
+    valid: true,
+    protected: false,
+    tags,
+    expire: null,
+    stats: null,
+    ...extra,
+  };
 }
 
 describe('schedules', () => {
@@ -19,7 +32,11 @@ describe('schedules', () => {
     const versions = [v('a', '2026-03-10T00:00:00Z'), v('other-tag', '2026-03-10T23:00:00Z', ['weekly'])];
     assert.equal(isDue(versions, daily, new Date('2026-03-10T23:59:29Z')), false);
     assert.equal(isDue(versions, daily, new Date('2026-03-10T23:59:31Z')), true);
-    assert.equal(isDue([v('bad', '2026-03-10T00:00:00Z', ['daily'], { valid: false })], daily, new Date('2026-03-10T01:00:00Z')), true, 'invalid versions do not count');
+    assert.equal(
+      isDue([v('bad', '2026-03-10T00:00:00Z', ['daily'], { valid: false })], daily, new Date('2026-03-10T01:00:00Z')),
+      true,
+      'invalid versions do not count',
+    );
     assert.equal(isDue([], { ...daily, keep: 0 }, new Date()), false);
   });
 

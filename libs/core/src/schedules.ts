@@ -32,7 +32,9 @@ export function parseDuration(text: string): number {
 }
 
 function matching(versions: readonly Version[], s: Schedule): Version[] {
-  return versions.filter((v) => v.valid && v.name === s.name && v.tags.includes(s.scheduler)).sort((a, b) => a.date.getTime() - b.date.getTime());
+  return versions
+    .filter((v) => v.valid && v.name === s.name && v.tags.includes(s.scheduler))
+    .sort((a, b) => a.date.getTime() - b.date.getTime());
 }
 
 export function isDue(versions: readonly Version[], s: Schedule, now: Date): boolean {
@@ -52,13 +54,17 @@ export function slaBreaches(versions: readonly Version[], s: Schedule, now: Date
   if (mine.length > s.keep + 2) breaches.push(`${s.scheduler}: too many backups: found ${mine.length}, should be ${s.keep}`);
   const newest = mine.at(-1);
   if (newest && newest.date.getTime() + interval + sla < now.getTime()) {
-    breaches.push(`${s.scheduler}: latest backup ${newest.uid} of ${newest.date.toISOString()} is too old; a new one is due since ${at(newest.date.getTime() + interval + sla)}`);
+    breaches.push(
+      `${s.scheduler}: latest backup ${newest.uid} of ${newest.date.toISOString()} is too old; a new one is due since ${at(newest.date.getTime() + interval + sla)}`,
+    );
   }
   for (let i = 1; i < mine.length; i++) {
     const prev = mine[i - 1]!.date.getTime();
     const v = mine[i]!;
     if (v.date.getTime() < prev + interval - sla || v.date.getTime() > prev + interval + sla) {
-      breaches.push(`${s.scheduler}: version ${v.uid} of ${v.date.toISOString()} is outside its SLA range ${at(prev + interval - sla)} .. ${at(prev + interval + sla)}`);
+      breaches.push(
+        `${s.scheduler}: version ${v.uid} of ${v.date.toISOString()} is outside its SLA range ${at(prev + interval - sla)} .. ${at(prev + interval + sla)}`,
+      );
     }
   }
   const oldestAllowed = now.getTime() - s.keep * interval - sla - DAY_MS; // a day of lazy deletion

@@ -55,7 +55,12 @@ function checkPercent(value: number | undefined, what: string): number {
   return p;
 }
 
-export async function scrub(ctx: EngineContext, uid: string, options: ScrubOptions = {}, verdicts = new Map<string, Verdict>()): Promise<ScrubResult> {
+export async function scrub(
+  ctx: EngineContext,
+  uid: string,
+  options: ScrubOptions = {},
+  verdicts = new Map<string, Verdict>(),
+): Promise<ScrubResult> {
   const percent = checkPercent(options.percent, '--percent');
   const version = await ctx.metadata.getVersion(uid);
   const lease = await ctx.locks.acquire(`version:${uid}`, { owner: ctx.owner });
@@ -66,7 +71,14 @@ export async function scrub(ctx: EngineContext, uid: string, options: ScrubOptio
       source = await module.openSource(url);
     }
     const result = await new ScrubRun(ctx, version, percent, options.deep ?? false, source, verdicts, options.signal).run();
-    ctx.events.publish({ kind: 'scrub.completed', versionUid: uid, deep: result.deep, damagedBlocks: result.damagedBlocks.length, sourceMismatches: result.sourceMismatches.length, valid: result.valid });
+    ctx.events.publish({
+      kind: 'scrub.completed',
+      versionUid: uid,
+      deep: result.deep,
+      damagedBlocks: result.damagedBlocks.length,
+      sourceMismatches: result.sourceMismatches.length,
+      valid: result.valid,
+    });
     return result;
   } finally {
     await source?.close();
@@ -80,7 +92,8 @@ export async function batchScrub(ctx: EngineContext, options: BatchScrubOptions 
   const chosen = all.filter(() => ctx.random() * 100 < share);
   const verdicts = new Map<string, Verdict>();
   const results: ScrubResult[] = [];
-  for (const v of chosen) results.push(await scrub(ctx, v.uid, { percent: options.percent, deep: options.deep, signal: options.signal }, verdicts));
+  for (const v of chosen)
+    results.push(await scrub(ctx, v.uid, { percent: options.percent, deep: options.deep, signal: options.signal }, verdicts));
   return results;
 }
 
@@ -98,7 +111,15 @@ class ScrubRun {
 
   readonly #signal: AbortSignal | undefined;
 
-  constructor(ctx: EngineContext, version: Version, percent: number, deep: boolean, source: BlockSource | undefined, verdicts: Map<string, Verdict>, signal?: AbortSignal) {
+  constructor(
+    ctx: EngineContext,
+    version: Version,
+    percent: number,
+    deep: boolean,
+    source: BlockSource | undefined,
+    verdicts: Map<string, Verdict>,
+    signal?: AbortSignal,
+  ) {
     this.#signal = signal;
     this.#ctx = ctx;
     this.#version = version;
@@ -173,7 +194,11 @@ class ScrubRun {
         // A plain blob's size is known; a compressed or encrypted one's only by reading it.
         const size = (await this.#ctx.blobs.stat(ref.uid))?.size;
         if (size === undefined) return false;
-        return size === BLOB_HEADER_LENGTH + length || (this.#ctx.codec.transforms && size > BLOB_HEADER_LENGTH) || (await this.#decodes(ref, length));
+        return (
+          size === BLOB_HEADER_LENGTH + length ||
+          (this.#ctx.codec.transforms && size > BLOB_HEADER_LENGTH) ||
+          (await this.#decodes(ref, length))
+        );
       }
       return await this.#decodes(ref, length);
     } catch (err) {

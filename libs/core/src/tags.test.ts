@@ -4,7 +4,19 @@ import type { Version } from './model.ts';
 import { autoTags } from './tags.ts';
 
 function v(date: string, tags: string[]): Version {
-  return { uid: date, name: 'vm1', snapshotName: '', date: new Date(date), size: 1, sizeBytes: 1, valid: true, protected: false, tags, expire: null, stats: null };
+  return {
+    uid: date,
+    name: 'vm1',
+    snapshotName: '',
+    date: new Date(date),
+    size: 1,
+    sizeBytes: 1,
+    valid: true,
+    protected: false,
+    tags,
+    expire: null,
+    stats: null,
+  };
 }
 
 describe('autoTags', () => {

@@ -77,7 +77,8 @@ export class BlockTrace {
   constructor(sampled: boolean, attributes: Attributes) {
     this.#parent = context.active();
     this.#attributes = attributes;
-    this.#span = sampled && trace.getSpan(this.#parent)?.isRecording() ? tracer.startSpan(SPAN.block, { attributes }, this.#parent) : undefined;
+    this.#span =
+      sampled && trace.getSpan(this.#parent)?.isRecording() ? tracer.startSpan(SPAN.block, { attributes }, this.#parent) : undefined;
   }
 
   get sampled(): boolean {

@@ -4,7 +4,16 @@
  * rebuild the whole database (`recover`). The blob store is the configured one, the blob-store
  * service included.
  */
-import { BlobNotFoundError, metadataKey, NotFoundError, parseExport, type BlobStore, type ExportDocument, type HashAlgorithm, type Repository } from '@blockvault/core';
+import {
+  BlobNotFoundError,
+  metadataKey,
+  NotFoundError,
+  parseExport,
+  type BlobStore,
+  type ExportDocument,
+  type HashAlgorithm,
+  type Repository,
+} from '@blockvault/core';
 import type { BlockvaultConfig } from './config/load.ts';
 import { openBlobBackend, openRepository, type OpenRepository, type RepositoryOptions } from './repository.ts';
 
@@ -37,7 +46,11 @@ async function withBlobs<T>(config: BlockvaultConfig, fn: (blobs: BlobStore) => 
  * store; restore from it as from any repository. The configured metadata database (MongoDB, the
  * metadata service, the home's SQLite) is never opened.
  */
-export async function openVersionFromBlobStore(config: BlockvaultConfig, uid: string, options: RepositoryOptions = {}): Promise<{ repository: Repository; close(): Promise<void> }> {
+export async function openVersionFromBlobStore(
+  config: BlockvaultConfig,
+  uid: string,
+  options: RepositoryOptions = {},
+): Promise<{ repository: Repository; close(): Promise<void> }> {
   const doc = await withBlobs(config, (blobs) => readDocument(blobs, uid));
   const r = doc.body.repository;
   const opened = await openRepository(config, {
@@ -65,5 +78,8 @@ export async function openVersionFromBlobStore(config: BlockvaultConfig, uid: st
 export async function openForRecovery(config: BlockvaultConfig, options: RepositoryOptions = {}): Promise<OpenRepository> {
   const doc = await withBlobs(config, firstDocument);
   const r = doc?.body.repository;
-  return openRepository(config, { ...options, ...(r ? { hash: r.hash as HashAlgorithm, blockSize: r.blockSize, blocksPerSegment: r.blocksPerSegment } : {}) });
+  return openRepository(config, {
+    ...options,
+    ...(r ? { hash: r.hash as HashAlgorithm, blockSize: r.blockSize, blocksPerSegment: r.blocksPerSegment } : {}),
+  });
 }

@@ -1,4 +1,12 @@
-export { defaultConfig, loadConfig, type BlockvaultConfig, type ConfigFlags, type IoConfig, type IoRoots, type StoresConfig } from './config/load.ts';
+export {
+  defaultConfig,
+  loadConfig,
+  type BlockvaultConfig,
+  type ConfigFlags,
+  type IoConfig,
+  type IoRoots,
+  type StoresConfig,
+} from './config/load.ts';
 export { configTable, SECTIONS, VARIABLES, type Section, type Variable } from './config/variables.ts';
 export { addMasterKey, readKeyFile, type TransformSettings } from './config/keys.ts';
 export { apiClientSecurity, newToken, type SecurityConfig } from './config/security.ts';

@@ -32,7 +32,16 @@ import {
 import { FsBlobStore, MemoryEventBus, SqliteMetadataStore } from '@blockvault/adapter-embedded';
 import { defaultConfig, type BlockvaultConfig } from './config/load.ts';
 import type { TransformSettings } from './config/keys.ts';
-import { BLOB_BACKENDS, choose, IO_BACKENDS, METADATA_BACKENDS, type BlobBackendName, type MetadataBackendName, type OpenedBlobs, type OpenedMetadata } from './stores.ts';
+import {
+  BLOB_BACKENDS,
+  choose,
+  IO_BACKENDS,
+  METADATA_BACKENDS,
+  type BlobBackendName,
+  type MetadataBackendName,
+  type OpenedBlobs,
+  type OpenedMetadata,
+} from './stores.ts';
 
 export interface RepositoryOptions {
   /** Used only when the repository is created. @default 'blake3' */
@@ -143,19 +152,32 @@ export function openBlobBackend(config: BlockvaultConfig, options: RepositoryOpt
 export function composeBlobStore(backend: OpenedBlobs, config: BlockvaultConfig, options: RepositoryOptions): BlobStore {
   const raw = options.wrapBlobBackend ? options.wrapBlobBackend(backend.blobs) : backend.blobs;
   const deadlined = new DeadlineBlobStore(raw, options.blobCallDeadlineMs ?? DEFAULT_BLOB_CALL_DEADLINE_MS, backend.where);
-  const retried = new RetryingBlobStore(deadlined, options.blobRetry ?? { maxElapsedMs: config.stores.blobs.retryMs, ...(options.random ? { random: options.random } : {}) });
+  const retried = new RetryingBlobStore(
+    deadlined,
+    options.blobRetry ?? { maxElapsedMs: config.stores.blobs.retryMs, ...(options.random ? { random: options.random } : {}) },
+  );
   return options.wrapBlobStore ? options.wrapBlobStore(retried) : retried;
 }
 
-async function natsParts(config: BlockvaultConfig, options: RepositoryOptions, closers: Closers, needEvents: boolean): Promise<{ locks: Locks; events?: EventBus }> {
-  if (!config.nats.url) throw new InvalidArgumentError('the metadata service (BLOCKVAULT_METADATA_URL) needs the locks in NATS: set BLOCKVAULT_NATS_URL too');
+async function natsParts(
+  config: BlockvaultConfig,
+  options: RepositoryOptions,
+  closers: Closers,
+  needEvents: boolean,
+): Promise<{ locks: Locks; events?: EventBus }> {
+  if (!config.nats.url)
+    throw new InvalidArgumentError('the metadata service (BLOCKVAULT_METADATA_URL) needs the locks in NATS: set BLOCKVAULT_NATS_URL too');
   // The CLI beside a distributed deployment: the services' locks and event stream.
   const { NatsEventBus, NatsLocks, openNats } = await import('@blockvault/adapter-nats');
   const nc = await openNats({ url: config.nats.url, name: 'blockvault-cli', ...(config.nats.auth ? { auth: config.nats.auth } : {}) });
   closers.add(async () => {
     await nc.drain();
   });
-  const locks = await NatsLocks.open(nc, options.clock ?? systemClock, { ttlMs: config.queue.lockTtlMs, override: options.overrideLocks ?? false, onOverride: options.onLockOverride });
+  const locks = await NatsLocks.open(nc, options.clock ?? systemClock, {
+    ttlMs: config.queue.lockTtlMs,
+    override: options.overrideLocks ?? false,
+    onOverride: options.onLockOverride,
+  });
   if (!needEvents) return { locks };
   const events = await NatsEventBus.open(nc);
   closers.add(() => events.flush());
@@ -192,7 +214,9 @@ export async function openRepository(config: BlockvaultConfig, options: Reposito
     const repoConfig = await meta.metadata.initConfig(wanted);
     for (const key of ['hash', 'blockSize', 'blocksPerSegment'] as const) {
       if (options[key] !== undefined && options[key] !== repoConfig[key]) {
-        throw new InvalidArgumentError(`the repository in ${where} uses ${key} ${repoConfig[key]}, fixed when it was created; it cannot change to ${options[key]}`);
+        throw new InvalidArgumentError(
+          `the repository in ${where} uses ${key} ${repoConfig[key]}, fixed when it was created; it cannot change to ${options[key]}`,
+        );
       }
     }
     const blobs = composeBlobStore(backend, config, options);
@@ -243,6 +267,9 @@ export interface EmbeddedRepository extends OpenRepository {
 /** The embedded repository under `home` (SQLite, files, an in-process bus), whatever the environment says. */
 export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedRepository> {
   const config = defaultConfig(options.home);
-  const opened = await openRepository(options.transforms ? { ...config, stores: { ...config.stores, transforms: options.transforms } } : config, options);
+  const opened = await openRepository(
+    options.transforms ? { ...config, stores: { ...config.stores, transforms: options.transforms } } : config,
+    options,
+  );
   return { ...opened, metadata: opened.metadata as SqliteMetadataStore, blobs: opened.blobs as FsBlobStore, home: options.home };
 }

@@ -13,15 +13,30 @@ import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
 import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-store';
 import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
-import { JetStreamJobQueue, MemoryJobQueue, SchedulerLoop, serveJobApi, Worker, type GrpcServer, type JobQueue } from '@blockvault/service-jobs';
-import { createLogger, currentTraceCarrier, serveMetrics, setQueueDepthSource, startTelemetry, type Logger, type MetricsServer } from '@blockvault/telemetry';
+import {
+  JetStreamJobQueue,
+  MemoryJobQueue,
+  SchedulerLoop,
+  serveJobApi,
+  Worker,
+  type GrpcServer,
+  type JobQueue,
+} from '@blockvault/service-jobs';
+import {
+  createLogger,
+  currentTraceCarrier,
+  serveMetrics,
+  setQueueDepthSource,
+  startTelemetry,
+  type Logger,
+  type MetricsServer,
+} from '@blockvault/telemetry';
 import type { ServerSecurity } from '@blockvault/grpc-edge';
 import { loadConfig, type BlockvaultConfig } from './config/load.ts';
 import { internalServerSecurity, jobApiSecurity } from './config/security.ts';
 import { openBlobBackend, openMetadataBackend, openRepository, type OpenRepository } from './repository.ts';
 import { localIo } from './stores.ts';
 import { TARGETS, type Target } from './targets.ts';
-
 
 export { startTelemetry } from '@blockvault/telemetry';
 
@@ -134,7 +149,9 @@ const REGISTRY: Record<ModuleName, Module> = {
   queue: {
     deps: ['bus'],
     start: async (ctx) => {
-      const queue = ctx.nc ? await JetStreamJobQueue.open(ctx.nc, { ackWaitMs: ctx.o.config.queue.ackWaitMs }) : new MemoryJobQueue(currentTraceCarrier);
+      const queue = ctx.nc
+        ? await JetStreamJobQueue.open(ctx.nc, { ackWaitMs: ctx.o.config.queue.ackWaitMs })
+        : new MemoryJobQueue(currentTraceCarrier);
       ctx.queue = queue;
       setQueueDepthSource(() => queue.pending());
     },
@@ -148,10 +165,23 @@ const REGISTRY: Record<ModuleName, Module> = {
       const { config } = ctx.o;
       const repository = ctx.repo!.repository;
       const security = withRefusalLog(jobApiSecurity(config.security), ctx.log);
-      ctx.grpc = await serveJobApi({ queue: ctx.queue!, repository, clock: ctx.clock }, listen(ctx, ctx.o.target === 'all' ? 'all' : 'scheduler'), security);
+      ctx.grpc = await serveJobApi(
+        { queue: ctx.queue!, repository, clock: ctx.clock },
+        listen(ctx, ctx.o.target === 'all' ? 'all' : 'scheduler'),
+        security,
+      );
       // Leadership among replicas: a lease in NATS KV, or the database's own in one process.
       const locks: Locks = ctx.nc ? await NatsLocks.open(ctx.nc, ctx.clock) : repository.ctx.locks;
-      ctx.loop = new SchedulerLoop({ queue: ctx.queue!, repository, events: ctx.repo!.events, locks, clock: ctx.clock, owner: owner(), logger: ctx.log, tickMs: config.scheduler.tickMs });
+      ctx.loop = new SchedulerLoop({
+        queue: ctx.queue!,
+        repository,
+        events: ctx.repo!.events,
+        locks,
+        clock: ctx.clock,
+        owner: owner(),
+        logger: ctx.log,
+        tickMs: config.scheduler.tickMs,
+      });
       ctx.loop.start();
     },
     stop: async (ctx) => {
@@ -183,7 +213,11 @@ const REGISTRY: Record<ModuleName, Module> = {
       // The store behind the service: S3 when configured, else files under the home directory.
       const backend = await openBlobBackend(ctx.o.config, { exclude: { blobs: ['blob-store-service'] } });
       ctx.closeStore = () => backend.close();
-      ctx.server = await serveBlobStore(backend.blobs, listen(ctx, 'blob-store'), withRefusalLog(internalServerSecurity(ctx.o.config.security), ctx.log));
+      ctx.server = await serveBlobStore(
+        backend.blobs,
+        listen(ctx, 'blob-store'),
+        withRefusalLog(internalServerSecurity(ctx.o.config.security), ctx.log),
+      );
     },
     stop: async (ctx) => {
       await ctx.server?.stop();
@@ -206,7 +240,11 @@ const REGISTRY: Record<ModuleName, Module> = {
       // The database behind the service: MongoDB when configured, else SQLite under the home directory.
       const opened = await openMetadataBackend(ctx.o.config, { clock: ctx.clock, exclude: { metadata: ['metadata-service'] } });
       ctx.closeStore = () => opened.close();
-      ctx.server = await serveMetadata(opened.metadata, listen(ctx, 'metadata'), withRefusalLog(internalServerSecurity(ctx.o.config.security), ctx.log));
+      ctx.server = await serveMetadata(
+        opened.metadata,
+        listen(ctx, 'metadata'),
+        withRefusalLog(internalServerSecurity(ctx.o.config.security), ctx.log),
+      );
     },
     stop: async (ctx) => {
       await ctx.server?.stop();
@@ -251,7 +289,11 @@ export function resolveModules(target: string): ModuleName[] {
 
 export async function serve(options: ServeOptions): Promise<Running> {
   const order = resolveModules(options.target);
-  const ctx: Context = { o: options, log: options.logger ?? createLogger(`blockvault-${options.target}`, { level: options.config.logging.level }), clock: options.clock ?? systemClock };
+  const ctx: Context = {
+    o: options,
+    log: options.logger ?? createLogger(`blockvault-${options.target}`, { level: options.config.logging.level }),
+    clock: options.clock ?? systemClock,
+  };
   const started: ModuleName[] = [];
   const stop = async (): Promise<void> => {
     for (const name of started.splice(0).reverse()) await REGISTRY[name].stop(ctx);

@@ -163,7 +163,11 @@ export const IO_BACKENDS: readonly IoBackend[] = [
  * the metadata service stores in MongoDB or SQLite even where BLOCKVAULT_METADATA_URL is set for
  * the processes beside it.
  */
-export function choose<E extends { readonly name: string; configured(c: BlockvaultConfig): boolean }>(entries: readonly E[], config: BlockvaultConfig, exclude: readonly string[] = []): E {
+export function choose<E extends { readonly name: string; configured(c: BlockvaultConfig): boolean }>(
+  entries: readonly E[],
+  config: BlockvaultConfig,
+  exclude: readonly string[] = [],
+): E {
   const entry = entries.find((e) => !exclude.includes(e.name) && e.configured(config));
   if (!entry) throw new Error(`no store entry fits (excluded: ${exclude.join(', ')}); the registry's last entry must always fit`);
   return entry;

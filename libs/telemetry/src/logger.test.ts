@@ -7,7 +7,15 @@ function capture(): { stream: PassThrough; lines: () => Record<string, unknown>[
   const stream = new PassThrough();
   const chunks: string[] = [];
   stream.on('data', (d: Buffer) => chunks.push(d.toString()));
-  return { stream, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('logger', () => {

@@ -8,16 +8,32 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, register } from 'prom
 let defaults = false;
 
 /** Blocks and bytes by kind (read, written, dedup, sparse): counted when a backup finishes, from its stats. */
-export const blocksTotal = new Counter({ name: 'blockvault_backup_blocks_total', help: 'Blocks of finished backups by kind: read, written, dedup, sparse', labelNames: ['kind'] as const });
-export const bytesTotal = new Counter({ name: 'blockvault_backup_bytes_total', help: 'Bytes of finished backups by kind: read, written, dedup, sparse', labelNames: ['kind'] as const });
-export const jobsTotal = new Counter({ name: 'blockvault_jobs_total', help: 'Jobs finished, by type and outcome (succeeded, failed, cancelled, retried)', labelNames: ['type', 'outcome'] as const });
+export const blocksTotal = new Counter({
+  name: 'blockvault_backup_blocks_total',
+  help: 'Blocks of finished backups by kind: read, written, dedup, sparse',
+  labelNames: ['kind'] as const,
+});
+export const bytesTotal = new Counter({
+  name: 'blockvault_backup_bytes_total',
+  help: 'Bytes of finished backups by kind: read, written, dedup, sparse',
+  labelNames: ['kind'] as const,
+});
+export const jobsTotal = new Counter({
+  name: 'blockvault_jobs_total',
+  help: 'Jobs finished, by type and outcome (succeeded, failed, cancelled, retried)',
+  labelNames: ['type', 'outcome'] as const,
+});
 export const jobDuration = new Histogram({
   name: 'blockvault_job_duration_seconds',
   help: 'Duration of job attempts, by type and outcome',
   labelNames: ['type', 'outcome'] as const,
   buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400],
 });
-export const errorsTotal = new Counter({ name: 'blockvault_errors_total', help: 'Errors by code (jobs that failed, calls refused)', labelNames: ['code'] as const });
+export const errorsTotal = new Counter({
+  name: 'blockvault_errors_total',
+  help: 'Errors by code (jobs that failed, calls refused)',
+  labelNames: ['code'] as const,
+});
 let queueDepth: (() => Promise<number>) | undefined;
 
 /** Where the queue depth comes from (the job queue of this process), read at each scrape. */
@@ -41,7 +57,16 @@ export const rpcDuration = new Histogram({
 });
 
 /** Adds a backup's statistics to the block and byte counters. */
-export function countBackup(stats: { blocksRead: number; bytesRead: number; blocksWritten: number; bytesWritten: number; blocksDedup: number; bytesDedup: number; blocksSparse: number; bytesSparse: number }): void {
+export function countBackup(stats: {
+  blocksRead: number;
+  bytesRead: number;
+  blocksWritten: number;
+  bytesWritten: number;
+  blocksDedup: number;
+  bytesDedup: number;
+  blocksSparse: number;
+  bytesSparse: number;
+}): void {
   for (const [kind, blocks, bytes] of [
     ['read', stats.blocksRead, stats.bytesRead],
     ['written', stats.blocksWritten, stats.bytesWritten],

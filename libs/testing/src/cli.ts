@@ -21,9 +21,14 @@ function environment(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 export function cli(args: string[], stdin?: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((done) => {
-    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 64 * 1024 * 1024, env: environment(extraEnv) }, (err, stdout, stderr) => {
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { maxBuffer: 64 * 1024 * 1024, env: environment(extraEnv) },
+      (err, stdout, stderr) => {
+        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
     if (stdin !== undefined) child.stdin?.end(stdin);
     else child.stdin?.end();
   });

@@ -31,8 +31,14 @@ export function eventsContract(name: string, open: () => Promise<EventBus>): voi
       bus.publish({ kind: 'backup.failed', versionUid: 'b' });
       bus.publish({ kind: 'backup.completed', versionUid: 'c' });
       await bus.flush?.();
-      assert.deepEqual((await completed.events).map((e) => e['versionUid']), ['a', 'c']);
-      assert.deepEqual((await all.events).map((e) => e.kind), ['backup.completed', 'backup.failed', 'backup.completed']);
+      assert.deepEqual(
+        (await completed.events).map((e) => e['versionUid']),
+        ['a', 'c'],
+      );
+      assert.deepEqual(
+        (await all.events).map((e) => e.kind),
+        ['backup.completed', 'backup.failed', 'backup.completed'],
+      );
       completed.stop();
       all.stop();
     });

@@ -15,7 +15,10 @@ export function locksContract(name: string, open: LocksFactory): void {
     it('one holder at a time; released locks can be taken again', async () => {
       const [a, b] = [await open(realClock), await open(realClock)];
       const lease = await a.acquire('version:one', { owner: 'first' });
-      await assert.rejects(b.acquire('version:one', { owner: 'second' }), (e: unknown) => e instanceof VersionLockedError && /first/.test(e.message));
+      await assert.rejects(
+        b.acquire('version:one', { owner: 'second' }),
+        (e: unknown) => e instanceof VersionLockedError && /first/.test(e.message),
+      );
       await lease.release();
       await (await b.acquire('version:one', { owner: 'second' })).release();
     });

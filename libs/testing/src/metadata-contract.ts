@@ -7,7 +7,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { NotFoundError, SessionExpiredError, VersionNotFoundError, type MetadataStore, type RepositoryConfig, type Version } from '@blockvault/core';
+import {
+  NotFoundError,
+  SessionExpiredError,
+  VersionNotFoundError,
+  type MetadataStore,
+  type RepositoryConfig,
+  type Version,
+} from '@blockvault/core';
 
 const config: RepositoryConfig = {
   formatVersion: 1,
@@ -69,9 +76,18 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
         await store.createVersion(version('v-b', { name: 'vm2', date: new Date('2026-03-02T00:00:00Z'), snapshotName: 'other' }));
         const a = await store.getVersion('v-a');
         assert.deepEqual(a, version('v-a', { tags: ['x', 'y'] }));
-        assert.deepEqual((await store.listVersions({ name: 'vm2' })).map((v) => v.uid), ['v-b']);
-        assert.deepEqual((await store.listVersions({ tag: 'y' })).map((v) => v.uid), ['v-a']);
-        assert.deepEqual((await store.listVersions({ snapshotName: 'other' })).map((v) => v.uid), ['v-b']);
+        assert.deepEqual(
+          (await store.listVersions({ name: 'vm2' })).map((v) => v.uid),
+          ['v-b'],
+        );
+        assert.deepEqual(
+          (await store.listVersions({ tag: 'y' })).map((v) => v.uid),
+          ['v-a'],
+        );
+        assert.deepEqual(
+          (await store.listVersions({ snapshotName: 'other' })).map((v) => v.uid),
+          ['v-b'],
+        );
         const expire = new Date('2027-01-01T00:00:00Z');
         await store.updateVersion('v-a', { valid: true, protected: true, expire, tags: ['z'] });
         const updated = await store.getVersion('v-a');
@@ -99,10 +115,14 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
         const [c1, c2] = [digest(), digest()];
         const data = Buffer.concat([c1, Buffer.alloc(32), c2, c1]);
         const segId = digest();
-        await store.commitSegments('v-seg', [{ segNo: 0, segId, sparseBlocks: 1, data }], [
-          { checksum: c1, uid: 'aa01', size: 4096, valid: true },
-          { checksum: c2, uid: 'aa02', size: 4096, valid: true },
-        ]);
+        await store.commitSegments(
+          'v-seg',
+          [{ segNo: 0, segId, sparseBlocks: 1, data }],
+          [
+            { checksum: c1, uid: 'aa01', size: 4096, valid: true },
+            { checksum: c2, uid: 'aa02', size: 4096, valid: true },
+          ],
+        );
         await store.commitSegments('v-seg', [{ segNo: 1, segId, sparseBlocks: 1 }], []);
         const pointers = await store.getVersionSegments('v-seg');
         assert.deepEqual([...pointers.keys()].sort(), [0, 1]);
@@ -124,7 +144,11 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
         await store.createVersion(version('v-i1', { valid: true }));
         await store.createVersion(version('v-i2', { valid: true }));
         await store.createVersion(version('v-i3', { valid: true }));
-        await store.commitSegments('v-i1', [{ segNo: 0, segId: digest(), sparseBlocks: 0, data: segA }], [{ checksum: c, uid: 'bb01', size: 4096, valid: true }]);
+        await store.commitSegments(
+          'v-i1',
+          [{ segNo: 0, segId: digest(), sparseBlocks: 0, data: segA }],
+          [{ checksum: c, uid: 'bb01', size: 4096, valid: true }],
+        );
         await store.commitSegments('v-i2', [{ segNo: 3, segId: digest(), sparseBlocks: 0, data: segB }], []);
         await store.commitSegments('v-i3', [{ segNo: 0, segId: digest(), sparseBlocks: 0, data: Buffer.concat([digest(), digest()]) }], []);
         assert.deepEqual(await store.invalidateBlob(c, 'bb01'), ['v-i1', 'v-i2']);
@@ -156,7 +180,13 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
         const now = new Date();
         await store.createVersion(version('v-base'));
         await store.createVersion(version('v-new'));
-        await store.openSession({ id: 's1', versionUid: 'v-new', baseUid: 'v-base', started: now, expires: new Date(now.getTime() + 60_000) });
+        await store.openSession({
+          id: 's1',
+          versionUid: 'v-new',
+          baseUid: 'v-base',
+          started: now,
+          expires: new Date(now.getTime() + 60_000),
+        });
         await assert.rejects(store.deleteVersion('v-base', now), /base of a running backup/);
         const later = new Date(now.getTime() + 120_000);
         await assert.rejects(store.commitSegments('v-new', [], [], { sessionId: 's1', now: later }), /expired/);
@@ -167,10 +197,20 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
       it('renews a session until it is closed; a closed session cannot be renewed', async () => {
         const now = new Date('2026-05-01T00:00:00Z');
         await store.createVersion(version('v-sess'));
-        await store.openSession({ id: 's-renew', versionUid: 'v-sess', baseUid: null, started: now, expires: new Date(now.getTime() + 1000) });
+        await store.openSession({
+          id: 's-renew',
+          versionUid: 'v-sess',
+          baseUid: null,
+          started: now,
+          expires: new Date(now.getTime() + 1000),
+        });
         const later = new Date(now.getTime() + 5000);
         await store.renewSession('s-renew', new Date(later.getTime() + 1000), now);
-        assert.deepEqual((await store.liveSessions(later)).map((x) => x.id), ['s-renew'], 'renewed past `later`');
+        assert.deepEqual(
+          (await store.liveSessions(later)).map((x) => x.id),
+          ['s-renew'],
+          'renewed past `later`',
+        );
         await store.closeSession('s-renew');
         assert.deepEqual(await store.liveSessions(now), []);
         await assert.rejects(store.renewSession('s-renew', later, now), SessionExpiredError);
@@ -205,10 +245,14 @@ export function metadataContract(name: string, open: () => Promise<MetadataStore
         assert.deepEqual(await store.getSegments([kept]).then((b) => b.length), 1, 'a referenced segment is never dropped');
 
         const [a, b] = [digest(), digest()];
-        await store.commitSegments('v-keep', [], [
-          { checksum: a, uid: 'ee01', size: 4096, valid: true },
-          { checksum: b, uid: 'ee02', size: 4096, valid: true },
-        ]);
+        await store.commitSegments(
+          'v-keep',
+          [],
+          [
+            { checksum: a, uid: 'ee01', size: 4096, valid: true },
+            { checksum: b, uid: 'ee02', size: 4096, valid: true },
+          ],
+        );
         const since = new Date('2026-06-01T00:00:00Z');
         await store.markUnreferenced([a, b], [], since);
         await store.markUnreferenced([], [b], since);

@@ -45,7 +45,17 @@ function attributes(list: { key: string; value: AnyValue }[] | undefined): Recor
 interface ExportRequest {
   resourceSpans?: {
     resource?: { attributes?: { key: string; value: AnyValue }[] };
-    scopeSpans?: { spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string; kind?: number; attributes?: { key: string; value: AnyValue }[]; status?: { code?: number } }[] }[];
+    scopeSpans?: {
+      spans?: {
+        traceId: string;
+        spanId: string;
+        parentSpanId?: string;
+        name: string;
+        kind?: number;
+        attributes?: { key: string; value: AnyValue }[];
+        status?: { code?: number };
+      }[];
+    }[];
   }[];
 }
 
@@ -66,7 +76,16 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         const service = String(attributes(rs.resource?.attributes)['service.name'] ?? '');
         for (const ss of rs.scopeSpans ?? []) {
           for (const s of ss.spans ?? []) {
-            spans.push({ service, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', name: s.name, kind: s.kind ?? 0, attributes: attributes(s.attributes), status: s.status?.code ?? 0 });
+            spans.push({
+              service,
+              traceId: s.traceId,
+              spanId: s.spanId,
+              parentSpanId: s.parentSpanId ?? '',
+              name: s.name,
+              kind: s.kind ?? 0,
+              attributes: attributes(s.attributes),
+              status: s.status?.code ?? 0,
+            });
           }
         }
       }

@@ -37,7 +37,13 @@ async function leaf(ca: { key: string; cert: string }): Promise<{ key: string; c
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
       { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
     ],
   });
   return { key: pems.private, cert: pems.cert };
@@ -47,7 +53,13 @@ export async function tlsFixture(dir: TempDir): Promise<TlsFiles> {
   const ca = await authority('blockvault test cluster CA');
   const node = await leaf(ca);
   const rogue = await leaf(await authority('someone else'));
-  const files = { ca: dir.file('ca.pem'), cert: dir.file('node.pem'), key: dir.file('node.key'), rogueCert: dir.file('rogue.pem'), rogueKey: dir.file('rogue.key') };
+  const files = {
+    ca: dir.file('ca.pem'),
+    cert: dir.file('node.pem'),
+    key: dir.file('node.key'),
+    rogueCert: dir.file('rogue.pem'),
+    rogueKey: dir.file('rogue.key'),
+  };
   await writeFile(files.ca, ca.cert);
   await writeFile(files.cert, node.cert);
   await writeFile(files.key, node.key, { mode: 0o600 });

@@ -14,31 +14,64 @@ export function register(program: Command, cli: Cli): void {
     .argument('<source>', 'source URL, e.g. file:///var/lib/images/vm1.img')
     .argument('<name>', 'volume name, e.g. vm1')
     .option('--snapshot <name>', 'snapshot name to record (default: the snapshot of an rbd:// source)')
-    .option('--hints <file>', 'changed regions: `rbd diff --format=json` output (one line or pretty-printed); for rbd:// derived from RBD when omitted')
+    .option(
+      '--hints <file>',
+      'changed regions: `rbd diff --format=json` output (one line or pretty-printed); for rbd:// derived from RBD when omitted',
+    )
     .option('--from <uid>', 'base version: blocks the hints leave untouched are taken from it')
     .option('--continue <uid>', 'continue an interrupted (invalid) version from the same source')
     .option('--tag <tag>', 'tag the version (repeatable; default: automatic b_daily/b_weekly/b_monthly)', collect, [])
     .option('--expire <date>', 'expiry date (ISO 8601)')
-    .action(async (source: string, name: string, opts: { snapshot?: string; hints?: string; from?: string; continue?: string; tag: string[]; expire?: string }, cmd: Command) => {
-      const hints = opts.hints ? parseHints(await readHints(opts.hints), opts.hints) : undefined;
-      const expire = opts.expire ? parseDate(opts.expire) : null;
-      await cli.localOrJob(
-        cmd,
-        async (remote, remoteG) => {
-          if (opts.continue) throw new InvalidArgumentError('--continue is automatic with --server: a job whose worker died continues its version');
-          const backup = { source, name, snapshotName: opts.snapshot ?? rbdSnapshot(source), hintsJson: hints ? JSON.stringify(hints) : '', fromUid: opts.from ?? '', tags: opts.tag, expire: expire?.toISOString() ?? '' };
-          const result = (await remote.run({ requestId: '', backup }, 'backup')) as { version: { uid: string }; stats: BackupStats };
-          cli.print(remoteG, result, () => `backed up ${source} as version ${result.version.uid} (${name})\n${statsText(result.stats)}`);
-        },
-        async (repo, g) => {
-          const bar = progressBar('backup');
-          const result = await repo
-            .backup({ source, name, snapshotName: opts.snapshot ?? rbdSnapshot(source), hints, fromUid: opts.from, continueUid: opts.continue, tags: opts.tag, expire, onProgress: bar.listener })
-            .finally(bar.stop);
-          cli.print(g, { version: versionJson(result.version), stats: result.stats }, () => `backed up ${source} as version ${result.version.uid} (${name})\n${statsText(result.stats)}`);
-        },
-      );
-    });
+    .action(
+      async (
+        source: string,
+        name: string,
+        opts: { snapshot?: string; hints?: string; from?: string; continue?: string; tag: string[]; expire?: string },
+        cmd: Command,
+      ) => {
+        const hints = opts.hints ? parseHints(await readHints(opts.hints), opts.hints) : undefined;
+        const expire = opts.expire ? parseDate(opts.expire) : null;
+        await cli.localOrJob(
+          cmd,
+          async (remote, remoteG) => {
+            if (opts.continue)
+              throw new InvalidArgumentError('--continue is automatic with --server: a job whose worker died continues its version');
+            const backup = {
+              source,
+              name,
+              snapshotName: opts.snapshot ?? rbdSnapshot(source),
+              hintsJson: hints ? JSON.stringify(hints) : '',
+              fromUid: opts.from ?? '',
+              tags: opts.tag,
+              expire: expire?.toISOString() ?? '',
+            };
+            const result = (await remote.run({ requestId: '', backup }, 'backup')) as { version: { uid: string }; stats: BackupStats };
+            cli.print(remoteG, result, () => `backed up ${source} as version ${result.version.uid} (${name})\n${statsText(result.stats)}`);
+          },
+          async (repo, g) => {
+            const bar = progressBar('backup');
+            const result = await repo
+              .backup({
+                source,
+                name,
+                snapshotName: opts.snapshot ?? rbdSnapshot(source),
+                hints,
+                fromUid: opts.from,
+                continueUid: opts.continue,
+                tags: opts.tag,
+                expire,
+                onProgress: bar.listener,
+              })
+              .finally(bar.stop);
+            cli.print(
+              g,
+              { version: versionJson(result.version), stats: result.stats },
+              () => `backed up ${source} as version ${result.version.uid} (${name})\n${statsText(result.stats)}`,
+            );
+          },
+        );
+      },
+    );
 }
 
 /** `rbd://pool/image@snap` records `snap`, so that the next backup can diff against it. */

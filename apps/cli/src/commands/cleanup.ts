@@ -23,8 +23,11 @@ export function register(program: Command, cli: Cli): void {
         },
         async (repo, g) => {
           const r = await repo.cleanup({ graceSeconds: opts.grace, full: opts.full, prefix: opts.prefix, dryRun: opts.dryRun });
-          cli.print(g, { ...r, cutoff: r.cutoff.toISOString() }, () =>
-            `${r.dryRun ? 'would delete' : 'deleted'} ${r.blobsDeleted} blobs (${bytes(r.bytesDeleted)}), ${r.orphansDeleted} superseded copies, ${r.strayObjectsDeleted} stray objects, ${r.segmentsDeleted} segments; ${r.spared} spared (in use by running backups)`,
+          cli.print(
+            g,
+            { ...r, cutoff: r.cutoff.toISOString() },
+            () =>
+              `${r.dryRun ? 'would delete' : 'deleted'} ${r.blobsDeleted} blobs (${bytes(r.bytesDeleted)}), ${r.orphansDeleted} superseded copies, ${r.strayObjectsDeleted} stray objects, ${r.segmentsDeleted} segments; ${r.spared} spared (in use by running backups)`,
           );
         },
       );

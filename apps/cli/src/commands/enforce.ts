@@ -29,7 +29,10 @@ export function register(program: Command, cli: Cli): void {
             decisions.map((d) => ({ version: versionJson(d.version), keep: d.keep, removed: d.removed, reasons: d.reasons })),
             () =>
               decisions
-                .map((d) => `${d.keep ? 'keep  ' : opts.dryRun ? 'would remove' : d.removed ? 'removed' : 'kept  '} ${d.version.name} ${d.version.uid} ${d.version.date.toISOString()}${d.reasons.length ? ` (${d.reasons.join('; ')})` : ''}`)
+                .map(
+                  (d) =>
+                    `${d.keep ? 'keep  ' : opts.dryRun ? 'would remove' : d.removed ? 'removed' : 'kept  '} ${d.version.name} ${d.version.uid} ${d.version.date.toISOString()}${d.reasons.length ? ` (${d.reasons.join('; ')})` : ''}`,
+                )
                 .join('\n') || 'no versions',
           );
         },

@@ -15,7 +15,21 @@ import * as serve from './serve.ts';
 import * as transfer from './transfer.ts';
 import * as versions from './versions.ts';
 
-const COMMANDS: readonly { register(program: Command, cli: Cli): void }[] = [init, backup, restore, versions, lifecycle, scrub, cleanup, enforce, schedules, transfer, serve, keys, jobs];
+const COMMANDS: readonly { register(program: Command, cli: Cli): void }[] = [
+  init,
+  backup,
+  restore,
+  versions,
+  lifecycle,
+  scrub,
+  cleanup,
+  enforce,
+  schedules,
+  transfer,
+  serve,
+  keys,
+  jobs,
+];
 
 export function registerCommands(program: Command, cli: Cli): void {
   for (const c of COMMANDS) c.register(program, cli);

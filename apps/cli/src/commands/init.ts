@@ -16,7 +16,11 @@ export function register(program: Command, cli: Cli): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const config = configOf(g);
       const home = config.home;
-      const embedded = await openRepository(config, { hash: opts.hash, blockSize: opts.blockSize, blocksPerSegment: opts.blocksPerSegment });
+      const embedded = await openRepository(config, {
+        hash: opts.hash,
+        blockSize: opts.blockSize,
+        blocksPerSegment: opts.blocksPerSegment,
+      });
       const repo = embedded.repository.ctx.config;
       await embedded.close();
       cli.print(g, { home, ...repo }, () => `repository ${home}: hash ${repo.hash}, block size ${repo.blockSize}`);

@@ -14,7 +14,14 @@ export function register(program: Command, cli: Cli): void {
       const g = cli.globals(c);
       if (!g.server) throw new InvalidArgumentError('jobs lists the jobs of a deployment: give --server HOST:PORT');
       const jobs = (await withRemote(cli, g, (r) => r.listJobs(opts.limit))).map(jobJson);
-      cli.print(g, jobs, () => jobs.map((j) => `${j.id}  ${j.type.padEnd(7)} ${j.state.padEnd(9)} ${j.submitted}${j.versionUid ? `  version ${j.versionUid}` : ''}${j.error ? `  ${j.error}` : ''}`).join('\n'));
+      cli.print(g, jobs, () =>
+        jobs
+          .map(
+            (j) =>
+              `${j.id}  ${j.type.padEnd(7)} ${j.state.padEnd(9)} ${j.submitted}${j.versionUid ? `  version ${j.versionUid}` : ''}${j.error ? `  ${j.error}` : ''}`,
+          )
+          .join('\n'),
+      );
     });
 
   program
@@ -23,9 +30,14 @@ export function register(program: Command, cli: Cli): void {
     .argument('<job-id>', 'the job, as `jobs` lists it')
     .action(async (id: string, _opts: unknown, c: Command) => {
       const g = cli.globals(c);
-      if (!g.server) throw new InvalidArgumentError('cancel stops a job of a deployment: give --server HOST:PORT (Ctrl-C stops an embedded command)');
+      if (!g.server)
+        throw new InvalidArgumentError('cancel stops a job of a deployment: give --server HOST:PORT (Ctrl-C stops an embedded command)');
       const job = jobJson(await withRemote(cli, g, (r) => r.cancel(id)));
-      cli.print(g, job, () => (job.state === 'cancelled' ? `job ${id} cancelled` : `job ${id} asked to stop; it ends as cancelled once its worker stops between blocks`));
+      cli.print(g, job, () =>
+        job.state === 'cancelled'
+          ? `job ${id} cancelled`
+          : `job ${id} asked to stop; it ends as cancelled once its worker stops between blocks`,
+      );
     });
 }
 
@@ -49,7 +61,9 @@ function jobJson(j: Job) {
     attempts: j.attempts,
     worker: j.worker || null,
     versionUid: j.versionUid || null,
-    progress: j.progress ? { blocksDone: j.progress.blocksDone, blocksTotal: j.progress.blocksTotal, bytesDone: j.progress.bytesDone } : null,
+    progress: j.progress
+      ? { blocksDone: j.progress.blocksDone, blocksTotal: j.progress.blocksTotal, bytesDone: j.progress.bytesDone }
+      : null,
     error: j.error || null,
     errorCode: j.errorCode || null,
     cancelRequested: j.cancelRequested ?? false,

@@ -5,11 +5,17 @@ import type { Cli } from '../cli-context.ts';
 export function register(program: Command, cli: Cli): void {
   program
     .command('rekey')
-    .description('re-wrap every data key under the first master key of BLOCKVAULT_ENCRYPTION_KEY_FILE (blobs are not rewritten); then the old keys can be removed from the file')
+    .description(
+      're-wrap every data key under the first master key of BLOCKVAULT_ENCRYPTION_KEY_FILE (blobs are not rewritten); then the old keys can be removed from the file',
+    )
     .action(async (_opts: unknown, c: Command) => {
       await cli.withRepo(c, async (repo, g) => {
         const r = await repo.rekey();
-        cli.print(g, r, () => `re-wrapped ${r.rewrapped.length} data key(s) under master key ${r.masterKey}; ${r.alreadyCurrent.length} already were`);
+        cli.print(
+          g,
+          r,
+          () => `re-wrapped ${r.rewrapped.length} data key(s) under master key ${r.masterKey}; ${r.alreadyCurrent.length} already were`,
+        );
       });
     });
 
@@ -24,19 +30,37 @@ export function register(program: Command, cli: Cli): void {
       const id = opts.id ?? `key-${cli.clock.now().toISOString().slice(0, 10)}`;
       const { addMasterKey } = await import('@blockvault/platform');
       const ids = await addMasterKey(file, id);
-      cli.print(g, { file, id, keys: ids }, () => `added master key ${id} to ${file} (keys now: ${ids.join(', ')}); new blobs are encrypted with it once BLOCKVAULT_ENCRYPTION_KEY_FILE=${file}`);
+      cli.print(
+        g,
+        { file, id, keys: ids },
+        () =>
+          `added master key ${id} to ${file} (keys now: ${ids.join(', ')}); new blobs are encrypted with it once BLOCKVAULT_ENCRYPTION_KEY_FILE=${file}`,
+      );
     });
 
   const token = program.command('token').description('job API tokens');
   token
     .command('new')
-    .description('make a random job API token: prints the token (give it to its user; it is shown once) and the line for BLOCKVAULT_TOKENS_FILE (its SHA-256, not the token)')
+    .description(
+      'make a random job API token: prints the token (give it to its user; it is shown once) and the line for BLOCKVAULT_TOKENS_FILE (its SHA-256, not the token)',
+    )
     .argument('<name>', 'who or what uses it, e.g. ci-backups')
-    .option('--permissions <list>', 'comma-separated: read, submit (backup, restore, scrub, cancel; implies read), admin (everything, also cleanup and enforce)', 'read')
+    .option(
+      '--permissions <list>',
+      'comma-separated: read, submit (backup, restore, scrub, cancel; implies read), admin (everything, also cleanup and enforce)',
+      'read',
+    )
     .action(async (name: string, opts: { permissions: string }, c: Command) => {
       const g = cli.globals(c);
       const { newToken } = await import('@blockvault/platform');
-      const made = newToken(name, opts.permissions.split(',').map((p) => p.trim()));
-      cli.print(g, { name, permissions: opts.permissions.split(','), ...made }, () => `token: ${made.token}\nadd to the tokens file: ${made.line}`);
+      const made = newToken(
+        name,
+        opts.permissions.split(',').map((p) => p.trim()),
+      );
+      cli.print(
+        g,
+        { name, permissions: opts.permissions.split(','), ...made },
+        () => `token: ${made.token}\nadd to the tokens file: ${made.line}`,
+      );
     });
 }

@@ -17,7 +17,10 @@ export function register(program: Command, cli: Cli): void {
       });
     });
 
-  for (const [command, value] of [['protect', true], ['unprotect', false]] as const) {
+  for (const [command, value] of [
+    ['protect', true],
+    ['unprotect', false],
+  ] as const) {
     program
       .command(command)
       .description(value ? 'protect a version from rm and retention' : 'remove the protection of a version')
@@ -31,7 +34,10 @@ export function register(program: Command, cli: Cli): void {
   }
 
   const tag = program.command('tag').description('add or remove tags');
-  for (const [command, add] of [['add', true], ['rm', false]] as const) {
+  for (const [command, add] of [
+    ['add', true],
+    ['rm', false],
+  ] as const) {
     tag
       .command(command)
       .description(add ? 'add tags to a version' : 'remove tags from a version')

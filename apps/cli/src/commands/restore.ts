@@ -17,28 +17,50 @@ export function register(program: Command, cli: Cli): void {
     .option('--force', 'overwrite an existing target')
     .option('--continue-from <block>', 'resume an interrupted restore at this block id', parseBlockId)
     .option('--without-metadata', 'restore from the blob store alone (the metadata copy stored with the version)')
-    .action(async (uid: string, target: string, opts: { sparse?: boolean; force?: boolean; continueFrom?: number; withoutMetadata?: boolean }, cmd: Command) => {
-      const report = (g: GlobalOptions, json: unknown, result: { blocksRestored: number; durationSeconds: number; damagedBlocks: number[] }): void => {
-        cli.print(g, json, () => `restored version ${uid} to ${target}: ${result.blocksRestored} blocks in ${result.durationSeconds.toFixed(2)} s`);
-        if (result.damagedBlocks.length > 0) throw new DamagedBlocksError(`restore of ${uid} completed with errors`, result.damagedBlocks);
-      };
-      const local = async (repo: Repository, g: GlobalOptions): Promise<void> => {
-        const bar = progressBar('restore');
-        const result = await repo.restore({ uid, target, sparse: opts.sparse, force: opts.force, continueFrom: opts.continueFrom, onProgress: bar.listener }).finally(bar.stop);
-        report(g, restoreJson(result, target), result);
-      };
-      // From the blob store alone: always here, never as a job (the deployment's metadata is what is missing).
-      if (opts.withoutMetadata) return withDetached(cmd, local);
-      await cli.localOrJob(
-        cmd,
-        async (remote, g) => {
-          const restore = { uid, target, sparse: opts.sparse ?? false, force: opts.force ?? false, continueFrom: opts.continueFrom ?? 0 };
-          const result = (await remote.run({ requestId: '', restore }, 'restore')) as { blocksRestored: number; durationSeconds: number; damagedBlocks: number[] };
-          report(g, result, result);
-        },
-        local,
-      );
-    });
+    .action(
+      async (
+        uid: string,
+        target: string,
+        opts: { sparse?: boolean; force?: boolean; continueFrom?: number; withoutMetadata?: boolean },
+        cmd: Command,
+      ) => {
+        const report = (
+          g: GlobalOptions,
+          json: unknown,
+          result: { blocksRestored: number; durationSeconds: number; damagedBlocks: number[] },
+        ): void => {
+          cli.print(
+            g,
+            json,
+            () => `restored version ${uid} to ${target}: ${result.blocksRestored} blocks in ${result.durationSeconds.toFixed(2)} s`,
+          );
+          if (result.damagedBlocks.length > 0)
+            throw new DamagedBlocksError(`restore of ${uid} completed with errors`, result.damagedBlocks);
+        };
+        const local = async (repo: Repository, g: GlobalOptions): Promise<void> => {
+          const bar = progressBar('restore');
+          const result = await repo
+            .restore({ uid, target, sparse: opts.sparse, force: opts.force, continueFrom: opts.continueFrom, onProgress: bar.listener })
+            .finally(bar.stop);
+          report(g, restoreJson(result, target), result);
+        };
+        // From the blob store alone: always here, never as a job (the deployment's metadata is what is missing).
+        if (opts.withoutMetadata) return withDetached(cmd, local);
+        await cli.localOrJob(
+          cmd,
+          async (remote, g) => {
+            const restore = { uid, target, sparse: opts.sparse ?? false, force: opts.force ?? false, continueFrom: opts.continueFrom ?? 0 };
+            const result = (await remote.run({ requestId: '', restore }, 'restore')) as {
+              blocksRestored: number;
+              durationSeconds: number;
+              damagedBlocks: number[];
+            };
+            report(g, result, result);
+          },
+          local,
+        );
+      },
+    );
 
   const withDetached = async <T>(cmd: Command, fn: (repo: Repository, g: GlobalOptions) => Promise<T>): Promise<T> => {
     const g = cmd.optsWithGlobals<GlobalOptions>();

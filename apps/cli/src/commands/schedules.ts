@@ -17,22 +17,29 @@ export function register(program: Command, cli: Cli): void {
     .option('--sla <duration>', 'tolerance around the interval', '1h')
     .option('--source <url>', 'what `serve` backs up when the schedule is due')
     .option('--retention <rules>', 'retention rules `serve` enforces daily, e.g. latest3,days7')
-    .action(async (name: string, scheduler: string, opts: { interval: string; keep: number; sla: string; source?: string; retention?: string }, c: Command) => {
-      if (opts.retention) parseRetentionRules(opts.retention);
-      const s = {
-        name,
-        scheduler,
-        intervalSeconds: parseDuration(opts.interval),
-        keep: opts.keep,
-        slaSeconds: parseDuration(opts.sla),
-        ...(opts.source ? { source: opts.source } : {}),
-        ...(opts.retention ? { retention: opts.retention } : {}),
-      };
-      await cli.withRepo(c, async (repo, g) => {
-        const all = await repo.setSchedule(s);
-        cli.print(g, all, () => `schedule ${scheduler} for ${name}: every ${s.intervalSeconds} s, keep ${s.keep}, sla ${s.slaSeconds} s`);
-      });
-    });
+    .action(
+      async (
+        name: string,
+        scheduler: string,
+        opts: { interval: string; keep: number; sla: string; source?: string; retention?: string },
+        c: Command,
+      ) => {
+        if (opts.retention) parseRetentionRules(opts.retention);
+        const s = {
+          name,
+          scheduler,
+          intervalSeconds: parseDuration(opts.interval),
+          keep: opts.keep,
+          slaSeconds: parseDuration(opts.sla),
+          ...(opts.source ? { source: opts.source } : {}),
+          ...(opts.retention ? { retention: opts.retention } : {}),
+        };
+        await cli.withRepo(c, async (repo, g) => {
+          const all = await repo.setSchedule(s);
+          cli.print(g, all, () => `schedule ${scheduler} for ${name}: every ${s.intervalSeconds} s, keep ${s.keep}, sla ${s.slaSeconds} s`);
+        });
+      },
+    );
   schedule
     .command('rm')
     .argument('<name>', 'volume')
@@ -43,14 +50,18 @@ export function register(program: Command, cli: Cli): void {
         cli.print(g, all, () => `removed schedule ${scheduler} for ${name}`);
       });
     });
-  schedule
-    .command('ls')
-    .action(async (_opts: unknown, c: Command) => {
-      await cli.withRepo(c, async (repo, g) => {
-        const all = await repo.schedules();
-        cli.print(g, all, () => all.map((s) => `${s.name} ${s.scheduler}: every ${s.intervalSeconds} s, keep ${s.keep}, sla ${s.slaSeconds} s`).join('\n') || 'no schedules');
-      });
+  schedule.command('ls').action(async (_opts: unknown, c: Command) => {
+    await cli.withRepo(c, async (repo, g) => {
+      const all = await repo.schedules();
+      cli.print(
+        g,
+        all,
+        () =>
+          all.map((s) => `${s.name} ${s.scheduler}: every ${s.intervalSeconds} s, keep ${s.keep}, sla ${s.slaSeconds} s`).join('\n') ||
+          'no schedules',
+      );
     });
+  });
 
   program
     .command('due')
@@ -70,7 +81,11 @@ export function register(program: Command, cli: Cli): void {
     .action(async (name: string | undefined, _opts: unknown, c: Command) => {
       await cli.withRepo(c, async (repo, g) => {
         const breaches = await repo.sla(name);
-        cli.print(g, breaches, () => breaches.flatMap((b) => b.breaches.map((x) => `${b.schedule.name}: ${x}`)).join('\n') || 'no SLA breaches');
+        cli.print(
+          g,
+          breaches,
+          () => breaches.flatMap((b) => b.breaches.map((x) => `${b.schedule.name}: ${x}`)).join('\n') || 'no SLA breaches',
+        );
         if (breaches.length > 0) process.exitCode = ExitCode.SlaBreached;
       });
     });

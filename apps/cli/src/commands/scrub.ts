@@ -10,7 +10,11 @@ export function register(program: Command, cli: Cli): void {
     const name = deep ? 'deep-scrub' : 'scrub';
     const cmd = program
       .command(name)
-      .description(deep ? 're-read and re-hash the blocks of a version (and compare them with --source)' : 'check that the blobs of a version exist with the right size')
+      .description(
+        deep
+          ? 're-read and re-hash the blocks of a version (and compare them with --source)'
+          : 'check that the blobs of a version exist with the right size',
+      )
       .argument('<uid>', 'version uid')
       .option('--percent <p>', 'check a random P% of the blocks', parsePercent, 100);
     if (deep) cmd.option('--source <url>', 'also compare with this source; a mismatch fails the scrub but marks nothing');
@@ -18,7 +22,10 @@ export function register(program: Command, cli: Cli): void {
       await cli.localOrJob(
         c,
         async (remote, remoteG) => {
-          const r = (await remote.run({ requestId: '', scrub: { uid, deep, percent: opts.percent, source: opts.source ?? '' } }, name)) as ScrubResult;
+          const r = (await remote.run(
+            { requestId: '', scrub: { uid, deep, percent: opts.percent, source: opts.source ?? '' } },
+            name,
+          )) as ScrubResult;
           cli.print(remoteG, r, () => scrubText(r));
           failOnDamage([r]);
         },
@@ -57,5 +64,6 @@ function failOnDamage(results: readonly ScrubResult[]): void {
   const damaged = results.flatMap((r) => r.damagedBlocks);
   if (damaged.length > 0 || results.some((r) => r.incomplete)) throw new DamagedBlocksError('scrub found damage', damaged);
   const mismatches = results.flatMap((r) => r.sourceMismatches);
-  if (mismatches.length > 0) throw new IntegrityError(`deep-scrub: ${mismatches.length} block(s) differ from the source (the backup's blocks were left valid)`);
+  if (mismatches.length > 0)
+    throw new IntegrityError(`deep-scrub: ${mismatches.length} block(s) differ from the source (the backup's blocks were left valid)`);
 }

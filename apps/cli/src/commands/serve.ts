@@ -6,10 +6,22 @@ import { configOf, type Cli } from '../cli-context.ts';
 export function register(program: Command, cli: Cli): void {
   program
     .command('serve')
-    .description('run services: the job API (scheduler), a worker, both (all), or the blob-store, reader or metadata service; stops on SIGINT/SIGTERM')
-    .addOption(new Option('--target <target>', 'which modules run here: all (job API, scheduler and a worker in one process), or one service').choices([...SERVE_TARGETS]).default('all'))
-    .option('--listen <host:port>', 'the gRPC address (default: $BLOCKVAULT_GRPC_LISTEN, else job API 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073)')
-    .option('--nats <url>', 'NATS with JetStream (default: $BLOCKVAULT_NATS_URL; unset: `all` queues jobs in process, scheduler and worker use nats://127.0.0.1:4222)')
+    .description(
+      'run services: the job API (scheduler), a worker, both (all), or the blob-store, reader or metadata service; stops on SIGINT/SIGTERM',
+    )
+    .addOption(
+      new Option('--target <target>', 'which modules run here: all (job API, scheduler and a worker in one process), or one service')
+        .choices([...SERVE_TARGETS])
+        .default('all'),
+    )
+    .option(
+      '--listen <host:port>',
+      'the gRPC address (default: $BLOCKVAULT_GRPC_LISTEN, else job API 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073)',
+    )
+    .option(
+      '--nats <url>',
+      'NATS with JetStream (default: $BLOCKVAULT_NATS_URL; unset: `all` queues jobs in process, scheduler and worker use nats://127.0.0.1:4222)',
+    )
     .action(async (opts: { target: ServeTarget; listen?: string; nats?: string }, c: Command) => {
       const g = cli.globals(c);
       const config = configOf(g, { ...(opts.listen ? { listen: opts.listen } : {}), ...(opts.nats ? { natsUrl: opts.nats } : {}) });
@@ -17,7 +29,18 @@ export function register(program: Command, cli: Cli): void {
       // Tracing (OTEL_* variables) before anything that makes spans.
       const telemetry = await startTelemetry(`blockvault-${opts.target}`);
       const running = await serve({ target: opts.target, config });
-      cli.print(g, { modules: running.modules, port: running.port ?? null, metricsPort: running.metricsPort ?? null, queue: running.queue ?? null, pid: process.pid }, () => `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.queue ? ` (jobs queued ${running.queue === 'jetstream' ? 'in NATS JetStream' : 'in process'})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}`);
+      cli.print(
+        g,
+        {
+          modules: running.modules,
+          port: running.port ?? null,
+          metricsPort: running.metricsPort ?? null,
+          queue: running.queue ?? null,
+          pid: process.pid,
+        },
+        () =>
+          `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.queue ? ` (jobs queued ${running.queue === 'jetstream' ? 'in NATS JetStream' : 'in process'})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}`,
+      );
       await new Promise<void>((done) => {
         process.once('SIGINT', done);
         process.once('SIGTERM', done);

@@ -17,9 +17,12 @@ export function register(program: Command, cli: Cli): void {
       await cli.withRepo(c, async (repo) => {
         const text = JSON.stringify(await repo.exportVersion(uid));
         if (file === '-') cli.io.out(text);
-        else await writeFile(file, text, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-          throw err.code === 'EEXIST' ? new InvalidArgumentError(`${file} exists; choose a new file`) : new InvalidArgumentError(`cannot write ${file}: ${err.message}`);
-        });
+        else
+          await writeFile(file, text, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+            throw err.code === 'EEXIST'
+              ? new InvalidArgumentError(`${file} exists; choose a new file`)
+              : new InvalidArgumentError(`cannot write ${file}: ${err.message}`);
+          });
       });
     });
 
@@ -34,7 +37,11 @@ export function register(program: Command, cli: Cli): void {
       const doc = parseExport(text, file);
       await cli.withRepo(c, async (repo, g) => {
         const v = await repo.importVersion(doc);
-        cli.print(g, versionJson(v), () => `imported version ${v.uid} (${v.name})${v.valid ? '' : ' - some of its blobs are missing: it is marked invalid'}`);
+        cli.print(
+          g,
+          versionJson(v),
+          () => `imported version ${v.uid} (${v.name})${v.valid ? '' : ' - some of its blobs are missing: it is marked invalid'}`,
+        );
       });
     });
 

@@ -17,7 +17,9 @@ export function register(program: Command, cli: Cli): void {
         async (remote, remoteG) => {
           const { versions } = await remote.listVersions(name, opts.tag);
           const list = versions.map((v) => ({ ...v, expire: v.expire || null }));
-          cli.print(remoteG, list, () => versionsTable(list.map((v) => ({ ...v, date: new Date(v.date), expire: v.expire ? new Date(v.expire) : null, stats: null }))));
+          cli.print(remoteG, list, () =>
+            versionsTable(list.map((v) => ({ ...v, date: new Date(v.date), expire: v.expire ? new Date(v.expire) : null, stats: null }))),
+          );
         },
         async (repo, g) => {
           const versions = await repo.ls({ name, tag: opts.tag, snapshotName: opts.snapshot, expired: opts.expired });
@@ -46,7 +48,11 @@ export function register(program: Command, cli: Cli): void {
       await cli.withRepo(cmd, async (repo, g) => {
         const versions = uid ? [await repo.getVersion(uid)] : await repo.ls();
         const rows = versions.flatMap((version) => (version.stats ? [{ version, stats: version.stats }] : []));
-        cli.print(g, rows.map((r) => ({ uid: r.version.uid, name: r.version.name, date: r.version.date.toISOString(), ...r.stats })), () => statsTable(rows));
+        cli.print(
+          g,
+          rows.map((r) => ({ uid: r.version.uid, name: r.version.name, date: r.version.date.toISOString(), ...r.stats })),
+          () => statsTable(rows),
+        );
       });
     });
 

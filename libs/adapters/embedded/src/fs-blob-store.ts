@@ -82,7 +82,8 @@ export class FsBlobStore implements BlobStore {
       try {
         await unlink(this.#path(key));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UnavailableError(`cannot delete blob ${key}: ${(err as Error).message}`, { cause: err });
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          throw new UnavailableError(`cannot delete blob ${key}: ${(err as Error).message}`, { cause: err });
       }
     }
   }

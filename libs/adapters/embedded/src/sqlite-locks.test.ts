@@ -14,7 +14,10 @@ describe('SqliteLocks', () => {
   it('refuses a held lock and grants it again once released', async () => {
     const locks = new SqliteLocks(dir.file('a.sqlite'), { now: () => new Date() });
     const lease = await locks.acquire('version:x', { owner: 'first' });
-    await assert.rejects(locks.acquire('version:x', { owner: 'second' }), (err: unknown) => err instanceof VersionLockedError && /first/.test(err.message));
+    await assert.rejects(
+      locks.acquire('version:x', { owner: 'second' }),
+      (err: unknown) => err instanceof VersionLockedError && /first/.test(err.message),
+    );
     await lease.release();
     await (await locks.acquire('version:x', { owner: 'second' })).release();
     locks.close();
@@ -38,7 +41,14 @@ describe('SqliteLocks', () => {
     const locks = new SqliteLocks(dir.file('c.sqlite'), { now: () => new Date() });
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     const db = new DatabaseSync(dir.file('c.sqlite'));
-    db.prepare('INSERT INTO locks VALUES (?, ?, ?, ?, ?, ?)').run('version:z', 'killed', 't', hostname(), Number(dead.stdout), Date.now() + 3_600_000);
+    db.prepare('INSERT INTO locks VALUES (?, ?, ?, ?, ?, ?)').run(
+      'version:z',
+      'killed',
+      't',
+      hostname(),
+      Number(dead.stdout),
+      Date.now() + 3_600_000,
+    );
     await (await locks.acquire('version:z', { owner: 'me' })).release();
     db.close();
     locks.close();

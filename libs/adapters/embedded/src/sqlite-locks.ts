@@ -47,7 +47,9 @@ export class SqliteLocks implements Locks {
     this.#options = options;
     this.#db = new DatabaseSync(path, { timeout: 30_000 });
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;');
-    this.#db.exec('CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, token TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, expires INTEGER NOT NULL)');
+    this.#db.exec(
+      'CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, token TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, expires INTEGER NOT NULL)',
+    );
     this.#clock = clock;
   }
 
@@ -74,7 +76,10 @@ export class SqliteLocks implements Locks {
     return renewingLease(
       name,
       ttl,
-      () => this.#db.isOpen && this.#db.prepare('UPDATE locks SET expires = ? WHERE name = ? AND token = ?').run(this.#clock.now().getTime() + ttl, name, token).changes === 1,
+      () =>
+        this.#db.isOpen &&
+        this.#db.prepare('UPDATE locks SET expires = ? WHERE name = ? AND token = ?').run(this.#clock.now().getTime() + ttl, name, token)
+          .changes === 1,
       async () => {
         if (this.#db.isOpen) this.#db.prepare('DELETE FROM locks WHERE name = ? AND token = ?').run(name, token);
       },

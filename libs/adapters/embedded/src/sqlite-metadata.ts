@@ -320,7 +320,12 @@ export class SqliteMetadataStore implements MetadataStore {
     });
   }
 
-  async commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[], fence?: CommitFence): Promise<void> {
+  async commitSegments(
+    versionUid: string,
+    entries: readonly SegmentEntry[],
+    newBlobs: readonly BlobRef[],
+    fence?: CommitFence,
+  ): Promise<void> {
     const now = fence ? fence.now.getTime() : this.#clock.now().getTime();
     this.#tx(() => {
       if (fence) {
@@ -344,7 +349,8 @@ export class SqliteMetadataStore implements MetadataStore {
   #recordNewBlob(b: BlobRef, now: number): void {
     const row = this.#stmt['getBlobFull']!.get(b.checksum) as { uid: string; valid: number; state: string } | undefined;
     if (row && row.uid === b.uid) {
-      if (row.state === 'deleting') throw new ConflictError(`blob ${b.uid} is being deleted by cleanup; continue the backup to store it again`);
+      if (row.state === 'deleting')
+        throw new ConflictError(`blob ${b.uid} is being deleted by cleanup; continue the backup to store it again`);
       this.#stmt['touchBlob']!.run(now, b.checksum);
       return;
     }
@@ -382,7 +388,9 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async renewSession(id: string, expires: Date, now: Date): Promise<void> {
-    const result = this.#db.prepare('UPDATE sessions SET expires = ? WHERE id = ? AND expires > ?').run(expires.getTime(), id, now.getTime());
+    const result = this.#db
+      .prepare('UPDATE sessions SET expires = ? WHERE id = ? AND expires > ?')
+      .run(expires.getTime(), id, now.getTime());
     if (result.changes === 0) throw new SessionExpiredError(id);
   }
 
@@ -394,7 +402,13 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.#tx(() => {
       this.#db.prepare('DELETE FROM sessions WHERE expires <= ?').run(now.getTime());
       const rows = this.#db.prepare('SELECT * FROM sessions').all() as unknown as SessionRow[];
-      return rows.map((r) => ({ id: r.id, versionUid: r.version_uid, baseUid: r.base_uid, started: new Date(r.started), expires: new Date(r.expires) }));
+      return rows.map((r) => ({
+        id: r.id,
+        versionUid: r.version_uid,
+        baseUid: r.base_uid,
+        started: new Date(r.started),
+        expires: new Date(r.expires),
+      }));
     });
   }
 
@@ -465,7 +479,8 @@ export class SqliteMetadataStore implements MetadataStore {
       const segments = this.#stmt['segmentsContaining']!.all(checksum) as unknown as { id: Uint8Array; data: Uint8Array }[];
       for (const seg of segments) {
         if (!referencesAny(Buffer.from(seg.data), checksum.length, [checksum])) continue;
-        for (const row of this.#stmt['versionsUsingSegment']!.all(seg.id) as unknown as { version_uid: string }[]) versions.add(row.version_uid);
+        for (const row of this.#stmt['versionsUsingSegment']!.all(seg.id) as unknown as { version_uid: string }[])
+          versions.add(row.version_uid);
       }
       for (const v of versions) this.#stmt['invalidateVersion']!.run(v);
       return [...versions].sort();
@@ -474,7 +489,9 @@ export class SqliteMetadataStore implements MetadataStore {
 
   /** Bytes the database file uses (pages in use), for the metadata-size benchmark. */
   sizeBytes(): number {
-    const row = this.#db.prepare('SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()').get() as { bytes: number };
+    const row = this.#db.prepare('SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()').get() as {
+      bytes: number;
+    };
     return row.bytes;
   }
 

@@ -34,7 +34,9 @@ async function deviceSize(path: string): Promise<number> {
     const { stdout } = await run('blockdev', ['--getsize64', path]);
     return Number(stdout.trim());
   } catch (err) {
-    throw new UnavailableError(`cannot read the size of block device ${path} (blockdev --getsize64): ${(err as Error).message}`, { cause: err });
+    throw new UnavailableError(`cannot read the size of block device ${path} (blockdev --getsize64): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
@@ -120,7 +122,12 @@ async function realPathOf(path: string): Promise<string> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     // A parent that does not exist either resolves to itself: opening the target then reports it.
-    return resolve(await realpath(dirname(path)).catch((e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? dirname(path) : Promise.reject(e))), basename(path));
+    return resolve(
+      await realpath(dirname(path)).catch((e: unknown) =>
+        (e as NodeJS.ErrnoException).code === 'ENOENT' ? dirname(path) : Promise.reject(e),
+      ),
+      basename(path),
+    );
   }
 }
 
@@ -149,11 +156,17 @@ export class FileIo implements IoModule {
 
   async #realRoots(): Promise<string[]> {
     // A root that does not exist (yet) confines to its own path.
-    return Promise.all((this.#roots ?? []).map((r) => realpath(r).catch((e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? r : Promise.reject(e)))));
+    return Promise.all(
+      (this.#roots ?? []).map((r) =>
+        realpath(r).catch((e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? r : Promise.reject(e))),
+      ),
+    );
   }
 
   #outside(href: string, real?: string): PermissionDeniedError {
-    return new PermissionDeniedError(`${href}${real ? ` (really ${real})` : ''} is outside this reader's I/O roots (${(this.#roots ?? []).join(', ')})`);
+    return new PermissionDeniedError(
+      `${href}${real ? ` (really ${real})` : ''} is outside this reader's I/O roots (${(this.#roots ?? []).join(', ')})`,
+    );
   }
 
   /** After opening: the file really opened (no symlink swapped in meanwhile) lies in the roots. */
@@ -199,7 +212,8 @@ export class FileIo implements IoModule {
     }
     if (existing?.isDirectory()) throw new UnsupportedUrlError(url.href, 'is a directory');
     if (existing && !options.force && !options.resume) throw new TargetExistsError(url.href);
-    if (!existing && options.resume) throw new NotFoundError(`target ${path} does not exist; a restore can only continue into the target it started`);
+    if (!existing && options.resume)
+      throw new NotFoundError(`target ${path} does not exist; a restore can only continue into the target it started`);
     const regular = !existing || existing.isFile();
     // Confined: never follow a symlink swapped in as the last component, and truncate only
     // once the opened file is known to lie in the roots.

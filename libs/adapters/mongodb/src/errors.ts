@@ -11,7 +11,9 @@ export async function translate<T>(fn: () => Promise<T>): Promise<T> {
     if (isBlockvaultError(err)) throw err;
     if (err instanceof MongoServerError && err.code === 11000) throw new AlreadyExistsError('document already exists', { cause: err });
     if (err instanceof MongoServerError && AUTH_CODES.has(Number(err.code))) {
-      throw new AuthenticationError('the metadata database refused the credentials (check the user and password in the MongoDB URL)', { cause: err });
+      throw new AuthenticationError('the metadata database refused the credentials (check the user and password in the MongoDB URL)', {
+        cause: err,
+      });
     }
     if (err instanceof MongoServerSelectionError || err instanceof MongoNetworkError) {
       throw new UnavailableError(`the metadata database is unreachable: ${err.message}`, { cause: err });

@@ -5,7 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Collection, Db } from 'mongodb';
-import { AlreadyExistsError, renewingLease, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
+import {
+  AlreadyExistsError,
+  renewingLease,
+  VersionLockedError,
+  type Clock,
+  type Lease,
+  type LockOptions,
+  type Locks,
+} from '@blockvault/core';
 import { translate } from './errors.ts';
 
 interface LockDoc {
@@ -38,7 +46,14 @@ export class MongoLocks implements Locks {
   async acquire(name: string, options: LockOptions): Promise<Lease> {
     const ttl = options.ttlMs ?? DEFAULT_TTL_MS;
     const token = randomBytes(8).toString('hex');
-    const doc = (): LockDoc => ({ _id: name, owner: options.owner, token, host: hostname(), pid: process.pid, expires: this.#clock.now().getTime() + ttl });
+    const doc = (): LockDoc => ({
+      _id: name,
+      owner: options.owner,
+      token,
+      host: hostname(),
+      pid: process.pid,
+      expires: this.#clock.now().getTime() + ttl,
+    });
     try {
       await translate(() => this.#c.insertOne(doc()));
     } catch (err) {
@@ -55,7 +70,9 @@ export class MongoLocks implements Locks {
     return renewingLease(
       name,
       ttl,
-      async () => (await translate(() => this.#c.updateOne({ _id: name, token }, { $set: { expires: this.#clock.now().getTime() + ttl } }))).matchedCount === 1,
+      async () =>
+        (await translate(() => this.#c.updateOne({ _id: name, token }, { $set: { expires: this.#clock.now().getTime() + ttl } })))
+          .matchedCount === 1,
       async () => {
         await translate(() => this.#c.deleteOne({ _id: name, token }));
       },

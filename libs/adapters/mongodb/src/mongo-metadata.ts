@@ -273,7 +273,12 @@ export class MongoMetadataStore implements MetadataStore {
     });
   }
 
-  async commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[], fence?: CommitFence): Promise<void> {
+  async commitSegments(
+    versionUid: string,
+    entries: readonly SegmentEntry[],
+    newBlobs: readonly BlobRef[],
+    fence?: CommitFence,
+  ): Promise<void> {
     const now = fence ? fence.now.getTime() : this.#clock.now().getTime();
     if (fence) {
       const s = await translate(() => this.#c.sessions.findOne({ _id: fence.sessionId }));
@@ -285,7 +290,11 @@ export class MongoMetadataStore implements MetadataStore {
       entries.filter((e) => e.data),
       (e) =>
         translate(() =>
-          this.#c.segments.updateOne({ _id: e.segId.toString('hex') }, { $set: { touched: now }, $setOnInsert: { d: new Binary(e.data as Buffer) } }, { upsert: true }),
+          this.#c.segments.updateOne(
+            { _id: e.segId.toString('hex') },
+            { $set: { touched: now }, $setOnInsert: { d: new Binary(e.data as Buffer) } },
+            { upsert: true },
+          ),
         ),
     );
     const byChunk = new Map<number, Document>();
@@ -296,7 +305,9 @@ export class MongoMetadataStore implements MetadataStore {
       byChunk.set(Math.floor(e.segNo / POINTERS_PER_CHUNK), set);
     }
     await parallel([...byChunk], ([chunk, set]) =>
-      translate(() => this.#c.pointers.updateOne({ _id: `${versionUid}/${chunk}` as unknown as Document['_id'] }, { $set: set }, { upsert: true })),
+      translate(() =>
+        this.#c.pointers.updateOne({ _id: `${versionUid}/${chunk}` as unknown as Document['_id'] }, { $set: set }, { upsert: true }),
+      ),
     );
   }
 
@@ -306,12 +317,15 @@ export class MongoMetadataStore implements MetadataStore {
     for (let attempt = 0; attempt < 5; attempt++) {
       const row = await translate(() => this.#c.blobs.findOne({ _id }));
       if (row && row.uid === b.uid) {
-        if (row.state === 'deleting') throw new ConflictError(`blob ${b.uid} is being deleted by cleanup; continue the backup to store it again`);
+        if (row.state === 'deleting')
+          throw new ConflictError(`blob ${b.uid} is being deleted by cleanup; continue the backup to store it again`);
         await translate(() => this.#c.blobs.updateOne({ _id, uid: b.uid }, { $set: { touched: now, unrefSince: null } }));
         return;
       }
       if (row && row.state === 'live' && row.valid) {
-        const r = await translate(() => this.#c.blobs.updateOne({ _id, uid: row.uid, state: 'live', valid: true }, { $set: { touched: now, unrefSince: null } }));
+        const r = await translate(() =>
+          this.#c.blobs.updateOne({ _id, uid: row.uid, state: 'live', valid: true }, { $set: { touched: now, unrefSince: null } }),
+        );
         if (r.matchedCount === 0) continue; // changed meanwhile: decide again
         await this.#addOrphan(b.uid, now);
         return;
@@ -351,7 +365,11 @@ export class MongoMetadataStore implements MetadataStore {
     return parallel(checksums, async (checksum) => {
       const _id = checksum.toString('hex');
       const claimed = await translate(() =>
-        this.#c.blobs.findOneAndUpdate({ _id, state: 'live', valid: true }, { $set: { touched: now.getTime(), unrefSince: null } }, { returnDocument: 'after' }),
+        this.#c.blobs.findOneAndUpdate(
+          { _id, state: 'live', valid: true },
+          { $set: { touched: now.getTime(), unrefSince: null } },
+          { returnDocument: 'after' },
+        ),
       );
       if (claimed) return { checksum, uid: claimed.uid, size: claimed.size, valid: true };
       const row = await translate(() => this.#c.blobs.findOne({ _id }));
@@ -384,11 +402,21 @@ export class MongoMetadataStore implements MetadataStore {
   }
 
   async openSession(s: BackupSession): Promise<void> {
-    await translate(() => this.#c.sessions.insertOne({ _id: s.id, versionUid: s.versionUid, baseUid: s.baseUid, started: s.started.getTime(), expires: s.expires.getTime() }));
+    await translate(() =>
+      this.#c.sessions.insertOne({
+        _id: s.id,
+        versionUid: s.versionUid,
+        baseUid: s.baseUid,
+        started: s.started.getTime(),
+        expires: s.expires.getTime(),
+      }),
+    );
   }
 
   async renewSession(id: string, expires: Date, now: Date): Promise<void> {
-    const r = await translate(() => this.#c.sessions.updateOne({ _id: id, expires: { $gt: now.getTime() } }, { $set: { expires: expires.getTime() } }));
+    const r = await translate(() =>
+      this.#c.sessions.updateOne({ _id: id, expires: { $gt: now.getTime() } }, { $set: { expires: expires.getTime() } }),
+    );
     if (r.matchedCount === 0) throw new SessionExpiredError(id);
   }
 
@@ -400,7 +428,13 @@ export class MongoMetadataStore implements MetadataStore {
     const dead = now.getTime() - FENCE_MARGIN_MS;
     await translate(() => this.#c.sessions.deleteMany({ expires: { $lte: dead } }));
     const docs = await translate(() => this.#c.sessions.find({}).toArray());
-    return docs.map((d) => ({ id: d._id, versionUid: d.versionUid, baseUid: d.baseUid, started: new Date(d.started), expires: new Date(d.expires) }));
+    return docs.map((d) => ({
+      id: d._id,
+      versionUid: d.versionUid,
+      baseUid: d.baseUid,
+      started: new Date(d.started),
+      expires: new Date(d.expires),
+    }));
   }
 
   async referencedSegmentIds(): Promise<Buffer[]> {
@@ -423,7 +457,9 @@ export class MongoMetadataStore implements MetadataStore {
     const sessions = await this.liveSessions(now);
     const cutoff = Math.min(now.getTime(), ...sessions.map((s) => s.started.getTime())) - FENCE_MARGIN_MS;
     const referenced = new Set((await this.referencedSegmentIds()).map((b) => b.toString('hex')));
-    const stale = (await translate(() => this.#c.segments.find({}, { projection: { _id: 1, touched: 1 } }).toArray())).filter((s) => !referenced.has(s._id) && s.touched < cutoff);
+    const stale = (await translate(() => this.#c.segments.find({}, { projection: { _id: 1, touched: 1 } }).toArray())).filter(
+      (s) => !referenced.has(s._id) && s.touched < cutoff,
+    );
     await parallel(stale, (s) => translate(() => this.#c.segments.deleteOne({ _id: s._id, touched: s.touched })));
     return stale.length;
   }
@@ -443,7 +479,9 @@ export class MongoMetadataStore implements MetadataStore {
   }
 
   async markUnreferenced(unreferenced: readonly Buffer[], referenced: readonly Buffer[], since: Date): Promise<void> {
-    await parallel(unreferenced, (c) => translate(() => this.#c.blobs.updateOne({ _id: c.toString('hex'), unrefSince: null }, { $set: { unrefSince: since.getTime() } })));
+    await parallel(unreferenced, (c) =>
+      translate(() => this.#c.blobs.updateOne({ _id: c.toString('hex'), unrefSince: null }, { $set: { unrefSince: since.getTime() } })),
+    );
     await parallel(referenced, (c) => translate(() => this.#c.blobs.updateOne({ _id: c.toString('hex') }, { $set: { unrefSince: null } })));
   }
 

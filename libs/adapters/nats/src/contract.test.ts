@@ -45,6 +45,9 @@ describe('NATS locks when NATS is out of reach', () => {
     const nc = await openNats({ url: nats.url });
     const locks = await NatsLocks.open(nc, { now: () => new Date() });
     await nc.close();
-    await assert.rejects(locks.acquire('version:gone-nats', { owner: 'test' }), (err: unknown) => err instanceof UnavailableError && !(err instanceof VersionLockedError));
+    await assert.rejects(
+      locks.acquire('version:gone-nats', { owner: 'test' }),
+      (err: unknown) => err instanceof UnavailableError && !(err instanceof VersionLockedError),
+    );
   });
 });

@@ -8,7 +8,15 @@ import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { renewingLease, UnavailableError, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
+import {
+  renewingLease,
+  UnavailableError,
+  VersionLockedError,
+  type Clock,
+  type Lease,
+  type LockOptions,
+  type Locks,
+} from '@blockvault/core';
 
 export const LOCKS_BUCKET = 'blockvault_locks';
 const DEFAULT_TTL_MS = 60_000;
@@ -32,7 +40,10 @@ export interface NatsLocksOptions {
 
 /** A check-and-set that lost: the key exists, or changed since it was read. */
 function isCasConflict(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }
 
 /** NATS out of reach is an outage, never somebody else's lock. */
@@ -67,7 +78,14 @@ export class NatsLocks implements Locks {
     const ttl = options.ttlMs ?? this.#options.ttlMs ?? DEFAULT_TTL_MS;
     const key = keyOf(name);
     const token = randomBytes(8).toString('hex');
-    const value = (): string => JSON.stringify({ owner: options.owner, token, host: hostname(), pid: process.pid, expires: this.#clock.now().getTime() + ttl } satisfies Holder);
+    const value = (): string =>
+      JSON.stringify({
+        owner: options.owner,
+        token,
+        host: hostname(),
+        pid: process.pid,
+        expires: this.#clock.now().getTime() + ttl,
+      } satisfies Holder);
     let revision: number;
     try {
       revision = await this.#kv.create(key, value());

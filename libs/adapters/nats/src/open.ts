@@ -31,7 +31,8 @@ export async function openNats(options: NatsOptions): Promise<NatsConnection> {
     });
   } catch (err) {
     const message = (err as Error).message;
-    if (/authorization|authentication/i.test(message)) throw new AuthenticationError(`NATS refused the credentials: ${message}`, { cause: err });
+    if (/authorization|authentication/i.test(message))
+      throw new AuthenticationError(`NATS refused the credentials: ${message}`, { cause: err });
     throw new UnavailableError(`cannot connect to NATS at ${options.url}: ${message}`, { cause: err });
   }
 }

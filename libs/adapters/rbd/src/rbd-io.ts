@@ -53,7 +53,10 @@ export function parseRbdUrl(url: URL): RbdName {
   const image = at === -1 ? path : path.slice(0, at);
   const snapshot = at === -1 ? null : path.slice(at + 1);
   const bad = (what: string, value: string): never => {
-    throw new UnsupportedUrlError(url.href, `invalid ${what} ${JSON.stringify(value)}: use rbd://pool/image[@snapshot] with names of A-Z a-z 0-9 _ . + -`);
+    throw new UnsupportedUrlError(
+      url.href,
+      `invalid ${what} ${JSON.stringify(value)}: use rbd://pool/image[@snapshot] with names of A-Z a-z 0-9 _ . + -`,
+    );
   };
   if (!NAME.test(pool)) bad('pool', pool);
   if (!NAME.test(image)) bad('image', image);
@@ -93,7 +96,9 @@ class RbdHandle {
       };
       child.stdout?.on('data', onData);
       child.once('error', (err) => fail(new UnavailableError(`cannot start the RBD helper (${python}): ${err.message}`, { cause: err })));
-      child.once('exit', (code) => fail(new UnavailableError(`the RBD helper for ${what} exited (${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`)));
+      child.once('exit', (code) =>
+        fail(new UnavailableError(`the RBD helper for ${what} exited (${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`)),
+      );
     });
     if (first.kind === 'E') {
       child.kill();
@@ -101,7 +106,9 @@ class RbdHandle {
     }
     const handle = new RbdHandle(child, (JSON.parse(first.body.toString()) as { size: number }).size);
     child.stdout?.on('data', (d: Buffer) => handle.#onData(d));
-    child.once('exit', () => handle.#fail(new UnavailableError(`the RBD helper for ${what} stopped: ${stderr.trim().split('\n').at(-1) ?? ''}`)));
+    child.once('exit', () =>
+      handle.#fail(new UnavailableError(`the RBD helper for ${what} stopped: ${stderr.trim().split('\n').at(-1) ?? ''}`)),
+    );
     return handle;
   }
 
@@ -227,14 +234,17 @@ export class RbdIo implements IoModule {
   async check(url: URL): Promise<void> {
     const { pool } = parseRbdUrl(url);
     if (this.#pools && !this.#pools.includes(pool)) {
-      throw new PermissionDeniedError(`${url.href}: pool ${pool} is outside this reader's I/O roots (pools: ${this.#pools.join(', ') || 'none'})`);
+      throw new PermissionDeniedError(
+        `${url.href}: pool ${pool} is outside this reader's I/O roots (pools: ${this.#pools.join(', ') || 'none'})`,
+      );
     }
   }
 
   async openSource(url: URL): Promise<BlockSource> {
     await this.check(url);
     const name = parseRbdUrl(url);
-    if (!name.snapshot) throw new UnsupportedUrlError(url.href, 'back up a snapshot: rbd://pool/image@snapshot (a live image changes while it is read)');
+    if (!name.snapshot)
+      throw new UnsupportedUrlError(url.href, 'back up a snapshot: rbd://pool/image@snapshot (a live image changes while it is read)');
     return new RbdSource(url.href, await RbdHandle.open(this.#python, this.#env, name, 'read', url.href));
   }
 
@@ -244,7 +254,8 @@ export class RbdIo implements IoModule {
     if (name.snapshot) throw new UnsupportedUrlError(url.href, 'restore into an image, not a snapshot: rbd://pool/image');
     const exists = await this.#exists(name);
     if (exists && !options.force && !options.resume) throw new TargetExistsError(url.href);
-    if (!exists && options.resume) throw new NotFoundError(`target ${url.href} does not exist; a restore can only continue into the image it started`);
+    if (!exists && options.resume)
+      throw new NotFoundError(`target ${url.href} does not exist; a restore can only continue into the image it started`);
     const mode = exists ? 'write' : `create:${options.sizeBytes}`;
     const h = await RbdHandle.open(this.#python, this.#env, name, mode, url.href);
     if (exists && !options.resume) {

@@ -10,7 +10,15 @@ describe('rbd:// URLs', () => {
   });
 
   it('refuses odd names before running anything', () => {
-    for (const url of ['rbd://pool/', 'rbd://pool/a/b', 'rbd://pool/img@', 'rbd://pool/img@s@t', 'rbd://pool:6789/img', 'rbd://pool/-x', 'rbd://pool/%2e%2e']) {
+    for (const url of [
+      'rbd://pool/',
+      'rbd://pool/a/b',
+      'rbd://pool/img@',
+      'rbd://pool/img@s@t',
+      'rbd://pool:6789/img',
+      'rbd://pool/-x',
+      'rbd://pool/%2e%2e',
+    ]) {
       assert.throws(() => parseRbdUrl(new URL(url)), UnsupportedUrlError, url);
     }
   });

@@ -90,7 +90,10 @@ export class S3BlobStore implements BlobStore {
       const code = (err as { code?: string }).code ?? '';
       if ((code === 'NoSuchKey' || code === 'NotFound') && key !== undefined) throw new BlobNotFoundError(key, { cause: err });
       if (AUTH_CODES.has(code)) {
-        throw new AuthenticationError(`${this.#where}: the S3 store refused the credentials (${code}); check the access key and secret key`, { cause: err });
+        throw new AuthenticationError(
+          `${this.#where}: the S3 store refused the credentials (${code}); check the access key and secret key`,
+          { cause: err },
+        );
       }
       const kind = isTransient(err) ? 'unavailable' : 'failed';
       throw new UnavailableError(`${this.#where}: cannot ${what} (${kind}): ${(err as Error).message}`, { cause: err });
@@ -132,7 +135,10 @@ export class S3BlobStore implements BlobStore {
       const names = keys.slice(i, i + 1000).map(objectName);
       const results = await this.#call('delete blobs', () => this.#client.removeObjects(this.bucket, names));
       const failed = results.filter((r) => r?.Error && r.Error.Code !== 'NoSuchKey');
-      if (failed.length > 0) throw new UnavailableError(`${this.#where}: cannot delete ${failed.length} blobs: ${failed[0]?.Error?.Code} ${failed[0]?.Error?.Message}`);
+      if (failed.length > 0)
+        throw new UnavailableError(
+          `${this.#where}: cannot delete ${failed.length} blobs: ${failed[0]?.Error?.Code} ${failed[0]?.Error?.Message}`,
+        );
     }
   }
 
@@ -141,7 +147,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   async *listWithDates(prefix = ''): AsyncIterable<{ key: string; modified: Date }> {
-    const s3prefix = /^(versions|keys)\//.test(prefix) ? prefix : prefix.length >= 2 ? `blocks/${prefix.slice(0, 2)}/${prefix}` : `blocks/${prefix}`;
+    const s3prefix = /^(versions|keys)\//.test(prefix)
+      ? prefix
+      : prefix.length >= 2
+        ? `blocks/${prefix.slice(0, 2)}/${prefix}`
+        : `blocks/${prefix}`;
     try {
       for await (const item of this.#client.listObjectsV2(this.bucket, s3prefix, true)) {
         if ('name' in item && item.name) yield { key: keyOf(item.name), modified: item.lastModified };

@@ -26,7 +26,8 @@ export function readKeyFile(path: string): MasterKey[] {
     if (line === '' || line.startsWith('#')) continue;
     const m = KEY_LINE.exec(line);
     const key = m ? (/^[0-9a-fA-F]{64}$/.test(m[2]!) ? Buffer.from(m[2]!, 'hex') : Buffer.from(m[2]!, 'base64')) : undefined;
-    if (!m || key?.length !== 32) throw new InvalidArgumentError(`key file ${path} line ${i + 1}: expected \`ID KEY\` with a 32-byte key in base64 or hex`);
+    if (!m || key?.length !== 32)
+      throw new InvalidArgumentError(`key file ${path} line ${i + 1}: expected \`ID KEY\` with a 32-byte key in base64 or hex`);
     keys.push({ id: m[1]!, key });
   }
   if (keys.length === 0) throw new InvalidArgumentError(`key file ${path} holds no key`);

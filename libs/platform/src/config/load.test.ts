@@ -17,12 +17,20 @@ describe('configuration', () => {
 
   it('the loader reads every listed variable and no other', () => {
     const read = new Set<string>();
-    const env = new Proxy({ BLOCKVAULT_MONGO_URL: 'mongodb://db', BLOCKVAULT_S3_ENDPOINT: 's3.local', BLOCKVAULT_S3_ACCESS_KEY: 'a', BLOCKVAULT_S3_SECRET_KEY: 'b' } as Record<string, string>, {
-      get: (target, name: string) => {
-        read.add(name);
-        return target[name];
+    const env = new Proxy(
+      {
+        BLOCKVAULT_MONGO_URL: 'mongodb://db',
+        BLOCKVAULT_S3_ENDPOINT: 's3.local',
+        BLOCKVAULT_S3_ACCESS_KEY: 'a',
+        BLOCKVAULT_S3_SECRET_KEY: 'b',
+      } as Record<string, string>,
+      {
+        get: (target, name: string) => {
+          read.add(name);
+          return target[name];
+        },
       },
-    });
+    );
     loadConfig({}, env);
     assert.deepEqual([...read].sort(), VARIABLES.map((v) => v.name).sort());
   });

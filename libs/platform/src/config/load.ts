@@ -77,7 +77,9 @@ class Env {
   }
 
   refuse(name: string, value: string): never {
-    throw new InvalidArgumentError(`${name} must be ${KNOWN.get(name)!.accepts}, got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)}`);
+    throw new InvalidArgumentError(
+      `${name} must be ${KNOWN.get(name)!.accepts}, got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)}`,
+    );
   }
 
   int(name: string, fallback: number, min: number, max: number): number {
@@ -118,8 +120,17 @@ function natsUrls(e: Env, flag: string | undefined): string | undefined {
       if (!(err instanceof TypeError)) throw err;
       url = undefined; // not a URL: refused below, naming the variable
     }
-    if (!url || !['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) || !url.hostname || url.pathname.replace(/^\/$/, '') !== '' || url.search || url.hash) {
-      throw new InvalidArgumentError(`${flag !== undefined ? '--nats' : 'BLOCKVAULT_NATS_URL'} must be nats://host:port (comma-separated for a cluster), got ${JSON.stringify(part.slice(0, 80))}`);
+    if (
+      !url ||
+      !['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) ||
+      !url.hostname ||
+      url.pathname.replace(/^\/$/, '') !== '' ||
+      url.search ||
+      url.hash
+    ) {
+      throw new InvalidArgumentError(
+        `${flag !== undefined ? '--nats' : 'BLOCKVAULT_NATS_URL'} must be nats://host:port (comma-separated for a cluster), got ${JSON.stringify(part.slice(0, 80))}`,
+      );
     }
   }
   return text;
@@ -132,7 +143,8 @@ function s3Options(e: Env): S3Options | undefined {
   const port = e.int('BLOCKVAULT_S3_PORT', useSSL ? 443 : 80, 1, 65535);
   const accessKey = e.get('BLOCKVAULT_S3_ACCESS_KEY');
   const secretKey = e.get('BLOCKVAULT_S3_SECRET_KEY');
-  if (!accessKey || !secretKey) throw new InvalidArgumentError('BLOCKVAULT_S3_ACCESS_KEY and BLOCKVAULT_S3_SECRET_KEY are required with BLOCKVAULT_S3_ENDPOINT');
+  if (!accessKey || !secretKey)
+    throw new InvalidArgumentError('BLOCKVAULT_S3_ACCESS_KEY and BLOCKVAULT_S3_SECRET_KEY are required with BLOCKVAULT_S3_ENDPOINT');
   const bucket = e.get('BLOCKVAULT_S3_BUCKET') ?? 'blockvault';
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) e.refuse('BLOCKVAULT_S3_BUCKET', bucket);
   return { endPoint, port, useSSL, accessKey, secretKey, region: e.get('BLOCKVAULT_S3_REGION') ?? 'us-east-1', bucket };
@@ -194,14 +206,26 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
   return {
     home,
     stores: {
-      metadata: { ...(metadataService ? { service: metadataService } : {}), ...(mongoUrl ? { mongo: { url: mongoUrl, ...(e.get('BLOCKVAULT_MONGO_DATABASE') ? { database: e.get('BLOCKVAULT_MONGO_DATABASE') } : {}) } } : {}) },
-      blobs: { ...(blobService ? { service: blobService } : {}), ...(s3 ? { s3 } : {}), retryMs: e.int('BLOCKVAULT_STORE_RETRY_MS', 30_000, 0, 3_600_000) },
+      metadata: {
+        ...(metadataService ? { service: metadataService } : {}),
+        ...(mongoUrl
+          ? { mongo: { url: mongoUrl, ...(e.get('BLOCKVAULT_MONGO_DATABASE') ? { database: e.get('BLOCKVAULT_MONGO_DATABASE') } : {}) } }
+          : {}),
+      },
+      blobs: {
+        ...(blobService ? { service: blobService } : {}),
+        ...(s3 ? { s3 } : {}),
+        retryMs: e.int('BLOCKVAULT_STORE_RETRY_MS', 30_000, 0, 3_600_000),
+      },
       ...(t ? { transforms: t } : {}),
     },
     io: { ...(roots ? { roots } : {}), ...(reader ? { reader } : {}), rbdPython: e.get('BLOCKVAULT_RBD_PYTHON') ?? '/usr/bin/python3' },
     services: { ...(listen ? { listen } : {}), ...(metricsListen ? { metricsListen } : {}) },
     nats: { ...(natsUrl ? { url: natsUrl } : {}), ...(auth ? { auth } : {}) },
-    queue: { ackWaitMs: e.int('BLOCKVAULT_JOB_ACK_WAIT_MS', 30_000, 1000, 3_600_000), lockTtlMs: e.int('BLOCKVAULT_LOCK_TTL_MS', 60_000, 1000, 3_600_000) },
+    queue: {
+      ackWaitMs: e.int('BLOCKVAULT_JOB_ACK_WAIT_MS', 30_000, 1000, 3_600_000),
+      lockTtlMs: e.int('BLOCKVAULT_LOCK_TTL_MS', 60_000, 1000, 3_600_000),
+    },
     scheduler: { tickMs: e.int('BLOCKVAULT_SCHEDULER_TICK_MS', 30_000, 100, 86_400_000) },
     security: securityFrom(e),
     telemetry: { traceBlockRatio: traceRatio(e) },
@@ -213,4 +237,3 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
 export function defaultConfig(home: string): BlockvaultConfig {
   return loadConfig({ home }, {});
 }
-

@@ -8,7 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from '@blockvault/core';
 import type { NatsAuth } from '@blockvault/adapter-nats';
-import { digestToken, PERMISSIONS, type ClientSecurity, type Permission, type ServerSecurity, type TlsSettings, type TokenGrant } from '@blockvault/grpc-edge';
+import {
+  digestToken,
+  PERMISSIONS,
+  type ClientSecurity,
+  type Permission,
+  type ServerSecurity,
+  type TlsSettings,
+  type TokenGrant,
+} from '@blockvault/grpc-edge';
 
 export interface SecurityConfig {
   readonly tls?: TlsSettings;
@@ -28,7 +36,10 @@ export function readSecret(variable: string, path: string): string {
   } catch (err) {
     throw new InvalidArgumentError(`${variable} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
   }
-  if ((mode & 0o077) !== 0) throw new InvalidArgumentError(`${variable} ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`);
+  if ((mode & 0o077) !== 0)
+    throw new InvalidArgumentError(
+      `${variable} ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`,
+    );
   return readFileSync(path, 'utf8');
 }
 
@@ -48,8 +59,17 @@ export function parseTokens(text: string, where: string): TokenGrant[] {
     if (line === '' || line.startsWith('#')) continue;
     const [name, perms, hash, ...rest] = line.split(/\s+/);
     const permissions = (perms ?? '').split(',');
-    if (!name || !/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || !hash || !/^[0-9a-f]{64}$/.test(hash) || rest.length > 0 || !permissions.every((p) => (PERMISSIONS as readonly string[]).includes(p))) {
-      throw new InvalidArgumentError(`${where} line ${i + 1}: expected \`NAME PERMISSIONS SHA256-HEX\` with permissions from ${PERMISSIONS.join(',')}`);
+    if (
+      !name ||
+      !/^[A-Za-z0-9_.@-]{1,64}$/.test(name) ||
+      !hash ||
+      !/^[0-9a-f]{64}$/.test(hash) ||
+      rest.length > 0 ||
+      !permissions.every((p) => (PERMISSIONS as readonly string[]).includes(p))
+    ) {
+      throw new InvalidArgumentError(
+        `${where} line ${i + 1}: expected \`NAME PERMISSIONS SHA256-HEX\` with permissions from ${PERMISSIONS.join(',')}`,
+      );
     }
     grants.push({ name, sha256: Buffer.from(hash, 'hex'), permissions: new Set(permissions as Permission[]) });
   }
@@ -65,13 +85,18 @@ export function securityFrom(env: EnvReader): SecurityConfig {
   const get = (key: string): string | undefined => env.get(key);
   const [caPath, certPath, keyPath] = [get('BLOCKVAULT_TLS_CA'), get('BLOCKVAULT_TLS_CERT'), get('BLOCKVAULT_TLS_KEY')];
   const clientAuth = get('BLOCKVAULT_TLS_CLIENT_AUTH') ?? 'none';
-  if (clientAuth !== 'none' && clientAuth !== 'require') throw new InvalidArgumentError(`BLOCKVAULT_TLS_CLIENT_AUTH must be require or none, got ${JSON.stringify(clientAuth)}`);
-  if ((certPath === undefined) !== (keyPath === undefined)) throw new InvalidArgumentError('BLOCKVAULT_TLS_CERT and BLOCKVAULT_TLS_KEY go together');
-  if ((certPath || clientAuth === 'require') && !caPath) throw new InvalidArgumentError('TLS needs BLOCKVAULT_TLS_CA (the CA that signs the cluster\'s certificates)');
+  if (clientAuth !== 'none' && clientAuth !== 'require')
+    throw new InvalidArgumentError(`BLOCKVAULT_TLS_CLIENT_AUTH must be require or none, got ${JSON.stringify(clientAuth)}`);
+  if ((certPath === undefined) !== (keyPath === undefined))
+    throw new InvalidArgumentError('BLOCKVAULT_TLS_CERT and BLOCKVAULT_TLS_KEY go together');
+  if ((certPath || clientAuth === 'require') && !caPath)
+    throw new InvalidArgumentError("TLS needs BLOCKVAULT_TLS_CA (the CA that signs the cluster's certificates)");
   const tls: TlsSettings | undefined = caPath
     ? {
         ca: readPublic('BLOCKVAULT_TLS_CA', caPath),
-        ...(certPath && keyPath ? { cert: readPublic('BLOCKVAULT_TLS_CERT', certPath), key: Buffer.from(readSecret('BLOCKVAULT_TLS_KEY', keyPath)) } : {}),
+        ...(certPath && keyPath
+          ? { cert: readPublic('BLOCKVAULT_TLS_CERT', certPath), key: Buffer.from(readSecret('BLOCKVAULT_TLS_KEY', keyPath)) }
+          : {}),
         requireClientCert: clientAuth === 'require',
       }
     : undefined;
@@ -96,7 +121,8 @@ export function natsAuthFrom(env: EnvReader): NatsAuth | undefined {
   const user = get('BLOCKVAULT_NATS_USER');
   const passwordFile = get('BLOCKVAULT_NATS_PASSWORD_FILE');
   const tokenFile = get('BLOCKVAULT_NATS_TOKEN_FILE');
-  if ([creds, user, tokenFile].filter(Boolean).length > 1) throw new InvalidArgumentError('give one of BLOCKVAULT_NATS_CREDS, BLOCKVAULT_NATS_USER or BLOCKVAULT_NATS_TOKEN_FILE');
+  if ([creds, user, tokenFile].filter(Boolean).length > 1)
+    throw new InvalidArgumentError('give one of BLOCKVAULT_NATS_CREDS, BLOCKVAULT_NATS_USER or BLOCKVAULT_NATS_TOKEN_FILE');
   if (passwordFile && !user) throw new InvalidArgumentError('BLOCKVAULT_NATS_PASSWORD_FILE needs BLOCKVAULT_NATS_USER');
   if (creds) return { creds: new TextEncoder().encode(readSecret('BLOCKVAULT_NATS_CREDS', creds)) };
   if (user) return { user, pass: passwordFile ? readSecret('BLOCKVAULT_NATS_PASSWORD_FILE', passwordFile).trim() : '' };
@@ -115,7 +141,9 @@ export function internalServerSecurity(s: SecurityConfig | undefined): ServerSec
   if (!s?.tls && !s?.clusterToken) return undefined;
   return {
     ...(s.tls ? { tls: s.tls } : {}),
-    ...(s.clusterToken ? { tokens: [{ name: 'cluster', sha256: digestToken(s.clusterToken), permissions: new Set<Permission>(['admin']) }] } : {}),
+    ...(s.clusterToken
+      ? { tokens: [{ name: 'cluster', sha256: digestToken(s.clusterToken), permissions: new Set<Permission>(['admin']) }] }
+      : {}),
   };
 }
 
@@ -133,7 +161,8 @@ export function apiClientSecurity(s: SecurityConfig | undefined): ClientSecurity
 
 /** A new random token and the tokens-file line that grants it `permissions`. */
 export function newToken(name: string, permissions: readonly string[]): { token: string; line: string } {
-  if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new InvalidArgumentError(`token name ${JSON.stringify(name)} must be 1-64 of A-Z a-z 0-9 _ . @ -`);
+  if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name))
+    throw new InvalidArgumentError(`token name ${JSON.stringify(name)} must be 1-64 of A-Z a-z 0-9 _ . @ -`);
   const bad = permissions.filter((p) => !(PERMISSIONS as readonly string[]).includes(p));
   if (permissions.length === 0 || bad.length > 0) throw new InvalidArgumentError(`permissions must be from ${PERMISSIONS.join(',')}`);
   const token = `bvt_${randomBytes(32).toString('base64url')}`;

@@ -14,7 +14,13 @@ const deadline = (): Partial<grpc.CallOptions> => ({ deadline: Date.now() + DEAD
 
 /** The generated client, with block bytes encoded in one copy (grpc-edge wire.ts). */
 const BlobClient = grpc.makeGenericClientConstructor(
-  { ...BlobStoreServiceService, put: { ...BlobStoreServiceService.put, requestSerialize: (m: PutBlobRequest): Buffer => encodeWithBytes([{ no: 1, type: 'string', value: m.key }], 2, m.chunk) } },
+  {
+    ...BlobStoreServiceService,
+    put: {
+      ...BlobStoreServiceService.put,
+      requestSerialize: (m: PutBlobRequest): Buffer => encodeWithBytes([{ no: 1, type: 'string', value: m.key }], 2, m.chunk),
+    },
+  },
   'blockvault.v1.BlobStoreService',
 ) as unknown as typeof BlobStoreServiceClient;
 
@@ -39,7 +45,8 @@ export class RemoteBlobStore implements BlobStore {
         for (const c of chunks) {
           for (let at = 0; at < c.length; at += CHUNK) {
             // Backpressure: wait for the stream to drain rather than buffer the whole blob twice.
-            if (!call.write({ key: first ? key : '', chunk: Buffer.from(c.buffer, c.byteOffset + at, Math.min(CHUNK, c.length - at)) })) await new Promise((r) => call.once('drain', r));
+            if (!call.write({ key: first ? key : '', chunk: Buffer.from(c.buffer, c.byteOffset + at, Math.min(CHUNK, c.length - at)) }))
+              await new Promise((r) => call.once('drain', r));
             first = false;
           }
         }
@@ -61,12 +68,16 @@ export class RemoteBlobStore implements BlobStore {
 
   stat(key: string): Promise<{ size: number } | undefined> {
     return new Promise((done, fail) =>
-      this.#client.stat({ key }, new grpc.Metadata(), deadline(), (err, res) => (err ? fail(this.#error(err, key)) : done(res.exists ? { size: res.size } : undefined))),
+      this.#client.stat({ key }, new grpc.Metadata(), deadline(), (err, res) =>
+        err ? fail(this.#error(err, key)) : done(res.exists ? { size: res.size } : undefined),
+      ),
     );
   }
 
   delete(keys: readonly string[]): Promise<void> {
-    return new Promise((done, fail) => this.#client.delete({ keys: [...keys] }, new grpc.Metadata(), deadline(), (err) => (err ? fail(this.#error(err)) : done())));
+    return new Promise((done, fail) =>
+      this.#client.delete({ keys: [...keys] }, new grpc.Metadata(), deadline(), (err) => (err ? fail(this.#error(err)) : done())),
+    );
   }
 
   async *list(prefix = ''): AsyncIterable<string> {

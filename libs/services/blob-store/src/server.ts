@@ -1,6 +1,13 @@
 /** Serves a BlobStore (files or S3) over gRPC: proto/blockvault/v1/blobstore.proto. */
 import { InvalidArgumentError, type BlobStore } from '@blockvault/core';
-import { encodeWithBytes, MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
+import {
+  encodeWithBytes,
+  MESSAGE_LIMIT_BYTES,
+  startServer,
+  toServiceError,
+  type ServerSecurity,
+  type StartedServer,
+} from '@blockvault/grpc-edge';
 import { BlobStoreServiceService, type BlobChunk, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
@@ -89,5 +96,11 @@ const BLOB_STORE_DEFINITION = {
 
 /** `security`: TLS and the cluster token (as its only grant, with admin). */
 export function serveBlobStore(store: BlobStore, address: string, security?: ServerSecurity): Promise<BlobStoreServer> {
-  return startServer('blockvault.v1.BlobStoreService', address, 'blockvault/v1/blobstore.proto', { definition: BLOB_STORE_DEFINITION, implementation: blobStoreService(store) }, security);
+  return startServer(
+    'blockvault.v1.BlobStoreService',
+    address,
+    'blockvault/v1/blobstore.proto',
+    { definition: BLOB_STORE_DEFINITION, implementation: blobStoreService(store) },
+    security,
+  );
 }

@@ -1,12 +1,26 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { BlobNotFoundError, InvalidArgumentError, NotFoundError, SessionExpiredError, UnavailableError, VersionInUseError, VersionLockedError, VersionNotFoundError } from '@blockvault/core';
+import {
+  BlobNotFoundError,
+  InvalidArgumentError,
+  NotFoundError,
+  SessionExpiredError,
+  UnavailableError,
+  VersionInUseError,
+  VersionLockedError,
+  VersionNotFoundError,
+} from '@blockvault/core';
 import { codeOfStatus, fromServiceError, toServiceError } from './index.ts';
 
 describe('gRPC edge errors', () => {
   it('maps domain errors to statuses and back to the same kind', () => {
-    const cases = [new InvalidArgumentError('bad'), new NotFoundError('gone'), new VersionLockedError('version:x', 'someone'), new UnavailableError('down')];
+    const cases = [
+      new InvalidArgumentError('bad'),
+      new NotFoundError('gone'),
+      new VersionLockedError('version:x', 'someone'),
+      new UnavailableError('down'),
+    ];
     for (const err of cases) {
       const status = toServiceError(err);
       assert.equal(status.details, err.message);

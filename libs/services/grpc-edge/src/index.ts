@@ -128,7 +128,9 @@ export function clientOptions(security: ClientSecurity | undefined): grpc.Client
  * A unary handler from an async function of the request (and the call, for its grant): the
  * result is the answer, any error (thrown or rejected) its status.
  */
-export function unaryHandler<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+export function unaryHandler<Req, Res>(
+  fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let answer: Promise<Res>;
     try {

@@ -31,7 +31,10 @@ function carrierOf(metadata: grpc.Metadata): Record<string, string> {
   return carrier;
 }
 
-type Handler = (call: grpc.ServerUnaryCall<unknown, unknown>, callback?: (err: grpc.ServiceError | null, ...rest: unknown[]) => void) => void;
+type Handler = (
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  callback?: (err: grpc.ServiceError | null, ...rest: unknown[]) => void,
+) => void;
 
 /** Wraps each handler of a service in a server span and a duration measurement. */
 export function instrument<S extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition, impl: S): S {
@@ -39,9 +42,16 @@ export function instrument<S extends grpc.UntypedServiceImplementation>(definiti
   for (const [name, handler] of Object.entries(impl)) {
     const def = definition[name];
     const [service = 'unknown', method = name] = (def?.path ?? '').replace(/^\//, '').split('/');
-    wrapped[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback?: (err: grpc.ServiceError | null, ...rest: unknown[]) => void) => {
+    wrapped[name] = (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback?: (err: grpc.ServiceError | null, ...rest: unknown[]) => void,
+    ) => {
       const parent = propagation.extract(ROOT_CONTEXT, carrierOf(call.metadata));
-      const span = tracer.startSpan(`${service}/${method}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method } }, parent);
+      const span = tracer.startSpan(
+        `${service}/${method}`,
+        { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method } },
+        parent,
+      );
       const started = performance.now();
       let ended = false;
       const finish = (code: number, message?: string): void => {

@@ -98,7 +98,11 @@ type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & { metadata: grpc.Metadat
  * Wraps a service implementation so that each call is checked before its handler runs:
  * UNAUTHENTICATED without a known token, PERMISSION_DENIED without the method's permission.
  */
-export function guard<S extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition, impl: S, security: ServerSecurity | undefined): S {
+export function guard<S extends grpc.UntypedServiceImplementation>(
+  definition: grpc.ServiceDefinition,
+  impl: S,
+  security: ServerSecurity | undefined,
+): S {
   const tokens = security?.tokens;
   if (!tokens) return impl;
   const report = security.onDenied ?? ((e) => process.stderr.write(`blockvault: refused ${e.method} from ${e.peer}: ${e.reason}\n`));
@@ -112,7 +116,8 @@ export function guard<S extends grpc.UntypedServiceImplementation>(definition: g
       let denied: { code: grpc.status; reason: string } | undefined;
       if (grant === 'missing') denied = { code: grpc.status.UNAUTHENTICATED, reason: 'no bearer token' };
       else if (!grant) denied = { code: grpc.status.UNAUTHENTICATED, reason: 'unknown token' };
-      else if (!allows(grant, needed, true)) denied = { code: grpc.status.PERMISSION_DENIED, reason: `token ${grant.name} lacks the ${needed} permission` };
+      else if (!allows(grant, needed, true))
+        denied = { code: grpc.status.PERMISSION_DENIED, reason: `token ${grant.name} lacks the ${needed} permission` };
       if (denied) {
         report({ method, peer: call.getPeer(), reason: denied.reason });
         const err = Object.assign(new Error(denied.reason), { code: denied.code, details: denied.reason, metadata: new grpc.Metadata() });

@@ -7,7 +7,10 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { startServer, type StartedServer } from './index.ts';
 
-const reflectionProto = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
+const reflectionProto = join(
+  dirname(createRequire(import.meta.url).resolve('@grpc/reflection')),
+  '../proto/grpc/reflection/v1/reflection.proto',
+);
 const healthProto = join(dirname(createRequire(import.meta.url).resolve('grpc-health-check')), '../../proto/health/v1/health.proto');
 
 interface ReflectionReply {
@@ -18,38 +21,61 @@ interface ReflectionReply {
 let server: StartedServer;
 before(async () => {
   // One method with empty messages stands in for the service: reflection and health describe the contract.
-  const empty = { requestStream: false, responseStream: false, requestSerialize: () => Buffer.alloc(0), requestDeserialize: () => ({}), responseSerialize: () => Buffer.alloc(0), responseDeserialize: () => ({}) };
+  const empty = {
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: () => Buffer.alloc(0),
+    requestDeserialize: () => ({}),
+    responseSerialize: () => Buffer.alloc(0),
+    responseDeserialize: () => ({}),
+  };
   const definition: grpc.ServiceDefinition = { getConfig: { path: '/blockvault.v1.MetadataService/GetConfig', ...empty } };
-  const implementation: grpc.UntypedServiceImplementation = { getConfig: (_call: unknown, callback: grpc.sendUnaryData<object>) => callback(null, {}) };
-  server = await startServer('blockvault.v1.MetadataService', '127.0.0.1:0', 'blockvault/v1/metadata.proto', { definition, implementation });
+  const implementation: grpc.UntypedServiceImplementation = {
+    getConfig: (_call: unknown, callback: grpc.sendUnaryData<object>) => callback(null, {}),
+  };
+  server = await startServer('blockvault.v1.MetadataService', '127.0.0.1:0', 'blockvault/v1/metadata.proto', {
+    definition,
+    implementation,
+  });
 });
 after(() => server.stop());
 
 describe('startServer', () => {
   it('answers server reflection with the served contract', async () => {
-    const pkg = grpc.loadPackageDefinition(loadSync(reflectionProto)) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } };
+    const pkg = grpc.loadPackageDefinition(loadSync(reflectionProto)) as unknown as {
+      grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
+    };
     const client = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
     const ask = (req: object): Promise<ReflectionReply> =>
       new Promise((done, fail) => {
-        const call = (client as unknown as { serverReflectionInfo(): grpc.ClientDuplexStream<object, ReflectionReply> }).serverReflectionInfo();
+        const call = (
+          client as unknown as { serverReflectionInfo(): grpc.ClientDuplexStream<object, ReflectionReply> }
+        ).serverReflectionInfo();
         call.on('data', (r: ReflectionReply) => (done(r), call.end()));
         call.on('error', fail);
         call.write(req);
       });
     const listed = await ask({ listServices: '' });
-    assert.ok(listed.listServicesResponse?.service.some((s) => s.name === 'blockvault.v1.MetadataService'), JSON.stringify(listed));
+    assert.ok(
+      listed.listServicesResponse?.service.some((s) => s.name === 'blockvault.v1.MetadataService'),
+      JSON.stringify(listed),
+    );
     const file = await ask({ fileContainingSymbol: 'blockvault.v1.MetadataService' });
     assert.ok(file.fileDescriptorResponse?.fileDescriptorProto.some((d) => d.includes('CommitSegments')));
     client.close();
   });
 
   it('reports SERVING for the service on the standard health checking protocol', async () => {
-    const pkg = grpc.loadPackageDefinition(loadSync(healthProto, { enums: String })) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+    const pkg = grpc.loadPackageDefinition(loadSync(healthProto, { enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+    };
     const client = new pkg.grpc.health.v1.Health(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as {
       check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
       close(): void;
     };
-    const status = await new Promise<string>((done, fail) => client.check({ service: 'blockvault.v1.MetadataService' }, (err, res) => (err ? fail(err) : done(res.status))));
+    const status = await new Promise<string>((done, fail) =>
+      client.check({ service: 'blockvault.v1.MetadataService' }, (err, res) => (err ? fail(err) : done(res.status))),
+    );
     assert.equal(status, 'SERVING');
     client.close();
   });

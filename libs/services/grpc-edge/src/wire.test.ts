@@ -20,7 +20,15 @@ function decode(buf: Buffer): Map<number, (number | Buffer)[]> {
   while (at < buf.length) {
     const key = varint();
     const [no, type] = [Math.floor(key / 8), key % 8];
-    const value = type === 0 ? varint() : (() => { const len = varint(); const v = buf.subarray(at, at + len); at += len; return v; })();
+    const value =
+      type === 0
+        ? varint()
+        : (() => {
+            const len = varint();
+            const v = buf.subarray(at, at + len);
+            at += len;
+            return v;
+          })();
     out.set(no, [...(out.get(no) ?? []), value]);
   }
   return out;
@@ -29,7 +37,19 @@ function decode(buf: Buffer): Map<number, (number | Buffer)[]> {
 describe('wire encoding of block messages', () => {
   it('writes small fields, omits zero values, and puts the bytes last', () => {
     const data = randomBytes(300_000);
-    const msg = decode(encodeWithBytes([{ no: 1, type: 'uint64', value: 2 ** 40 + 3 }, { no: 3, type: 'string', value: 'keyé' }, { no: 4, type: 'bool', value: true }, { no: 5, type: 'uint32', value: 0 }, { no: 6, type: 'string', value: '' }], 2, data));
+    const msg = decode(
+      encodeWithBytes(
+        [
+          { no: 1, type: 'uint64', value: 2 ** 40 + 3 },
+          { no: 3, type: 'string', value: 'keyé' },
+          { no: 4, type: 'bool', value: true },
+          { no: 5, type: 'uint32', value: 0 },
+          { no: 6, type: 'string', value: '' },
+        ],
+        2,
+        data,
+      ),
+    );
     assert.deepEqual(msg.get(1), [2 ** 40 + 3]);
     assert.deepEqual(msg.get(3), [Buffer.from('keyé')]);
     assert.deepEqual(msg.get(4), [1]);

@@ -1,5 +1,22 @@
-export { ACK_WAIT_MS, isTerminal, JOB_TYPES, jobType, MAX_ATTEMPTS, newJob, type JobConsumer, type JobDelivery, type JobQueue } from './queue.ts';
-export { JetStreamJobQueue, JOBS_BUCKET, JOBS_STREAM, JOBS_SUBJECT, WORKERS_CONSUMER, type JetStreamQueueOptions } from './jetstream-queue.ts';
+export {
+  ACK_WAIT_MS,
+  isTerminal,
+  JOB_TYPES,
+  jobType,
+  MAX_ATTEMPTS,
+  newJob,
+  type JobConsumer,
+  type JobDelivery,
+  type JobQueue,
+} from './queue.ts';
+export {
+  JetStreamJobQueue,
+  JOBS_BUCKET,
+  JOBS_STREAM,
+  JOBS_SUBJECT,
+  WORKERS_CONSUMER,
+  type JetStreamQueueOptions,
+} from './jetstream-queue.ts';
 export { MemoryJobQueue } from './memory-queue.ts';
 export { Worker, type WorkerOptions } from './worker.ts';
 export { runJob } from './run-job.ts';

@@ -7,7 +7,16 @@
  */
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { currentTraceCarrier } from '@blockvault/telemetry';
-import { AckPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  RetentionPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { ConflictError, NotFoundError, UnavailableError } from '@blockvault/core';
 import type { Job, SubmitJobRequest } from '@blockvault/proto';
@@ -25,11 +34,16 @@ export interface JetStreamQueueOptions {
 
 /** A check-and-set that lost: the key exists, or changed since it was read. */
 function isCasConflict(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }
 
 function isMissing(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound);
+  return (
+    err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
+  );
 }
 
 function unavailable(what: string, err: unknown): UnavailableError {
@@ -72,7 +86,13 @@ export class JetStreamJobQueue implements JobQueue {
     await ensure(
       `stream ${JOBS_STREAM}`,
       () => jsm.streams.info(JOBS_STREAM),
-      () => jsm.streams.add({ name: JOBS_STREAM, subjects: [`${JOBS_SUBJECT}.>`], retention: RetentionPolicy.Workqueue, duplicate_window: 24 * 3600 * 1e9 }),
+      () =>
+        jsm.streams.add({
+          name: JOBS_STREAM,
+          subjects: [`${JOBS_SUBJECT}.>`],
+          retention: RetentionPolicy.Workqueue,
+          duplicate_window: 24 * 3600 * 1e9,
+        }),
     );
     await ensure(
       `consumer ${WORKERS_CONSUMER}`,
@@ -106,7 +126,9 @@ export class JetStreamJobQueue implements JobQueue {
     // The submitter's trace context rides along, so the job's spans join the submit's trace.
     const hdrs = headers();
     for (const [k, v] of Object.entries(currentTraceCarrier())) hdrs.set(k, v);
-    await nats(`queue job ${job.id}`, () => this.#js.publish(`${JOBS_SUBJECT}.${job.type}`, JSON.stringify({ id: job.id }), { msgID: job.id, headers: hdrs }));
+    await nats(`queue job ${job.id}`, () =>
+      this.#js.publish(`${JOBS_SUBJECT}.${job.type}`, JSON.stringify({ id: job.id }), { msgID: job.id, headers: hdrs }),
+    );
     return job;
   }
 

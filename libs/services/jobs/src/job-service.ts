@@ -2,8 +2,28 @@
  * The job API over gRPC (proto/blockvault/v1/jobs.proto), with the standard health checking
  * service and server reflection. Domain errors become status codes only here, at the edge.
  */
-import { allows, grantOf, MESSAGE_LIMIT_BYTES, startServer, toServiceError, unaryHandler as unary, type Permission, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
-import { checkBackupRequest, ConflictError, ErrorCode, InvalidArgumentError, parseHints, PermissionDeniedError, versionToJson, type Clock, type Repository } from '@blockvault/core';
+import {
+  allows,
+  grantOf,
+  MESSAGE_LIMIT_BYTES,
+  startServer,
+  toServiceError,
+  unaryHandler as unary,
+  type Permission,
+  type ServerSecurity,
+  type StartedServer,
+} from '@blockvault/grpc-edge';
+import {
+  checkBackupRequest,
+  ConflictError,
+  ErrorCode,
+  InvalidArgumentError,
+  parseHints,
+  PermissionDeniedError,
+  versionToJson,
+  type Clock,
+  type Repository,
+} from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
 import { isTerminal, jobType, type JobQueue } from './queue.ts';
 
@@ -50,7 +70,8 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
         required(req.backup?.source, 'backup.source');
         required(req.backup?.name, 'backup.name');
         checkBackupRequest({ name: req.backup!.name, tags: req.backup!.tags });
-        if (req.backup!.expire && Number.isNaN(new Date(req.backup!.expire).getTime())) throw new InvalidArgumentError(`backup.expire ${JSON.stringify(req.backup!.expire)} is not an ISO 8601 date`);
+        if (req.backup!.expire && Number.isNaN(new Date(req.backup!.expire).getTime()))
+          throw new InvalidArgumentError(`backup.expire ${JSON.stringify(req.backup!.expire)} is not an ISO 8601 date`);
         if (req.backup!.hintsJson) parseHints(req.backup!.hintsJson, 'backup.hints_json');
         await checked(repository, req.backup!.source);
         if (req.backup?.fromUid) await repository.getVersion(req.backup.fromUid);
@@ -74,9 +95,17 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       queue.update(req.id, (j) => {
         // A queued job is skipped by the worker that gets it. A running backup, restore or scrub
         // stops between blocks once its worker sees the request, and the job ends CANCELLED.
-        if (j.state === JobState.JOB_STATE_QUEUED) return { ...j, state: JobState.JOB_STATE_CANCELLED, finished: deps.clock.now().toISOString(), errorCode: ErrorCode.Cancelled, error: 'cancelled before it ran' };
+        if (j.state === JobState.JOB_STATE_QUEUED)
+          return {
+            ...j,
+            state: JobState.JOB_STATE_CANCELLED,
+            finished: deps.clock.now().toISOString(),
+            errorCode: ErrorCode.Cancelled,
+            error: 'cancelled before it ran',
+          };
         if (isTerminal(j)) throw new ConflictError(`job ${req.id} has already ended`);
-        if (j.type === 'cleanup' || j.type === 'enforce') throw new ConflictError(`job ${req.id} is a running ${j.type}; cleanup and enforce jobs run to the end`);
+        if (j.type === 'cleanup' || j.type === 'enforce')
+          throw new ConflictError(`job ${req.id} is a running ${j.type}; cleanup and enforce jobs run to the end`);
         return { ...j, cancelRequested: true };
       }),
     ),
@@ -98,7 +127,18 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       return {
         versions: versions.map((v): Version => {
           const j = versionToJson(v);
-          return { uid: j.uid, name: j.name, snapshotName: j.snapshotName, date: j.date, size: j.size, sizeBytes: j.sizeBytes, valid: j.valid, protected: j.protected, tags: j.tags, expire: j.expire ?? '' };
+          return {
+            uid: j.uid,
+            name: j.name,
+            snapshotName: j.snapshotName,
+            date: j.date,
+            size: j.size,
+            sizeBytes: j.sizeBytes,
+            valid: j.valid,
+            protected: j.protected,
+            tags: j.tags,
+            expire: j.expire ?? '',
+          };
         }),
       };
     }),
@@ -110,5 +150,11 @@ export type GrpcServer = StartedServer;
 /** Serves the job API, health checking and reflection on `address` (host:port; port 0: any). */
 export function serveJobApi(deps: JobServiceDeps, address: string, security?: ServerSecurity): Promise<GrpcServer> {
   const implementation = jobService({ ...deps, tokensRequired: security?.tokens !== undefined });
-  return startServer('blockvault.v1.JobService', address, 'blockvault/v1/jobs.proto', { definition: JobServiceService, implementation }, security && { ...security, permissions: JOB_API_PERMISSIONS });
+  return startServer(
+    'blockvault.v1.JobService',
+    address,
+    'blockvault/v1/jobs.proto',
+    { definition: JobServiceService, implementation },
+    security && { ...security, permissions: JOB_API_PERMISSIONS },
+  );
 }

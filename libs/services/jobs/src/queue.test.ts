@@ -21,7 +21,10 @@ after(async () => {
   await nats.stop();
 });
 
-const cleanup = (requestId: string): SubmitJobRequest => ({ requestId, cleanup: { graceSeconds: 0, full: false, prefix: '', dryRun: true } });
+const cleanup = (requestId: string): SubmitJobRequest => ({
+  requestId,
+  cleanup: { graceSeconds: 0, full: false, prefix: '', dryRun: true },
+});
 
 /** The next `count` deliveries, each handled by `then`. */
 async function take(queue: JobQueue, count: number, then: (d: JobDelivery) => void): Promise<JobDelivery[]> {
@@ -78,7 +81,10 @@ for (const [name, open] of adapters) {
       assert.equal(updated.worker, 'w1');
       assert.equal((await queue.get(job.id)).state, JobState.JOB_STATE_RUNNING);
       await assert.rejects(queue.get(`missing-${tag}`), NotFoundError);
-      await assert.rejects(queue.update(`missing-${tag}`, (j) => j), NotFoundError);
+      await assert.rejects(
+        queue.update(`missing-${tag}`, (j) => j),
+        NotFoundError,
+      );
       assert.ok((await queue.list(100)).some((j) => j.id === job.id));
     });
 

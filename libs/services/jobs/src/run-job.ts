@@ -34,7 +34,13 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
       });
       if (earlier?.valid) return { version: versionToJson(earlier), stats: earlier.stats };
       if (earlier) {
-        const r = await repo.backup({ source: b.source, name: b.name, continueUid: earlier.uid, onProgress: hooks.onProgress, signal: hooks.signal });
+        const r = await repo.backup({
+          source: b.source,
+          name: b.name,
+          continueUid: earlier.uid,
+          onProgress: hooks.onProgress,
+          signal: hooks.signal,
+        });
         return { version: versionToJson(r.version), stats: r.stats };
       }
     }
@@ -54,7 +60,15 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
   }
   if (req?.restore) {
     const r = req.restore;
-    const result = await repo.restore({ uid: r.uid, target: r.target, sparse: r.sparse, force: r.force, continueFrom: r.continueFrom || undefined, onProgress: hooks.onProgress, signal: hooks.signal });
+    const result = await repo.restore({
+      uid: r.uid,
+      target: r.target,
+      sparse: r.sparse,
+      force: r.force,
+      continueFrom: r.continueFrom || undefined,
+      onProgress: hooks.onProgress,
+      signal: hooks.signal,
+    });
     return restoreResultToJson(result, r.target);
   }
   if (req?.scrub) {
@@ -63,12 +77,21 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
   }
   if (req?.cleanup) {
     const c = req.cleanup;
-    const r = await repo.cleanup({ graceSeconds: c.graceSeconds < 0 ? DEFAULT_GRACE_SECONDS : c.graceSeconds, full: c.full, prefix: c.prefix, dryRun: c.dryRun });
+    const r = await repo.cleanup({
+      graceSeconds: c.graceSeconds < 0 ? DEFAULT_GRACE_SECONDS : c.graceSeconds,
+      full: c.full,
+      prefix: c.prefix,
+      dryRun: c.dryRun,
+    });
     return { ...r, cutoff: r.cutoff.toISOString() };
   }
   if (req?.enforce) {
     const e = req.enforce;
-    const decisions = await repo.enforce(parseRetentionRules(e.rules), { name: e.name || undefined, dryRun: e.dryRun, timeZone: checkTimeZone(e.timeZone || 'UTC') });
+    const decisions = await repo.enforce(parseRetentionRules(e.rules), {
+      name: e.name || undefined,
+      dryRun: e.dryRun,
+      timeZone: checkTimeZone(e.timeZone || 'UTC'),
+    });
     return decisions.map((d) => ({ version: versionToJson(d.version), keep: d.keep, removed: d.removed, reasons: d.reasons }));
   }
   throw new InvalidArgumentError(`job ${job.id} names no job: one of backup, restore, scrub, cleanup, enforce must be set`);

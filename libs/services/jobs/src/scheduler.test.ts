@@ -26,7 +26,15 @@ describe('SchedulerLoop', () => {
     const repository = { ls: async () => [], schedules: async () => [] } as unknown as Repository;
     const queue = await JetStreamJobQueue.open(nc);
     const replica = async (owner: string): Promise<SchedulerLoop> =>
-      new SchedulerLoop({ queue, repository, events: new MemoryEventBus(), locks: await NatsLocks.open(nc, clock), clock, owner, tickMs: 1000 });
+      new SchedulerLoop({
+        queue,
+        repository,
+        events: new MemoryEventBus(),
+        locks: await NatsLocks.open(nc, clock),
+        clock,
+        owner,
+        tickMs: 1000,
+      });
     const [a, b] = [await replica('a'), await replica('b')];
     await a.tick();
     await b.tick();

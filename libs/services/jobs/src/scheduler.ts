@@ -77,8 +77,15 @@ export class SchedulerLoop {
       const id = `${safe(s.name)}.${safe(s.scheduler)}`;
       if (s.source && isDue(versions, s, now)) {
         const period = Math.floor(now.getTime() / (s.intervalSeconds * 1000));
-        const job = await queue.submit({ requestId: `sched.${id}.${period}`, backup: { source: s.source, name: s.name, snapshotName: '', hintsJson: '', fromUid: '', tags: [s.scheduler], expire: '' } }, now);
-        if (job.submitted === now.toISOString()) this.#log.info({ jobId: job.id, name: s.name, scheduler: s.scheduler }, 'due backup submitted');
+        const job = await queue.submit(
+          {
+            requestId: `sched.${id}.${period}`,
+            backup: { source: s.source, name: s.name, snapshotName: '', hintsJson: '', fromUid: '', tags: [s.scheduler], expire: '' },
+          },
+          now,
+        );
+        if (job.submitted === now.toISOString())
+          this.#log.info({ jobId: job.id, name: s.name, scheduler: s.scheduler }, 'due backup submitted');
       }
       const breaches = slaBreaches(versions, s, now);
       const key = breaches.join('\n');
@@ -90,7 +97,13 @@ export class SchedulerLoop {
         }
       }
       if (s.retention) {
-        await queue.submit({ requestId: `enforce.${id}.${Math.floor(now.getTime() / DAY_MS)}`, enforce: { rules: s.retention, name: s.name, dryRun: false, timeZone: 'UTC' } }, now);
+        await queue.submit(
+          {
+            requestId: `enforce.${id}.${Math.floor(now.getTime() / DAY_MS)}`,
+            enforce: { rules: s.retention, name: s.name, dryRun: false, timeZone: 'UTC' },
+          },
+          now,
+        );
       }
     }
   }

@@ -46,7 +46,10 @@ for (const [name, open] of adapters) {
   describe(`Worker on the ${name} queue`, () => {
     it('marks a job failed, and announces it, once its deliveries are exhausted', async () => {
       const queue = await open();
-      const job = await queue.submit({ requestId: `exhaust-${name.replace(/ /g, '-')}`, cleanup: { graceSeconds: 0, full: false, prefix: '', dryRun: true } }, new Date());
+      const job = await queue.submit(
+        { requestId: `exhaust-${name.replace(/ /g, '-')}`, cleanup: { graceSeconds: 0, full: false, prefix: '', dryRun: true } },
+        new Date(),
+      );
       await dieOn(queue, MAX_ATTEMPTS);
       const events = new MemoryEventBus();
       const failed = collect(events, 'job.failed', 1);

@@ -6,7 +6,21 @@
  */
 import { context, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { countBackup, contextFromCarrier, createLogger, errorsTotal, jobDuration, jobsTotal, type Logger } from '@blockvault/telemetry';
-import { ATTR, CancelledError, NotFoundError, ErrorCode, failSpan, isBlockvaultError, SPAN, tracer, VersionLockedError, type BackupStats, type Clock, type EventBus, type Repository } from '@blockvault/core';
+import {
+  ATTR,
+  CancelledError,
+  NotFoundError,
+  ErrorCode,
+  failSpan,
+  isBlockvaultError,
+  SPAN,
+  tracer,
+  VersionLockedError,
+  type BackupStats,
+  type Clock,
+  type EventBus,
+  type Repository,
+} from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { isTerminal, MAX_ATTEMPTS, type JobConsumer, type JobDelivery, type JobQueue } from './queue.ts';
 import { runJob } from './run-job.ts';
@@ -68,7 +82,13 @@ export class Worker {
     }
     const attempt = m.attempt;
     if (attempt > MAX_ATTEMPTS) {
-      const failed = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_FAILED, finished: clock.now().toISOString(), error: `gave up after ${MAX_ATTEMPTS} attempts: the workers running it stopped`, errorCode: 'UNAVAILABLE' }));
+      const failed = await queue.update(id, (j) => ({
+        ...j,
+        state: JobState.JOB_STATE_FAILED,
+        finished: clock.now().toISOString(),
+        error: `gave up after ${MAX_ATTEMPTS} attempts: the workers running it stopped`,
+        errorCode: 'UNAVAILABLE',
+      }));
       events.publish({ kind: 'job.failed', jobId: id, type: failed.type, error: failed.error });
       m.term('attempts exhausted');
       return;
@@ -79,7 +99,14 @@ export class Worker {
       SPAN.job,
       {
         kind: SpanKind.CONSUMER,
-        attributes: { 'messaging.system': 'nats', 'messaging.operation.type': 'process', 'messaging.destination.name': m.subject, [ATTR.jobId]: id, [ATTR.jobType]: job.type, [ATTR.jobAttempt]: attempt },
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': m.subject,
+          [ATTR.jobId]: id,
+          [ATTR.jobType]: job.type,
+          [ATTR.jobAttempt]: attempt,
+        },
       },
       parent,
     );
@@ -100,7 +127,13 @@ export class Worker {
       jobDuration.observe({ type: job.type, outcome: name }, (performance.now() - started) / 1000);
     };
     log.info({ jobId: id, type: job.type, attempt }, 'job started');
-    job = await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_RUNNING, attempts: attempt, worker: owner, started: j.started || clock.now().toISOString() }));
+    job = await queue.update(id, (j) => ({
+      ...j,
+      state: JobState.JOB_STATE_RUNNING,
+      attempts: attempt,
+      worker: owner,
+      started: j.started || clock.now().toISOString(),
+    }));
     const heartbeat = setInterval(() => m.working(), queue.heartbeatMs);
     const controller = new AbortController();
     const stopWatching = await queue.watchCancel(id, () => controller.abort(new CancelledError(`job ${id} was cancelled`)));
@@ -116,8 +149,19 @@ export class Worker {
           if (now - lastProgress < 1000 && p.blocksDone < p.blocksTotal) return;
           lastProgress = now;
           void queue
-            .update(id, (j) => ({ ...j, progress: { blocksDone: p.blocksDone, blocksTotal: p.blocksTotal, bytesDone: p.bytesDone, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds ?? -1 } }))
-            .catch((err: unknown) => log.debug({ jobId: id, error: (err as Error).message }, 'progress not recorded; the next report will be'));
+            .update(id, (j) => ({
+              ...j,
+              progress: {
+                blocksDone: p.blocksDone,
+                blocksTotal: p.blocksTotal,
+                bytesDone: p.bytesDone,
+                bytesPerSecond: p.bytesPerSecond,
+                etaSeconds: p.etaSeconds ?? -1,
+              },
+            }))
+            .catch((err: unknown) =>
+              log.debug({ jobId: id, error: (err as Error).message }, 'progress not recorded; the next report will be'),
+            );
         },
       });
       await this.#finish(id, JobState.JOB_STATE_SUCCEEDED, result);
@@ -166,7 +210,8 @@ export class Worker {
       error: err?.message ?? '',
       errorCode: code ?? '',
     }));
-    const kind = state === JobState.JOB_STATE_SUCCEEDED ? 'job.completed' : state === JobState.JOB_STATE_CANCELLED ? 'job.cancelled' : 'job.failed';
+    const kind =
+      state === JobState.JOB_STATE_SUCCEEDED ? 'job.completed' : state === JobState.JOB_STATE_CANCELLED ? 'job.cancelled' : 'job.failed';
     this.#o.events.publish({ kind, jobId: id, type: job.type, ...(err ? { error: err.message } : {}) });
   }
 }

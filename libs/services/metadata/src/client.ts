@@ -3,10 +3,36 @@
  * reach the database themselves. gRPC statuses become the port's typed errors again.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { BackupSession, BlobRecord, BlobRef, CommitFence, MetadataStore, RepositoryConfig, SegmentEntry, SegmentPointer, Version, VersionFilter, VersionPatch } from '@blockvault/core';
+import type {
+  BackupSession,
+  BlobRecord,
+  BlobRef,
+  CommitFence,
+  MetadataStore,
+  RepositoryConfig,
+  SegmentEntry,
+  SegmentPointer,
+  Version,
+  VersionFilter,
+  VersionPatch,
+} from '@blockvault/core';
 import { channelCredentials, clientOptions, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
 import { MetadataServiceClient, type metadataPb as pb } from '@blockvault/proto';
-import { batches, blobFromPb, blobRecordFromPb, blobToPb, configFromPb, configToPb, iso, sessionFromPb, sessionToPb, statsToPb, time, versionFromPb, versionToPb } from './codec.ts';
+import {
+  batches,
+  blobFromPb,
+  blobRecordFromPb,
+  blobToPb,
+  configFromPb,
+  configToPb,
+  iso,
+  sessionFromPb,
+  sessionToPb,
+  statsToPb,
+  time,
+  versionFromPb,
+  versionToPb,
+} from './codec.ts';
 
 /** Ids or checksums per request: 100,000 x 64 bytes stays well inside the message limit. */
 const ID_BATCH = 100_000;
@@ -117,12 +143,19 @@ export class RemoteMetadataStore implements MetadataStore {
 
   commitSegments(versionUid: string, entries: readonly SegmentEntry[], newBlobs: readonly BlobRef[], fence?: CommitFence): Promise<void> {
     return new Promise((done, fail) => {
-      const call = this.#client.commitSegments(new grpc.Metadata(), this.#options(), (err) => (err ? fail(fromServiceError(err, this.#where)) : done()));
+      const call = this.#client.commitSegments(new grpc.Metadata(), this.#options(), (err) =>
+        err ? fail(fromServiceError(err, this.#where)) : done(),
+      );
       void (async () => {
         const write = async (msg: pb.CommitSegmentsRequest): Promise<void> => {
           if (!call.write(msg)) await new Promise((r) => call.once('drain', r));
         };
-        await write({ versionUid, ...(fence ? { fence: { sessionId: fence.sessionId, now: iso(fence.now) } } : {}), entries: [], newBlobs: [] });
+        await write({
+          versionUid,
+          ...(fence ? { fence: { sessionId: fence.sessionId, now: iso(fence.now) } } : {}),
+          entries: [],
+          newBlobs: [],
+        });
         let pending: pb.SegmentEntry[] = [];
         let bytes = 0;
         for (const e of entries) {
@@ -153,7 +186,9 @@ export class RemoteMetadataStore implements MetadataStore {
   async claimBlobs(checksums: readonly Buffer[], now: Date): Promise<(BlobRef | undefined)[]> {
     const out: (BlobRef | undefined)[] = [];
     for (const batch of batches(checksums, ID_BATCH)) {
-      const res = await this.#unary<pb.BlobLookupResponse>((m, o, cb) => this.#client.claimBlobs({ checksums: batch, now: iso(now) }, m, o, cb));
+      const res = await this.#unary<pb.BlobLookupResponse>((m, o, cb) =>
+        this.#client.claimBlobs({ checksums: batch, now: iso(now) }, m, o, cb),
+      );
       for (const b of res.blobs) out.push(b.blob ? blobFromPb(b.blob) : undefined);
     }
     return out;
@@ -199,13 +234,19 @@ export class RemoteMetadataStore implements MetadataStore {
     // Each checksum's mark is independent of the others, so the lists may go in several calls.
     const rounds = Math.max(1, Math.ceil(unreferenced.length / ID_BATCH), Math.ceil(referenced.length / ID_BATCH));
     for (let i = 0; i < rounds; i++) {
-      const req = { unreferenced: unreferenced.slice(i * ID_BATCH, (i + 1) * ID_BATCH), referenced: referenced.slice(i * ID_BATCH, (i + 1) * ID_BATCH), since: iso(since) };
+      const req = {
+        unreferenced: unreferenced.slice(i * ID_BATCH, (i + 1) * ID_BATCH),
+        referenced: referenced.slice(i * ID_BATCH, (i + 1) * ID_BATCH),
+        since: iso(since),
+      };
       await this.#unary<pb.Empty>((m, o, cb) => this.#client.markUnreferenced(req, m, o, cb));
     }
   }
 
   async condemnBlob(checksum: Buffer, uid: string, cutoff: Date): Promise<boolean> {
-    return (await this.#unary<pb.CondemnBlobResponse>((m, o, cb) => this.#client.condemnBlob({ checksum, uid, cutoff: iso(cutoff) }, m, o, cb))).condemned;
+    return (
+      await this.#unary<pb.CondemnBlobResponse>((m, o, cb) => this.#client.condemnBlob({ checksum, uid, cutoff: iso(cutoff) }, m, o, cb))
+    ).condemned;
   }
 
   async forgetBlob(checksum: Buffer, uid: string): Promise<void> {
@@ -213,11 +254,15 @@ export class RemoteMetadataStore implements MetadataStore {
   }
 
   async listOrphans(): Promise<{ uid: string; since: Date }[]> {
-    return (await this.#collect(this.#client.listOrphans({}, new grpc.Metadata(), this.#options()))).map((o) => ({ uid: o.uid, since: time(o.since, 'since') }));
+    return (await this.#collect(this.#client.listOrphans({}, new grpc.Metadata(), this.#options()))).map((o) => ({
+      uid: o.uid,
+      since: time(o.since, 'since'),
+    }));
   }
 
   async forgetOrphans(uids: readonly string[]): Promise<void> {
-    for (const batch of batches(uids, ID_BATCH)) await this.#unary<pb.Empty>((m, o, cb) => this.#client.forgetOrphans({ uids: batch }, m, o, cb));
+    for (const batch of batches(uids, ID_BATCH))
+      await this.#unary<pb.Empty>((m, o, cb) => this.#client.forgetOrphans({ uids: batch }, m, o, cb));
   }
 
   async close(): Promise<void> {

@@ -2,12 +2,21 @@
  * The port's values and the metadata service's messages, both directions. Times travel as
  * RFC 3339 strings; a malformed one is refused as INVALID_ARGUMENT before any store call.
  */
-import { InvalidArgumentError, type BackupSession, type BackupStats, type BlobRecord, type BlobRef, type RepositoryConfig, type Version } from '@blockvault/core';
+import {
+  InvalidArgumentError,
+  type BackupSession,
+  type BackupStats,
+  type BlobRecord,
+  type BlobRef,
+  type RepositoryConfig,
+  type Version,
+} from '@blockvault/core';
 import type { metadataPb as pb } from '@blockvault/proto';
 
 export function time(text: string, field: string): Date {
   const d = new Date(text);
-  if (text === '' || Number.isNaN(d.getTime())) throw new InvalidArgumentError(`${field} must be an RFC 3339 time, got ${JSON.stringify(text)}`);
+  if (text === '' || Number.isNaN(d.getTime()))
+    throw new InvalidArgumentError(`${field} must be an RFC 3339 time, got ${JSON.stringify(text)}`);
   return d;
 }
 
@@ -29,8 +38,10 @@ export function configToPb(c: RepositoryConfig): pb.RepositoryConfig {
 }
 
 export function configFromPb(c: pb.RepositoryConfig): RepositoryConfig {
-  if (c.formatVersion !== 1) throw new InvalidArgumentError(`repository format ${c.formatVersion} is not supported (this build knows format 1)`);
-  if (c.hash !== 'blake3' && c.hash !== 'sha256' && c.hash !== 'sha512') throw new InvalidArgumentError(`unknown hash ${JSON.stringify(c.hash)}`);
+  if (c.formatVersion !== 1)
+    throw new InvalidArgumentError(`repository format ${c.formatVersion} is not supported (this build knows format 1)`);
+  if (c.hash !== 'blake3' && c.hash !== 'sha256' && c.hash !== 'sha512')
+    throw new InvalidArgumentError(`unknown hash ${JSON.stringify(c.hash)}`);
   return {
     formatVersion: 1,
     hash: c.hash,
@@ -84,7 +95,13 @@ export function sessionToPb(s: BackupSession): pb.BackupSession {
 }
 
 export function sessionFromPb(s: pb.BackupSession): BackupSession {
-  return { id: s.id, versionUid: s.versionUid, baseUid: s.baseUid || null, started: time(s.started, 'started'), expires: time(s.expires, 'expires') };
+  return {
+    id: s.id,
+    versionUid: s.versionUid,
+    baseUid: s.baseUid || null,
+    started: time(s.started, 'started'),
+    expires: time(s.expires, 'expires'),
+  };
 }
 
 export function blobRecordToPb(r: BlobRecord): pb.BlobRecord {

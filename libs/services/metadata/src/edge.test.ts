@@ -31,7 +31,18 @@ const status = (invoke: (cb: (err: grpc.ServiceError | null) => void) => void): 
 
 describe('metadata service edge', () => {
   it('refuses a version with a malformed date as INVALID_ARGUMENT and stores nothing', async () => {
-    const record: metadataPb.VersionRecord = { uid: 'v1', name: 'vm', snapshotName: '', date: 'yesterday', size: 1, sizeBytes: 4096, valid: false, protected: false, tags: [], expire: '' };
+    const record: metadataPb.VersionRecord = {
+      uid: 'v1',
+      name: 'vm',
+      snapshotName: '',
+      date: 'yesterday',
+      size: 1,
+      sizeBytes: 4096,
+      valid: false,
+      protected: false,
+      tags: [],
+      expire: '',
+    };
     assert.equal(await status((cb) => client.createVersion(record, cb)), grpc.status.INVALID_ARGUMENT);
     assert.deepEqual(await store.listVersions(), []);
   });

@@ -65,7 +65,11 @@ export function metadataService(store: MetadataStore): MetadataServiceServer {
     createVersion: unary(async (req) => (await store.createVersion(versionFromPb(req)), EMPTY)),
     getVersion: unary(async (req) => versionToPb(await store.getVersion(req.uid))),
     listVersions: stream(async function* (req) {
-      const filter = { ...(req.name !== undefined ? { name: req.name } : {}), ...(req.tag !== undefined ? { tag: req.tag } : {}), ...(req.snapshotName !== undefined ? { snapshotName: req.snapshotName } : {}) };
+      const filter = {
+        ...(req.name !== undefined ? { name: req.name } : {}),
+        ...(req.tag !== undefined ? { tag: req.tag } : {}),
+        ...(req.snapshotName !== undefined ? { snapshotName: req.snapshotName } : {}),
+      };
       for (const v of await store.listVersions(filter)) yield versionToPb(v);
     }),
     updateVersion: unary(async (req) => {
@@ -98,7 +102,8 @@ export function metadataService(store: MetadataStore): MetadataServiceServer {
         try {
           if (m.versionUid) versionUid = m.versionUid;
           if (m.fence) fence = { sessionId: m.fence.sessionId, now: time(m.fence.now, 'fence.now') };
-          for (const e of m.entries) entries.push({ segNo: e.segNo, segId: e.segId, sparseBlocks: e.sparseBlocks, ...(e.data ? { data: e.data } : {}) });
+          for (const e of m.entries)
+            entries.push({ segNo: e.segNo, segId: e.segId, sparseBlocks: e.sparseBlocks, ...(e.data ? { data: e.data } : {}) });
           for (const b of m.newBlobs) blobs.push(blobFromPb(b));
         } catch (err) {
           bad ??= err as Error;
@@ -116,7 +121,9 @@ export function metadataService(store: MetadataStore): MetadataServiceServer {
     },
 
     lookupBlobs: unary(async (req) => ({ blobs: (await store.lookupBlobs(req.checksums)).map((b) => (b ? { blob: blobToPb(b) } : {})) })),
-    claimBlobs: unary(async (req) => ({ blobs: (await store.claimBlobs(req.checksums, time(req.now, 'now'))).map((b) => (b ? { blob: blobToPb(b) } : {})) })),
+    claimBlobs: unary(async (req) => ({
+      blobs: (await store.claimBlobs(req.checksums, time(req.now, 'now'))).map((b) => (b ? { blob: blobToPb(b) } : {})),
+    })),
     listInvalidChecksums: unary(async () => ({ checksums: await store.listInvalidChecksums() })),
     invalidateBlob: unary(async (req) => ({ uids: await store.invalidateBlob(req.checksum, req.uid) })),
 
@@ -135,7 +142,9 @@ export function metadataService(store: MetadataStore): MetadataServiceServer {
     listBlobRecords: stream(async function* () {
       for (const r of await store.listBlobRecords()) yield blobRecordToPb(r);
     }),
-    markUnreferenced: unary(async (req) => (await store.markUnreferenced(req.unreferenced, req.referenced, time(req.since, 'since')), EMPTY)),
+    markUnreferenced: unary(
+      async (req) => (await store.markUnreferenced(req.unreferenced, req.referenced, time(req.since, 'since')), EMPTY),
+    ),
     condemnBlob: unary(async (req) => ({ condemned: await store.condemnBlob(req.checksum, req.uid, time(req.cutoff, 'cutoff')) })),
     forgetBlob: unary(async (req) => (await store.forgetBlob(req.checksum, req.uid), EMPTY)),
     listOrphans: stream(async function* () {
@@ -149,5 +158,11 @@ export type MetadataServer = StartedServer;
 
 /** `security`: TLS and the cluster token (as its only grant, with admin). */
 export function serveMetadata(store: MetadataStore, address: string, security?: ServerSecurity): Promise<MetadataServer> {
-  return startServer('blockvault.v1.MetadataService', address, 'blockvault/v1/metadata.proto', { definition: MetadataServiceService, implementation: metadataService(store) }, security);
+  return startServer(
+    'blockvault.v1.MetadataService',
+    address,
+    'blockvault/v1/metadata.proto',
+    { definition: MetadataServiceService, implementation: metadataService(store) },
+    security,
+  );
 }

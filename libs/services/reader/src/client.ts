@@ -99,7 +99,17 @@ export class RemoteIo implements IoModule {
 
   async openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget> {
     const pipe = new Pipeline(this.#client.write(), this.#where);
-    const base = { url: '', force: false, resume: false, sizeBytes: 0, offset: 0, data: Buffer.alloc(0), finish: false, traceparent: '', tracestate: '' };
+    const base = {
+      url: '',
+      force: false,
+      resume: false,
+      sizeBytes: 0,
+      offset: 0,
+      data: Buffer.alloc(0),
+      finish: false,
+      traceparent: '',
+      tracestate: '',
+    };
     await pipe.request({ ...base, url: url.href, force: options.force, resume: options.resume, sizeBytes: options.sizeBytes });
     return {
       url: url.href,
@@ -115,7 +125,9 @@ export class RemoteIo implements IoModule {
 
   /** Asks the reader whether the URL is inside its I/O roots (the job API calls it on submit). */
   check(url: URL): Promise<void> {
-    return new Promise((done, fail) => this.#client.check({ url: url.href }, (err) => (err ? fail(fromServiceError(err, this.#where)) : done())));
+    return new Promise((done, fail) =>
+      this.#client.check({ url: url.href }, (err) => (err ? fail(fromServiceError(err, this.#where)) : done())),
+    );
   }
 
   deriveHints(url: URL, fromSnapshot: string | null): Promise<Hint[] | undefined> {

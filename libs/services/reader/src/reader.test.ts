@@ -21,7 +21,11 @@ after(async () => {
   await dir.remove();
 });
 
-const codeOf = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (isBlockvaultError(e) ? e.code : String(e)));
+const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (isBlockvaultError(e) ? e.code : String(e)),
+  );
 
 describe('reader service', () => {
   it('reads a source at offsets, several requests in flight, answered in order', async () => {
@@ -44,7 +48,10 @@ describe('reader service', () => {
     await t.close();
     const { readFile } = await import('node:fs/promises');
     assert.deepEqual(await readFile(dir.file('out.img')), Buffer.from('\0\0abc\0\0\0\0\0', 'latin1'));
-    assert.equal(await codeOf(io.openTarget(new URL(dir.url('out.img')), { force: false, resume: false, sizeBytes: 10 })), ErrorCode.AlreadyExists);
+    assert.equal(
+      await codeOf(io.openTarget(new URL(dir.url('out.img')), { force: false, resume: false, sizeBytes: 10 })),
+      ErrorCode.AlreadyExists,
+    );
   });
 
   it('checks URLs against its I/O roots for the caller, before any I/O', async () => {

@@ -2,7 +2,15 @@
 import { context } from '@opentelemetry/api';
 import { ATTR, inSpan, InvalidArgumentError, SPAN, type BlockSource, type BlockTarget, type IoRegistry } from '@blockvault/core';
 import { contextFromCarrier } from '@blockvault/telemetry';
-import { encodeWithBytes, fillBytesMessage, MESSAGE_LIMIT_BYTES, startServer, toServiceError, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
+import {
+  encodeWithBytes,
+  fillBytesMessage,
+  MESSAGE_LIMIT_BYTES,
+  startServer,
+  toServiceError,
+  type ServerSecurity,
+  type StartedServer,
+} from '@blockvault/grpc-edge';
 import { ReaderServiceService, type ReaderServiceServer, type ReadRequest, type ReadResponse, type WriteRequest } from '@blockvault/proto';
 
 export const READER_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
@@ -26,7 +34,11 @@ function serially<T>(handle: (m: T) => Promise<void>, fail: (err: unknown) => vo
 }
 
 /** Runs one message's I/O in a span continuing the trace context the message carries, if any. */
-function traced<T>(name: string, m: { traceparent: string; tracestate: string; offset: number; length?: number; data?: Buffer }, fn: () => Promise<T>): Promise<T> {
+function traced<T>(
+  name: string,
+  m: { traceparent: string; tracestate: string; offset: number; length?: number; data?: Buffer },
+  fn: () => Promise<T>,
+): Promise<T> {
   if (!m.traceparent) return fn();
   const parent = contextFromCarrier({ traceparent: m.traceparent, tracestate: m.tracestate || undefined });
   return context.with(parent, () => inSpan(name, { [ATTR.offset]: m.offset, [ATTR.length]: m.length ?? m.data?.length ?? 0 }, fn));
@@ -49,7 +61,9 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
           if (m.length > MAX_READ) throw new InvalidArgumentError(`reads are at most ${MAX_READ} bytes`);
           const open = source;
           // The file's bytes land in the message that is sent (READER_DEFINITION passes it through).
-          const message = await traced(SPAN.readerRead, m, () => fillBytesMessage(2, m.length, (into) => open.read(m.offset, m.length, into)));
+          const message = await traced(SPAN.readerRead, m, () =>
+            fillBytesMessage(2, m.length, (into) => open.read(m.offset, m.length, into)),
+          );
           if (!call.write(message as unknown as ReadResponse)) await new Promise((r) => call.once('drain', r));
         }, fail),
       );
@@ -92,7 +106,9 @@ export function readerService(io: IoRegistry): ReaderServiceServer {
       void (async () => {
         try {
           const { module, url } = io.resolve(call.request.url);
-          const hints = module.deriveHints ? await module.deriveHints(url, call.request.hasFromSnapshot ? call.request.fromSnapshot : null) : undefined;
+          const hints = module.deriveHints
+            ? await module.deriveHints(url, call.request.hasFromSnapshot ? call.request.fromSnapshot : null)
+            : undefined;
           callback(null, { hintsJson: hints ? JSON.stringify(hints) : '' });
         } catch (err) {
           callback(toServiceError(err));
@@ -110,11 +126,18 @@ const READER_DEFINITION = {
   read: {
     ...ReaderServiceService.read,
     // Block messages arrive encoded already (fillBytesMessage); the first, with the size, does not.
-    responseSerialize: (m: ReadResponse | Buffer): Buffer => (Buffer.isBuffer(m) ? m : encodeWithBytes([{ no: 1, type: 'uint64', value: m.sizeBytes }], 2, m.data)),
+    responseSerialize: (m: ReadResponse | Buffer): Buffer =>
+      Buffer.isBuffer(m) ? m : encodeWithBytes([{ no: 1, type: 'uint64', value: m.sizeBytes }], 2, m.data),
   },
 };
 
 /** `security`: TLS and the cluster token (as its only grant, with admin). */
 export function serveReader(io: IoRegistry, address: string, security?: ServerSecurity): Promise<ReaderServer> {
-  return startServer('blockvault.v1.ReaderService', address, 'blockvault/v1/reader.proto', { definition: READER_DEFINITION, implementation: readerService(io) }, security);
+  return startServer(
+    'blockvault.v1.ReaderService',
+    address,
+    'blockvault/v1/reader.proto',
+    { definition: READER_DEFINITION, implementation: readerService(io) },
+    security,
+  );
 }

@@ -50,13 +50,36 @@ export async function startCeph(): Promise<CephCluster> {
     const id = (await ceph('ceph', 'osd', 'new', osdUuid)).stdout.trim();
     await ceph('ceph-osd', '-i', id, '--mkfs', '--osd-uuid', osdUuid);
     children.push(daemon('ceph-osd', B, 'ceph-osd', ['-i', id, '-f'], env));
-    await waitFor('ceph-osd', async () => (JSON.parse((await ceph('ceph', 'osd', 'dump', '--format', 'json')).stdout) as { osds: { up: number }[] }).osds.some((o) => o.up === 1));
+    await waitFor('ceph-osd', async () =>
+      (JSON.parse((await ceph('ceph', 'osd', 'dump', '--format', 'json')).stdout) as { osds: { up: number }[] }).osds.some(
+        (o) => o.up === 1,
+      ),
+    );
     await ceph('ceph', 'osd', 'pool', 'create', 'rbd', '8', '8');
     await ceph('rbd', 'pool', 'init', 'rbd');
     children.push(daemon('radosgw', B, 'radosgw', ['-n', 'client.rgw.r', '-f'], env));
     await waitFor('radosgw', () => portAnswers(rgw), 90_000);
-    const s3: S3Config = { endPoint: '127.0.0.1', port: rgw, useSSL: false, accessKey: `AK${randomBytes(8).toString('hex')}`, secretKey: randomBytes(20).toString('hex'), region: 'us-east-1' };
-    await ceph('radosgw-admin', 'user', 'create', '--uid', 'ci', '--display-name', 'CI', '--access-key', s3.accessKey, '--secret-key', s3.secretKey);
+    const s3: S3Config = {
+      endPoint: '127.0.0.1',
+      port: rgw,
+      useSSL: false,
+      accessKey: `AK${randomBytes(8).toString('hex')}`,
+      secretKey: randomBytes(20).toString('hex'),
+      region: 'us-east-1',
+    };
+    await ceph(
+      'radosgw-admin',
+      'user',
+      'create',
+      '--uid',
+      'ci',
+      '--display-name',
+      'CI',
+      '--access-key',
+      s3.accessKey,
+      '--secret-key',
+      s3.secretKey,
+    );
     return {
       conf,
       env,

@@ -17,7 +17,10 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
   const dir = await workDir('blockvault-nats-');
   const [port, http] = [await freePort(), await freePort()];
   const conf = join(dir.path, 'nats.conf');
-  await writeFile(conf, `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${http}\nmax_payload: 8MB\njetstream { store_dir: "${dir.path}/js" }\n${options.config ?? ''}\n`);
+  await writeFile(
+    conf,
+    `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${http}\nmax_payload: 8MB\njetstream { store_dir: "${dir.path}/js" }\n${options.config ?? ''}\n`,
+  );
   const child = daemon('nats', dir.path, bin, ['-c', conf]);
   await waitFor('nats-server', async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).ok, 30_000);
   return {

@@ -50,7 +50,11 @@ export interface CephHandle {
 
 export async function useCeph(): Promise<CephHandle> {
   if (process.env['BLOCKVAULT_CEPH_CONF']) {
-    return { env: { ...process.env, CEPH_CONF: process.env['BLOCKVAULT_CEPH_CONF'] }, pool: process.env['BLOCKVAULT_RBD_POOL'] ?? 'rbd', stop: async () => undefined };
+    return {
+      env: { ...process.env, CEPH_CONF: process.env['BLOCKVAULT_CEPH_CONF'] },
+      pool: process.env['BLOCKVAULT_RBD_POOL'] ?? 'rbd',
+      stop: async () => undefined,
+    };
   }
   const ceph: CephCluster = await startCeph();
   return { env: ceph.env, pool: ceph.pool, stop: () => ceph.stop() };
