@@ -30,4 +30,12 @@ export { Repository, type DiskUsage, type ListOptions } from './repository.ts';
 export { isZero, zeroBuffer } from './zero.ts';
 export { renewingLease } from './lease.ts';
 export { ATTR, BlockTrace, DEFAULT_BLOCK_TRACE_RATIO, failSpan, inSpan, SPAN, tracer } from './tracing.ts';
-export { DeadlineBlobStore, isRetryable, retrying, RetryingBlobStore, withDeadline, type RetryPolicy } from './store-wrappers.ts';
+export {
+  BlobStoreWrapper,
+  DeadlineBlobStore,
+  isRetryable,
+  retrying,
+  RetryingBlobStore,
+  withDeadline,
+  type RetryPolicy,
+} from './store-wrappers.ts';

@@ -53,43 +53,67 @@ export async function retrying<T>(what: string, policy: RetryPolicy, fn: () => P
   }
 }
 
-/** Retries calls that find the store unavailable; listings are passed through. */
-export class RetryingBlobStore implements BlobStore {
-  readonly #inner: BlobStore;
-  readonly #policy: RetryPolicy;
+/** A BlobStore around another: every call goes through unchanged unless a subclass overrides it. */
+export abstract class BlobStoreWrapper implements BlobStore {
+  protected readonly inner: BlobStore;
 
-  constructor(inner: BlobStore, policy: RetryPolicy = {}) {
-    this.#inner = inner;
-    this.#policy = policy;
+  constructor(inner: BlobStore) {
+    this.inner = inner;
   }
 
   put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
-    // A put is idempotent by key: a retry after a lost answer writes the same bytes again.
-    return retrying(`put ${key}`, this.#policy, () => this.#inner.put(key, chunks));
+    return this.inner.put(key, chunks);
   }
 
   get(key: string): Promise<Buffer> {
-    return retrying(`get ${key}`, this.#policy, () => this.#inner.get(key));
+    return this.inner.get(key);
   }
 
   stat(key: string): Promise<{ size: number } | undefined> {
-    return retrying(`stat ${key}`, this.#policy, () => this.#inner.stat(key));
+    return this.inner.stat(key);
   }
 
   delete(keys: readonly string[]): Promise<void> {
-    return retrying(`delete ${keys.length} blob(s)`, this.#policy, () => this.#inner.delete(keys));
+    return this.inner.delete(keys);
   }
 
   list(prefix?: string): AsyncIterable<string> {
-    return this.#inner.list(prefix);
+    return this.inner.list(prefix);
   }
 
   listWithDates(prefix?: string): AsyncIterable<{ key: string; modified: Date }> {
-    return this.#inner.listWithDates(prefix);
+    return this.inner.listWithDates(prefix);
   }
 
   close(): Promise<void> {
-    return this.#inner.close();
+    return this.inner.close();
+  }
+}
+
+/** Retries calls that find the store unavailable; listings are passed through. */
+export class RetryingBlobStore extends BlobStoreWrapper {
+  readonly #policy: RetryPolicy;
+
+  constructor(inner: BlobStore, policy: RetryPolicy = {}) {
+    super(inner);
+    this.#policy = policy;
+  }
+
+  override put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
+    // A put is idempotent by key: a retry after a lost answer writes the same bytes again.
+    return retrying(`put ${key}`, this.#policy, () => this.inner.put(key, chunks));
+  }
+
+  override get(key: string): Promise<Buffer> {
+    return retrying(`get ${key}`, this.#policy, () => this.inner.get(key));
+  }
+
+  override stat(key: string): Promise<{ size: number } | undefined> {
+    return retrying(`stat ${key}`, this.#policy, () => this.inner.stat(key));
+  }
+
+  override delete(keys: readonly string[]): Promise<void> {
+    return retrying(`delete ${keys.length} blob(s)`, this.#policy, () => this.inner.delete(keys));
   }
 }
 
@@ -107,42 +131,29 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
  * tries again) instead of hanging the backup. The abandoned call may still finish later: puts are
  * idempotent by key, so that is harmless.
  */
-export class DeadlineBlobStore implements BlobStore {
-  readonly #inner: BlobStore;
+export class DeadlineBlobStore extends BlobStoreWrapper {
   readonly #ms: number;
   readonly #where: string;
 
   constructor(inner: BlobStore, ms: number, where: string) {
-    this.#inner = inner;
+    super(inner);
     this.#ms = ms;
     this.#where = where;
   }
 
-  put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
-    return withDeadline(this.#inner.put(key, chunks), this.#ms, `${this.#where}: put ${key}`);
+  override put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
+    return withDeadline(this.inner.put(key, chunks), this.#ms, `${this.#where}: put ${key}`);
   }
 
-  get(key: string): Promise<Buffer> {
-    return withDeadline(this.#inner.get(key), this.#ms, `${this.#where}: get ${key}`);
+  override get(key: string): Promise<Buffer> {
+    return withDeadline(this.inner.get(key), this.#ms, `${this.#where}: get ${key}`);
   }
 
-  stat(key: string): Promise<{ size: number } | undefined> {
-    return withDeadline(this.#inner.stat(key), this.#ms, `${this.#where}: stat ${key}`);
+  override stat(key: string): Promise<{ size: number } | undefined> {
+    return withDeadline(this.inner.stat(key), this.#ms, `${this.#where}: stat ${key}`);
   }
 
-  delete(keys: readonly string[]): Promise<void> {
-    return withDeadline(this.#inner.delete(keys), this.#ms, `${this.#where}: delete`);
-  }
-
-  list(prefix?: string): AsyncIterable<string> {
-    return this.#inner.list(prefix);
-  }
-
-  listWithDates(prefix?: string): AsyncIterable<{ key: string; modified: Date }> {
-    return this.#inner.listWithDates(prefix);
-  }
-
-  close(): Promise<void> {
-    return this.#inner.close();
+  override delete(keys: readonly string[]): Promise<void> {
+    return withDeadline(this.inner.delete(keys), this.#ms, `${this.#where}: delete`);
   }
 }
