@@ -88,4 +88,26 @@ export default [
       ],
     },
   },
+  {
+    // One configuration: only the loader reads the environment (the OpenTelemetry SDK reads its
+    // own OTEL_* variables; the RBD adapter hands its environment on to librbd's helper process).
+    files: ['**/src/**/*.ts'],
+    ignores: [
+      '**/*.test.ts',
+      'libs/testing/**',
+      'libs/platform/src/config/load.ts',
+      'libs/telemetry/src/sdk.ts',
+      'libs/adapters/rbd/src/rbd-io.ts',
+    ],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'process',
+          property: 'env',
+          message: 'Read settings through loadConfig (libs/platform/src/config/load.ts) and list them in variables.ts.',
+        },
+      ],
+    },
+  },
 ];
