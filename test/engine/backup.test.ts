@@ -6,6 +6,7 @@ import {
   InvalidHintsError,
   InvalidVersionStateError,
   SanityCheckError,
+  UnavailableError,
   type BackupStats,
   type BlobStore,
 } from '@blockvault/core';
@@ -230,6 +231,22 @@ describe('backup', () => {
     });
     assert.deepEqual(tagged.version.tags, ['manual']);
     assert.deepEqual(tagged.version.expire, new Date('2026-04-01T00:00:00Z'));
+  });
+
+  it('automatic tags go to the first valid version of a period: a failed attempt takes none, its retry gets them', async () => {
+    const clock = manualClock('2026-03-10T10:00:00Z');
+    const faults = new Faults();
+    const { dir, repo } = await harness({ clock, wrapBlobStore: (s) => faults.wrap(s) });
+    await writeFile(dir.file('a.img'), buildImage(['r', 'r'], BS));
+    faults.fail('put', new UnavailableError('injected: store down'), { times: Infinity });
+    await assert.rejects(repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' }), UnavailableError);
+    const [failed] = await repo.repository.ls();
+    assert.deepEqual(failed?.tags, [], 'an incomplete version has no automatic tags');
+    faults.clear();
+    const retried = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
+    assert.deepEqual(retried.version.tags, ['b_daily', 'b_weekly', 'b_monthly']);
+    const continued = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', continueUid: failed!.uid });
+    assert.deepEqual(continued.version.tags, [], 'the period already has its valid version');
   });
 
   it('an unchanged incremental with hints writes only pointers: no segment is rewritten', async () => {

@@ -81,6 +81,8 @@ describe('version lifecycle', () => {
       uid: v1.version.uid,
       name: 'vm1',
       sizeBytes: 4 * BS + 1000,
+      complete: true,
+      unrecordedBytes: 0,
       realBytes: 3 * BS + 1000,
       sparseBytes: BS,
       dedupBytes: BS,

@@ -64,7 +64,7 @@ describe('scrub', () => {
     assert.equal((await repo.repository.getVersion(version.uid)).valid, true);
   });
 
-  it('an incomplete version is invalid', async () => {
+  it('an incomplete version is invalid, and du says so instead of counting its unrecorded blocks as sparse', async () => {
     const { dir, repo } = await harness();
     await writeFile(dir.file('a.img'), buildImage(['r', 'r', 'r', 'r', 'r', 'r'], BS));
     const { version } = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' });
@@ -77,6 +77,11 @@ describe('scrub', () => {
     assert.equal(r.incomplete, true);
     assert.equal(r.valid, false);
     assert.equal((await repo.repository.getVersion(version.uid)).valid, false);
+    const [usage] = await repo.repository.du(version.uid);
+    assert.equal(usage?.complete, false);
+    assert.equal(usage?.sparseBytes, 0, 'no block of this image is zero');
+    assert.equal(usage?.unrecordedBytes, 2 * BS, 'the forgotten segment held two blocks');
+    assert.equal(usage!.realBytes + usage!.unrecordedBytes, 6 * BS);
   });
 
   it('--percent samples blocks; a batch scrub checks each shared blob once', async () => {

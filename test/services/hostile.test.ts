@@ -107,6 +107,30 @@ describe('hostile job requests', () => {
       ['an expiry that is not a date', backup(`file://${root}/vm1.img`, { expire: 'tomorrow' }), grpc.status.INVALID_ARGUMENT, /ISO 8601/],
       ['an unknown version', restore('no-such-version', `file://${root}/out.img`), grpc.status.NOT_FOUND, /not found/],
       ['a request id with spaces', { ...backup(`file://${root}/vm1.img`), requestId: 'a b' }, grpc.status.INVALID_ARGUMENT, /request_id/],
+      [
+        'a scrub percentage over 100',
+        { requestId: '', scrub: { uid, deep: false, percent: 150, source: '' } },
+        grpc.status.INVALID_ARGUMENT,
+        /scrub\.percent/,
+      ],
+      [
+        'a negative scrub percentage',
+        { requestId: '', scrub: { uid, deep: true, percent: -1, source: '' } },
+        grpc.status.INVALID_ARGUMENT,
+        /scrub\.percent/,
+      ],
+      [
+        'retention rules that do not parse',
+        { requestId: '', enforce: { rules: 'keep-everything', name: '', dryRun: true, timeZone: '' } },
+        grpc.status.INVALID_ARGUMENT,
+        /rule/,
+      ],
+      [
+        'an unknown time zone',
+        { requestId: '', enforce: { rules: 'latest3', name: '', dryRun: true, timeZone: 'Mars/Olympus' } },
+        grpc.status.INVALID_ARGUMENT,
+        /time zone/,
+      ],
     ];
     const before = (await call<{ limit: number }, { jobs: unknown[] }>(c.listJobs.bind(c), { limit: 1000 })).jobs.length;
     for (const [what, req, status, message] of table) {
@@ -120,6 +144,33 @@ describe('hostile job requests', () => {
     const after = (await call<{ limit: number }, { jobs: unknown[] }>(c.listJobs.bind(c), { limit: 1000 })).jobs.length;
     assert.equal(after, before, 'none of them was queued');
     assert.deepEqual(await readFile(`${outside}/secret.img`), Buffer.alloc(BS, 's'), 'nothing outside was touched');
+  });
+
+  it('job ids that cannot exist are INVALID_ARGUMENT, never INTERNAL, and a long one is not echoed whole', async () => {
+    const c = client(running.port!);
+    for (const id of ['*', '>', 'a b', 'x'.repeat(10_000)]) {
+      for (const [method, fn] of [
+        ['GetJob', c.getJob.bind(c)],
+        ['CancelJob', c.cancelJob.bind(c)],
+      ] as const) {
+        const err = await call<{ id: string }, unknown>(fn, { id }).then(
+          () => undefined,
+          (e: grpc.ServiceError) => e,
+        );
+        assert.equal(err?.code, grpc.status.INVALID_ARGUMENT, `${method}(${id.slice(0, 10)}): ${err?.details}`);
+        assert.ok(err!.details.length < 300, `${method}: the message is short`);
+      }
+      const watched = await watch(c, id).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      assert.equal(watched?.code, grpc.status.INVALID_ARGUMENT, `WatchJob(${id.slice(0, 10)})`);
+    }
+    const missing = await call<{ id: string }, unknown>(c.getJob.bind(c), { id: 'no-such-job' }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e,
+    );
+    assert.equal(missing?.code, grpc.status.NOT_FOUND);
   });
 
   it('hints past the end of the source fail the job with INVALID_ARGUMENT and create nothing', async () => {

@@ -36,7 +36,8 @@ export class Cli {
 
   /** The job API of `--server`; the caller closes it. */
   remote(g: GlobalOptions): Remote {
-    return new Remote(g.server as string, apiClientSecurity(configOf(g).security));
+    const config = configOf(g);
+    return new Remote(g.server as string, apiClientSecurity(config.security), config.queue.outageRetryMs);
   }
 
   /** Opens the embedded repository for one command and closes it afterwards. */

@@ -78,11 +78,12 @@ export function blocksTable(blocks: readonly BlockInfo[]): string {
 
 export function duTable(rows: readonly DiskUsage[]): string {
   return table(
-    ['uid', 'name', 'size', 'real', 'sparse', 'dedup', 'unique', 'shared', 'exclusive'],
+    ['uid', 'name', 'size', 'state', 'real', 'sparse', 'dedup', 'unique', 'shared', 'exclusive'],
     rows.map((r) => [
       r.uid,
       r.name,
       bytes(r.sizeBytes),
+      r.complete ? 'complete' : `INCOMPLETE (${bytes(r.unrecordedBytes)} not backed up)`,
       bytes(r.realBytes),
       bytes(r.sparseBytes),
       bytes(r.dedupBytes),

@@ -1,6 +1,7 @@
 /** Scrubs, cleanup, retention, schedules, export/import and recovery through the real binary. */
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { buildImage, overwrite, tempDir, type TempDir } from '@blockvault/testing';
 import { assertUserError, cli, json } from '@blockvault/testing';
@@ -36,6 +37,25 @@ describe('blockvault maintenance commands', () => {
     assert.deepEqual((JSON.parse(deep.stdout) as { damagedBlocks: number[] }).damagedBlocks, [2]);
     assertUserError(await run('scrub', 'no-such-version'), 3, /not found/);
     assertUserError(await run('scrub', uid, '--percent', '0'), 2, /percentage/);
+    await run('rm', uid);
+  });
+
+  it('an incomplete version is called incomplete by show, du and scrub (exit 4), never damaged or sparse', async () => {
+    await writeFile(dir.file('vm.img'), buildImage(['r', 'r', 'r'], BS, 101));
+    const uid = await backup('unfinished');
+    // What an interrupted backup leaves: a version without its segment pointers.
+    const raw = new DatabaseSync(dir.file('home/metadata.sqlite'));
+    raw.prepare('DELETE FROM version_segments WHERE version_uid = ?').run(uid);
+    raw.prepare('UPDATE versions SET valid = 0 WHERE uid = ?').run(uid);
+    raw.close();
+    const scrubbed = await run('scrub', uid);
+    assertUserError(scrubbed, 4, /incomplete: not damaged/);
+    assert.doesNotMatch(scrubbed.stderr, /found damage/);
+    assert.match((await run('show', uid)).stdout, /INCOMPLETE: 0 of \d+ blocks recorded; its backup did not finish/);
+    const du = await run('du', uid);
+    assert.match(du.stdout, /INCOMPLETE/);
+    const [usage] = json<{ complete: boolean; sparseBytes: number }[]>(await run('--json', 'du', uid));
+    assert.deepEqual([usage?.complete, usage?.sparseBytes], [false, 0]);
     await run('rm', uid);
   });
 

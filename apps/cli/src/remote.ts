@@ -3,6 +3,7 @@
  * job; the CLI watches it (a progress bar on a terminal) and prints the job's result exactly as
  * the embedded mode prints it, with the same exit codes.
  */
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, InvalidArgumentError, UnavailableError } from '@blockvault/core';
 import { channelCredentials, clientOptions, codeOfStatus, type ClientSecurity } from '@blockvault/grpc-edge';
@@ -11,6 +12,7 @@ import { exitCodeForCode } from './exit-codes.ts';
 import { progressBar } from './progress.ts';
 
 const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+const TERMINAL = new Set<number>([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
 /** A job that failed: carries the server's error code so that the exit code matches. */
 class RemoteJobError extends Error {
@@ -34,9 +36,14 @@ export function remoteExitCode(err: unknown): number | undefined {
 
 export class Remote {
   readonly #client: JobServiceClient;
+  readonly #address: string;
+  readonly #outageMs: number;
 
-  constructor(address: string, security?: ClientSecurity) {
+  /** `outageMs`: how long the job API may be unreachable before a command gives up. @default 120000 */
+  constructor(address: string, security?: ClientSecurity, outageMs = 120_000) {
     if (!ADDRESS.test(address)) throw new InvalidArgumentError(`--server ${JSON.stringify(address)}: use HOST:PORT`);
+    this.#address = address;
+    this.#outageMs = outageMs;
     this.#client = new JobServiceClient(address, channelCredentials(security?.tls), clientOptions(security));
   }
 
@@ -59,11 +66,17 @@ export class Remote {
   }
 
   /**
-   * Submits, watches until the job ends, and returns its result (parsed result_json). The first
-   * Ctrl-C cancels the job (it stops between blocks) and waits for it to end; a second one leaves.
+   * Submits, watches until the job ends, and returns its result (parsed result_json). The job id
+   * goes to stderr as soon as the job is queued. A dropped watch (the scheduler restarting) is
+   * reconnected with backoff; only an outage longer than `outageMs` gives up, naming the job. The
+   * first Ctrl-C cancels the job (it stops between blocks) and waits for it to end; a second one
+   * leaves.
    */
   async run(req: SubmitJobRequest, label: string): Promise<unknown> {
-    const job = await this.#call(this.#client.submitJob, req);
+    // A request id chosen here makes a resubmission after a lost answer the same job, never a second run.
+    const submitted = { ...req, requestId: req.requestId || randomUUID() };
+    const job = await this.#untilAnswered('submit the job', () => this.#call(this.#client.submitJob, submitted));
+    process.stderr.write(`blockvault: job ${job.id} queued\n`);
     const bar = progressBar(label);
     const onInterrupt = (): void => {
       process.stderr.write(`\nblockvault: cancelling job ${job.id} (Ctrl-C again to leave it running)\n`);
@@ -72,33 +85,100 @@ export class Remote {
     };
     process.once('SIGINT', onInterrupt);
     try {
-      const last = await new Promise<Job>((done, fail) => {
-        let latest = job;
-        const stream = this.#client.watchJob({ id: job.id });
-        stream.on('data', (j: Job) => {
-          latest = j;
-          if (j.progress && bar.listener) {
-            const p = j.progress;
-            bar.listener({
-              operation: 'backup',
-              versionUid: j.versionUid,
-              blocksDone: p.blocksDone,
-              blocksTotal: p.blocksTotal,
-              bytesDone: p.bytesDone,
-              bytesPerSecond: p.bytesPerSecond,
-              etaSeconds: p.etaSeconds < 0 ? null : p.etaSeconds,
-            });
-          }
+      const last = await this.#untilAnswered(`watch job ${job.id}`, async (answered) => {
+        const latest = await this.#watchOnce(job.id, (j) => {
+          answered();
+          this.#progress(bar, j);
         });
-        stream.on('end', () => done(latest));
-        stream.on('error', (e: grpc.ServiceError) => fail(this.#translate(e)));
+        if (!TERMINAL.has(latest.state)) throw new UnavailableError(`the job API stopped watching job ${job.id} before it ended`);
+        return latest;
       });
       if (last.state !== JobState.JOB_STATE_SUCCEEDED) throw new RemoteJobError(last);
       return JSON.parse(last.resultJson) as unknown;
+    } catch (err) {
+      if (err instanceof UnavailableError) {
+        throw new UnavailableError(
+          `${err.message}; job ${job.id} may still be running: see \`blockvault --server ${this.#address} jobs\``,
+          { cause: err },
+        );
+      }
+      throw err;
     } finally {
       process.removeListener('SIGINT', onInterrupt);
       bar.stop();
     }
+  }
+
+  /**
+   * Runs `fn` until it answers, retrying unavailability with backoff and jitter; the outage
+   * budget restarts whenever `fn` reports progress through its `answered` callback.
+   */
+  async #untilAnswered<T>(what: string, fn: (answered: () => void) => Promise<T>): Promise<T> {
+    let outageStarted: number | undefined;
+    let delay = 250;
+    for (;;) {
+      try {
+        return await fn(() => {
+          outageStarted = undefined;
+          delay = 250;
+        });
+      } catch (err) {
+        if (!(err instanceof UnavailableError)) throw err;
+        const now = performance.now();
+        outageStarted ??= now;
+        if (now - outageStarted >= this.#outageMs)
+          throw new UnavailableError(
+            `cannot ${what}: the job API at ${this.#address} did not come back within ${Math.round(this.#outageMs / 1000)} s (${err.message})`,
+            { cause: err },
+          );
+        await new Promise((done) => setTimeout(done, delay * (0.5 + Math.random())));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /** One WatchJob stream: resolves with the last state seen when the server ends it. */
+  #watchOnce(id: string, onJob: (job: Job) => void): Promise<Job> {
+    return new Promise<Job>((done, fail) => {
+      let latest: Job | undefined;
+      const stream = this.#client.watchJob({ id });
+      stream.on('data', (j: Job) => {
+        latest = j;
+        onJob(j);
+      });
+      stream.on('end', () =>
+        latest ? done(latest) : fail(new UnavailableError(`the job API ended the watch of job ${id} without a state`)),
+      );
+      // A stream that breaks says nothing about the job (only a Job message does): the server
+      // went away or restarted, and the watch is reconnected.
+      const dropped = new Set<number>([
+        grpc.status.CANCELLED,
+        grpc.status.UNAVAILABLE,
+        grpc.status.DEADLINE_EXCEEDED,
+        grpc.status.INTERNAL,
+      ]);
+      stream.on('error', (e: grpc.ServiceError) =>
+        fail(
+          dropped.has(e.code)
+            ? new UnavailableError(`the watch of job ${id} broke: ${e.details || e.message}`, { cause: e })
+            : this.#translate(e),
+        ),
+      );
+    });
+  }
+
+  #progress(bar: ReturnType<typeof progressBar>, j: Job): void {
+    if (!j.progress || !bar.listener) return;
+    const p = j.progress;
+    bar.listener({
+      operation: 'backup',
+      versionUid: j.versionUid,
+      blocksDone: p.blocksDone,
+      blocksTotal: p.blocksTotal,
+      bytesDone: p.bytesDone,
+      bytesPerSecond: p.bytesPerSecond,
+      etaSeconds: p.etaSeconds < 0 ? null : p.etaSeconds,
+    });
   }
 
   /** Asks a queued or running job to stop. */

@@ -11,7 +11,7 @@ import { storeVersionMetadata } from './export.ts';
 import { classifyBlocks, type Hint } from './hints.ts';
 import { emptyStats, type BackupStats, type BlobRef, type Version } from './model.ts';
 import { BufferPool, TaskGroup, Batcher } from './pipeline.ts';
-import type { BlockSource, IoModule, Lease, SegmentEntry } from './ports.ts';
+import type { BlockSource, IoModule, Lease, LockOptions, SegmentEntry } from './ports.ts';
 import { autoTags, isValidTag } from './tags.ts';
 import { SegmentBuilder } from './segment-builder.ts';
 import { BackupSessionLease } from './session.ts';
@@ -32,6 +32,10 @@ export interface BackupRequest {
   readonly onVersion?: (uid: string) => void;
   /** Aborting it stops the backup between blocks with its reason (a CancelledError); the version stays resumable. */
   readonly signal?: AbortSignal;
+  /** Who holds the version's lock, for messages and takeover (a job's attempt). @default the process (host:pid) */
+  readonly lockOwner?: string;
+  /** Take the version's lock over from a stalled holder whose owner starts with this (see LockOptions). */
+  readonly takeOverFrom?: string;
 }
 
 export interface BackupResult {
@@ -159,10 +163,14 @@ class BackupRun {
     return base;
   }
 
+  #lockOptions(owner: string): LockOptions {
+    return { owner: this.#req.lockOwner ?? owner, ...(this.#req.takeOverFrom ? { takeOverFrom: this.#req.takeOverFrom } : {}) };
+  }
+
   async #openVersion(uid: string, sizeBytes: number): Promise<{ version: Version; lease: Lease }> {
     const { metadata, locks, owner, clock } = this.#ctx;
     if (this.#req.continueUid) {
-      const lease = await locks.acquire(`version:${uid}`, { owner });
+      const lease = await locks.acquire(`version:${uid}`, this.#lockOptions(owner));
       try {
         const version = await metadata.getVersion(uid);
         if (version.valid) throw new InvalidVersionStateError(`version ${uid} is complete and valid; there is nothing to continue`);
@@ -178,9 +186,9 @@ class BackupRun {
       }
     }
     const now = clock.now();
-    const tags = this.#req.tags?.length
-      ? [...new Set(this.#req.tags)]
-      : autoTags(await metadata.listVersions({ name: this.#req.name }), now);
+    // Automatic tags wait for completion: they go to the first *valid* version of each period,
+    // so an interrupted attempt never takes them from the backup that completes.
+    const tags = this.#req.tags?.length ? [...new Set(this.#req.tags)] : [];
     const version: Version = {
       uid,
       name: this.#req.name,
@@ -195,7 +203,7 @@ class BackupRun {
       stats: null,
     };
     // Lock first: between creating the version and locking it, an rm could remove it.
-    const lease = await locks.acquire(`version:${version.uid}`, { owner });
+    const lease = await locks.acquire(`version:${version.uid}`, this.#lockOptions(owner));
     try {
       await metadata.createVersion(version);
     } catch (err) {
@@ -452,7 +460,15 @@ class BackupRun {
     this.#stats.durationSeconds = (clock.now().getTime() - this.#started) / 1000;
     // The last fenced write: a backup whose session expired must not mark its version valid.
     await metadata.commitSegments(version.uid, [], [], this.#fence.fence());
-    await metadata.updateVersion(version.uid, { valid: true, stats: this.#stats });
+    const current = await metadata.getVersion(version.uid);
+    const tags =
+      current.tags.length > 0
+        ? undefined
+        : autoTags(
+            (await metadata.listVersions({ name: current.name })).filter((v) => v.valid && v.uid !== current.uid),
+            current.date,
+          );
+    await metadata.updateVersion(version.uid, { valid: true, stats: this.#stats, ...(tags ? { tags } : {}) });
     await this.#storeMetadataCopy(version.uid);
     const final = await metadata.getVersion(version.uid);
     events.publish({ kind: 'backup.completed', versionUid: final.uid, name: final.name, stats: this.#stats });

@@ -1,4 +1,4 @@
-import type { Lease } from './ports.ts';
+import type { Lease, LockOptions } from './ports.ts';
 
 /**
  * A held lock: renews itself every third of its TTL (in the background, never keeping the process
@@ -27,4 +27,14 @@ export function renewingLease(name: string, ttlMs: number, renew: () => unknown,
       await release();
     },
   };
+}
+
+/**
+ * Whether a held lock may be taken over by `options` (see LockOptions.takeOverFrom): the holder is
+ * an earlier attempt of the same job and has missed a renewal. A live holder renews every third
+ * of its lease, so its lease never runs below two thirds; below half, it has stopped.
+ */
+export function isStaleAttempt(holderOwner: string, expires: number, now: number, options: LockOptions, ttlMs: number): boolean {
+  if (!options.takeOverFrom || !holderOwner.startsWith(options.takeOverFrom)) return false;
+  return expires - now < ttlMs / 2;
 }

@@ -188,6 +188,12 @@ export interface LockOptions {
   readonly owner: string;
   /** A holder that stops renewing loses the lock after this long. @default 60000 */
   readonly ttlMs?: number;
+  /**
+   * An owner prefix (a job's, `job:<id>#`): a holder whose owner starts with it and that has
+   * missed a renewal (see `isStaleAttempt`) is taken over at once, without waiting out its lease.
+   * A new attempt of a job so takes the lock its own dead attempt left; a live holder keeps it.
+   */
+  readonly takeOverFrom?: string;
 }
 
 export interface Locks {

@@ -19,12 +19,25 @@ export interface ListOptions extends VersionFilter {
 }
 
 /** Space used by one version. Exact even when a block repeats inside the version. */
+/** What a version's recorded segments hold. */
+interface Recorded {
+  readonly blobs: Map<string, number>;
+  readonly realBytes: number;
+  readonly recordedBytes: number;
+  readonly complete: boolean;
+}
+
 export interface DiskUsage {
   readonly uid: string;
   readonly name: string;
   readonly sizeBytes: number;
+  /** Whether every block is recorded; an incomplete version's unrecorded blocks count nowhere below. */
+  readonly complete: boolean;
+  /** Bytes of blocks no recorded segment covers yet (0 when complete). */
+  readonly unrecordedBytes: number;
   /** Bytes of non-sparse blocks. */
   readonly realBytes: number;
+  /** Bytes of recorded sparse (all-zero) blocks. */
   readonly sparseBytes: number;
   /** Bytes saved because a block repeats inside this version. */
   readonly dedupBytes: number;
@@ -195,27 +208,32 @@ export class Repository {
     const wanted = uid ? [await this.ctx.metadata.getVersion(uid)] : all;
     // How many versions reference each blob (counted once per version).
     const users = new Map<string, number>();
-    const perVersion = new Map<string, { blobs: Map<string, number>; realBytes: number }>();
+    const perVersion = new Map<string, Recorded>();
     for (const v of all) {
       const blobs = new Map<string, number>();
       let realBytes = 0;
+      let recordedBytes = 0;
+      let segments = 0;
       await this.#eachBlock(v, (first, segment, layout) => {
+        segments++;
         for (let i = 0; i < segment.length / layout.digestLength; i++) {
           const d = digestAt(segment, i, layout.digestLength);
-          if (isSparseDigest(d)) continue;
           const size = blockLength(first + i, v.sizeBytes, this.ctx.config.blockSize);
+          recordedBytes += size;
+          if (isSparseDigest(d)) continue;
           realBytes += size;
           blobs.set(d.toString('hex'), size);
         }
         return Promise.resolve();
       });
       for (const k of blobs.keys()) users.set(k, (users.get(k) ?? 0) + 1);
-      perVersion.set(v.uid, { blobs, realBytes });
+      const layout = new SegmentLayout(v.size, this.ctx.config.blocksPerSegment, this.ctx.hasher.digestLength);
+      perVersion.set(v.uid, { blobs, realBytes, recordedBytes, complete: segments === layout.segments });
     }
-    return wanted.map((v) => this.#usage(v, perVersion.get(v.uid) ?? { blobs: new Map(), realBytes: 0 }, users));
+    return wanted.map((v) => this.#usage(v, perVersion.get(v.uid)!, users));
   }
 
-  #usage(v: Version, mine: { blobs: Map<string, number>; realBytes: number }, users: Map<string, number>): DiskUsage {
+  #usage(v: Version, mine: Recorded, users: Map<string, number>): DiskUsage {
     let uniqueBytes = 0;
     let sharedBytes = 0;
     for (const [k, size] of mine.blobs) {
@@ -226,8 +244,10 @@ export class Repository {
       uid: v.uid,
       name: v.name,
       sizeBytes: v.sizeBytes,
+      complete: mine.complete,
+      unrecordedBytes: v.sizeBytes - mine.recordedBytes,
       realBytes: mine.realBytes,
-      sparseBytes: v.sizeBytes - mine.realBytes,
+      sparseBytes: mine.recordedBytes - mine.realBytes,
       dedupBytes: mine.realBytes - uniqueBytes,
       uniqueBytes,
       sharedBytes,

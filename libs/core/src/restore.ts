@@ -70,7 +70,7 @@ async function restoreVersion(ctx: EngineContext, req: RestoreRequest): Promise<
     const pointers = await ctx.metadata.getVersionSegments(version.uid);
     if (pointers.size !== layout.segments) {
       throw new InvalidVersionStateError(
-        `version ${version.uid} is incomplete (${pointers.size} of ${layout.segments} segments); continue its backup with --continue first`,
+        `version ${version.uid} is incomplete (${pointers.size} of ${layout.segments} segments); finish its backup first: blockvault backup SOURCE NAME --continue ${version.uid}`,
       );
     }
     const target = await module.openTarget(url, { force: req.force ?? false, resume: continueFrom > 0, sizeBytes: version.sizeBytes });

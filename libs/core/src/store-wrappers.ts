@@ -19,6 +19,8 @@ export interface RetryPolicy {
   readonly now?: () => number;
   /** @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Which failures are worth another try. @default isRetryable: unavailability only */
+  readonly retryOn?: (err: unknown) => boolean;
   /** Told before each wait (for logs and metrics). */
   readonly onRetry?: (what: string, attempt: number, err: Error, delayMs: number) => void;
 }
@@ -42,7 +44,7 @@ export async function retrying<T>(what: string, policy: RetryPolicy, fn: () => P
     try {
       return await fn();
     } catch (err) {
-      if (!isRetryable(err)) throw err;
+      if (!(policy.retryOn ?? isRetryable)(err)) throw err;
       // Full jitter around the exponential step (AWS architecture blog), never past the budget.
       const wait = Math.min(delay * (0.5 + random()), Math.max(0, maxElapsed - (now() - started)));
       if (wait <= 0) throw err;

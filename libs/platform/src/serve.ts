@@ -200,6 +200,7 @@ const REGISTRY: Record<ModuleName, Module> = {
         owner: owner(),
         logger: ctx.log,
         lockTtlMs: ctx.o.config.queue.lockTtlMs,
+        outageRetryMs: ctx.o.config.queue.outageRetryMs,
       });
       await ctx.worker.start();
     },

@@ -40,6 +40,27 @@ export function locksContract(name: string, open: LocksFactory): void {
       await (await b.acquire('version:ttl', { owner: 'next' })).release();
     });
 
+    it("a new attempt of a job takes over its dead attempt's lock at once, never a live one, never another job's", async () => {
+      let now = new Date('2026-01-01T00:00:00Z');
+      const clock: Clock = { now: () => now };
+      const [a, b] = [await open(clock), await open(clock)];
+      const ttlMs = 60_000;
+      await a.acquire('version:attempts', { owner: 'job:j1#1 host-a:11', ttlMs });
+      await a.acquire('version:other-job', { owner: 'job:j1#1 host-a:11', ttlMs });
+      now = new Date(now.getTime() + 10_000); // still renewing (its lease never runs below two thirds)
+      await assert.rejects(
+        b.acquire('version:attempts', { owner: 'job:j1#2 host-b:22', ttlMs, takeOverFrom: 'job:j1#' }),
+        VersionLockedError,
+      );
+      now = new Date(now.getTime() + 21_000); // 31 s without a renewal: that attempt has stopped
+      await assert.rejects(
+        b.acquire('version:other-job', { owner: 'job:j2#1 host-b:22', ttlMs, takeOverFrom: 'job:j2#' }),
+        VersionLockedError,
+        "another job's lock waits out its lease",
+      );
+      await (await b.acquire('version:attempts', { owner: 'job:j1#2 host-b:22', ttlMs, takeOverFrom: 'job:j1#' })).release();
+    });
+
     it('an override takes a live lease and reports whose it was', async () => {
       const a = await open(realClock);
       const overrides: string[] = [];

@@ -34,9 +34,8 @@ export function register(program: Command, cli: Cli): void {
         await cli.localOrJob(
           cmd,
           async (remote, remoteG) => {
-            if (opts.continue)
-              throw new InvalidArgumentError('--continue is automatic with --server: a job whose worker died continues its version');
             const backup = {
+              ...(opts.continue ? { continueUid: opts.continue } : {}),
               source,
               name,
               snapshotName: opts.snapshot ?? rbdSnapshot(source),

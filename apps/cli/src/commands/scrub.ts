@@ -1,6 +1,6 @@
 /** Finding rot: `scrub`, `deep-scrub` and their batch forms. */
 import type { Command } from 'commander';
-import { DamagedBlocksError, IntegrityError, type ScrubResult } from '@blockvault/core';
+import { DamagedBlocksError, IntegrityError, InvalidVersionStateError, type ScrubResult } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
 import { bytes } from '../format.ts';
 import { parsePercent } from './parse.ts';
@@ -59,10 +59,19 @@ function scrubText(r: ScrubResult): string {
   return `${r.deep ? 'deep-scrub' : 'scrub'} ${r.uid}: ${r.blocksChecked} blocks (${bytes(r.bytesChecked)}) checked: ${state}${source}; valid: ${r.valid ? 'yes' : 'no'}`;
 }
 
-/** Damage or a source mismatch ends a scrub with exit 5; not being able to run, with 2-4 or 6. */
+/**
+ * Damage or a source mismatch ends a scrub with exit 5; an incomplete version (its backup did
+ * not finish) with exit 4, naming the command that finishes it; not being able to run, 2-4 or 6.
+ */
 function failOnDamage(results: readonly ScrubResult[]): void {
   const damaged = results.flatMap((r) => r.damagedBlocks);
-  if (damaged.length > 0 || results.some((r) => r.incomplete)) throw new DamagedBlocksError('scrub found damage', damaged);
+  if (damaged.length > 0) throw new DamagedBlocksError('scrub found damage', damaged);
+  const incomplete = results.filter((r) => r.incomplete).map((r) => r.uid);
+  if (incomplete.length > 0) {
+    throw new InvalidVersionStateError(
+      `${incomplete.length === 1 ? `version ${incomplete[0]} is` : `versions ${incomplete.join(', ')} are`} incomplete: not damaged, but its backup did not finish; finish it with \`blockvault backup SOURCE NAME --continue UID\``,
+    );
+  }
   const mismatches = results.flatMap((r) => r.sourceMismatches);
   if (mismatches.length > 0)
     throw new IntegrityError(`deep-scrub: ${mismatches.length} block(s) differ from the source (the backup's blocks were left valid)`);

@@ -36,7 +36,12 @@ export function register(program: Command, cli: Cli): void {
       await cli.withRepo(cmd, async (repo, g) => {
         const version = await repo.getVersion(uid);
         const blocks = await repo.blocks(uid);
-        cli.print(g, { ...versionJson(version), blocks }, () => `${versionsTable([version])}\n${blocksTable(blocks)}`);
+        // Blocks come from recorded segments: fewer than the version's size means its backup did not finish.
+        const complete = blocks.length === version.size;
+        const note = complete
+          ? ''
+          : `\nINCOMPLETE: ${blocks.length} of ${version.size} blocks recorded; its backup did not finish (blockvault backup SOURCE ${version.name} --continue ${uid})`;
+        cli.print(g, { ...versionJson(version), complete, blocks }, () => `${versionsTable([version])}\n${blocksTable(blocks)}${note}`);
       });
     });
 

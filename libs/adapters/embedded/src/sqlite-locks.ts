@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
-import { renewingLease, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
+import { isStaleAttempt, renewingLease, VersionLockedError, type Clock, type Lease, type LockOptions, type Locks } from '@blockvault/core';
 
 const DEFAULT_TTL_MS = 60_000;
 
@@ -60,7 +60,8 @@ export class SqliteLocks implements Locks {
     try {
       const now = this.#clock.now().getTime();
       const held = this.#db.prepare('SELECT owner, token, host, pid, expires FROM locks WHERE name = ?').get(name) as LockRow | undefined;
-      if (held && held.expires > now && !(held.host === this.#host && !processAlive(held.pid))) {
+      const gone = held !== undefined && held.host === this.#host && !processAlive(held.pid);
+      if (held && held.expires > now && !gone && !isStaleAttempt(held.owner, held.expires, now, options, ttl)) {
         const holder = `${held.owner} (pid ${held.pid} on ${held.host})`;
         if (!this.#options.override) throw new VersionLockedError(name, holder);
         this.#options.onOverride?.(name, holder);

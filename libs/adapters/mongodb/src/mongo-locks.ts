@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { Collection, Db } from 'mongodb';
 import {
   AlreadyExistsError,
+  isStaleAttempt,
   renewingLease,
   VersionLockedError,
   type Clock,
@@ -60,7 +61,8 @@ export class MongoLocks implements Locks {
       if (!(err instanceof AlreadyExistsError)) throw err;
       const held = await translate(() => this.#c.findOne({ _id: name }));
       const holder = held ? `${held.owner} (pid ${held.pid} on ${held.host})` : 'another process';
-      if (held && held.expires > this.#clock.now().getTime()) {
+      const now = this.#clock.now().getTime();
+      if (held && held.expires > now && !isStaleAttempt(held.owner, held.expires, now, options, ttl)) {
         if (!this.#options.override) throw new VersionLockedError(name, holder);
         this.#options.onOverride?.(name, holder);
       }

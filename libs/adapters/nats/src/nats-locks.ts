@@ -9,6 +9,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import {
+  isStaleAttempt,
   renewingLease,
   UnavailableError,
   VersionLockedError,
@@ -97,7 +98,8 @@ export class NatsLocks implements Locks {
       if (entry && entry.operation === 'PUT') {
         const held = entry.json<Holder>();
         const holder = `${held.owner} (pid ${held.pid} on ${held.host})`;
-        if (held.expires > this.#clock.now().getTime()) {
+        const now = this.#clock.now().getTime();
+        if (held.expires > now && !isStaleAttempt(held.owner, held.expires, now, options, ttl)) {
           if (!this.#options.override) throw new VersionLockedError(name, holder);
           this.#options.onOverride?.(name, holder);
         }

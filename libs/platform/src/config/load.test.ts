@@ -41,7 +41,7 @@ describe('configuration', () => {
     assert.deepEqual(c.stores.metadata, {});
     assert.equal(c.stores.blobs.retryMs, 30_000);
     assert.equal(c.nats.url, undefined);
-    assert.deepEqual(c.queue, { ackWaitMs: 30_000, lockTtlMs: 60_000 });
+    assert.deepEqual(c.queue, { ackWaitMs: 30_000, lockTtlMs: 60_000, outageRetryMs: 120_000 });
     assert.equal(c.scheduler.tickMs, 30_000);
     assert.equal(c.telemetry.traceBlockRatio, 0.01);
     assert.equal(c.logging.level, 'info');

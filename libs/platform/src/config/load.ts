@@ -43,7 +43,7 @@ export interface BlockvaultConfig {
   readonly services: { readonly listen?: string; readonly metricsListen?: string };
   /** NATS; `url` undefined: `serve` runs the queue in process, the CLI uses the database's locks. */
   readonly nats: { readonly url?: string; readonly auth?: NatsAuth };
-  readonly queue: { readonly ackWaitMs: number; readonly lockTtlMs: number };
+  readonly queue: { readonly ackWaitMs: number; readonly lockTtlMs: number; readonly outageRetryMs: number };
   readonly scheduler: { readonly tickMs: number };
   readonly security: SecurityConfig;
   readonly telemetry: { readonly traceBlockRatio: number };
@@ -225,6 +225,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
     queue: {
       ackWaitMs: e.int('BLOCKVAULT_JOB_ACK_WAIT_MS', 30_000, 1000, 3_600_000),
       lockTtlMs: e.int('BLOCKVAULT_LOCK_TTL_MS', 60_000, 1000, 3_600_000),
+      outageRetryMs: e.int('BLOCKVAULT_JOB_OUTAGE_RETRY_MS', 120_000, 0, 3_600_000),
     },
     scheduler: { tickMs: e.int('BLOCKVAULT_SCHEDULER_TICK_MS', 30_000, 100, 86_400_000) },
     security: securityFrom(e),

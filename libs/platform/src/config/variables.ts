@@ -165,6 +165,14 @@ export const VARIABLES: readonly Variable[] = [
     default: '60000',
     meaning: "the lease of locks in NATS KV: a dead holder's lock frees after this long",
   },
+  {
+    name: 'BLOCKVAULT_JOB_OUTAGE_RETRY_MS',
+    section: 'queue',
+    accepts: '0-3600000',
+    default: '120000',
+    meaning:
+      'how long a running job waits out an unavailable service or store (retrying with backoff, continuing its version) before the attempt counts as failed; and how long the CLI with --server waits for the job API to come back',
+  },
 
   {
     name: 'BLOCKVAULT_SCHEDULER_TICK_MS',

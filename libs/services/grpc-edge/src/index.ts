@@ -3,7 +3,8 @@
  * again in clients; both directions live here so that every service and client agrees.
  */
 import * as grpc from '@grpc/grpc-js';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { propagation } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import {
@@ -162,6 +163,8 @@ export interface StartedServer {
 
 /** The contract's .proto files (for server reflection). */
 export const PROTO_ROOT = resolve(import.meta.dirname, '../../../../proto');
+/** The standard health checking protocol's .proto, as grpc-health-check ships it. */
+const HEALTH_PROTO_ROOT = join(dirname(createRequire(import.meta.url).resolve('grpc-health-check')), '../../proto');
 
 /**
  * Starts a gRPC server with our message limits, the standard health checking service reporting
@@ -180,7 +183,10 @@ export async function startServer<S extends grpc.UntypedServiceImplementation>(
   // Loaded only by servers: protobufjs and the descriptors would grow every client's heap, and a
   // larger heap makes each of the data path's many garbage collections slower.
   const [{ ReflectionService }, { loadSync }] = await Promise.all([import('@grpc/reflection'), import('@grpc/proto-loader')]);
-  new ReflectionService(loadSync(protoFile, { includeDirs: [PROTO_ROOT] })).addToServer(server);
+  // Reflection describes the health service too, so `grpcurl HOST:PORT grpc.health.v1.Health/Check` needs no -proto.
+  new ReflectionService(loadSync([protoFile, 'health/v1/health.proto'], { includeDirs: [PROTO_ROOT, HEALTH_PROTO_ROOT] })).addToServer(
+    server,
+  );
   new HealthImplementation({ '': 'SERVING', [serviceName]: 'SERVING' }).addToServer(server);
   const credentials = serverCredentials(security?.tls);
   const port = await new Promise<number>((done, fail) => server.bindAsync(address, credentials, (err, p) => (err ? fail(err) : done(p))));

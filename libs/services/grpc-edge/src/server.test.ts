@@ -62,6 +62,13 @@ describe('startServer', () => {
     );
     const file = await ask({ fileContainingSymbol: 'blockvault.v1.MetadataService' });
     assert.ok(file.fileDescriptorResponse?.fileDescriptorProto.some((d) => d.includes('CommitSegments')));
+    // The standard health service is described too: grpcurl calls it without -proto.
+    assert.ok(
+      listed.listServicesResponse?.service.some((s) => s.name === 'grpc.health.v1.Health'),
+      JSON.stringify(listed),
+    );
+    const health = await ask({ fileContainingSymbol: 'grpc.health.v1.Health' });
+    assert.ok(health.fileDescriptorResponse?.fileDescriptorProto.some((d) => d.includes('HealthCheckRequest')));
     client.close();
   });
 

@@ -1,5 +1,6 @@
 export {
   ACK_WAIT_MS,
+  checkJobId,
   isTerminal,
   JOB_TYPES,
   jobType,
@@ -18,7 +19,7 @@ export {
   type JetStreamQueueOptions,
 } from './jetstream-queue.ts';
 export { MemoryJobQueue } from './memory-queue.ts';
-export { Worker, type WorkerOptions } from './worker.ts';
+export { DEFAULT_OUTAGE_RETRY_MS, Worker, type WorkerOptions } from './worker.ts';
 export { runJob } from './run-job.ts';
 export { jobService, serveJobApi, MAX_MESSAGE_BYTES, type GrpcServer, type JobServiceDeps } from './job-service.ts';
 export { DEFAULT_TICK_MS, SchedulerLoop, type SchedulerOptions } from './scheduler.ts';

@@ -15,17 +15,20 @@ import {
 } from '@blockvault/grpc-edge';
 import {
   checkBackupRequest,
+  checkTimeZone,
   ConflictError,
   ErrorCode,
   InvalidArgumentError,
+  InvalidVersionStateError,
   parseHints,
+  parseRetentionRules,
   PermissionDeniedError,
   versionToJson,
   type Clock,
   type Repository,
 } from '@blockvault/core';
 import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
-import { isTerminal, jobType, type JobQueue } from './queue.ts';
+import { checkJobId, isTerminal, jobType, type JobQueue } from './queue.ts';
 
 export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
 
@@ -75,6 +78,14 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
         if (req.backup!.hintsJson) parseHints(req.backup!.hintsJson, 'backup.hints_json');
         await checked(repository, req.backup!.source);
         if (req.backup?.fromUid) await repository.getVersion(req.backup.fromUid);
+        if (req.backup?.continueUid) {
+          if (req.backup.fromUid)
+            throw new InvalidArgumentError(
+              'backup.continue_uid resumes a version as it was started; do not combine it with backup.from_uid',
+            );
+          const v = await repository.getVersion(req.backup.continueUid);
+          if (v.valid) throw new InvalidVersionStateError(`version ${v.uid} is complete and valid: there is nothing to continue`);
+        }
       } else if (type === 'restore') {
         required(req.restore?.uid, 'restore.uid');
         required(req.restore?.target, 'restore.target');
@@ -82,17 +93,22 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
         await repository.getVersion(req.restore!.uid);
       } else if (type === 'scrub') {
         required(req.scrub?.uid, 'scrub.uid');
+        const percent = req.scrub!.percent;
+        if (percent !== 0 && !(percent > 0 && percent <= 100))
+          throw new InvalidArgumentError(`scrub.percent must be more than 0 and at most 100 (0 means 100), got ${percent}`);
         if (req.scrub?.source) await checked(repository, req.scrub.source);
         await repository.getVersion(req.scrub!.uid);
       } else if (type === 'enforce') {
         required(req.enforce?.rules, 'enforce.rules');
+        parseRetentionRules(req.enforce!.rules);
+        checkTimeZone(req.enforce!.timeZone || 'UTC');
       }
       return queue.submit(req, deps.clock.now());
     }),
-    getJob: unary((req) => queue.get(req.id)),
+    getJob: unary((req) => queue.get(checkJobId(req.id))),
     listJobs: unary(async (req) => ({ jobs: await queue.list(req.limit || 100) })),
     cancelJob: unary(async (req) =>
-      queue.update(req.id, (j) => {
+      queue.update(checkJobId(req.id), (j) => {
         // A queued job is skipped by the worker that gets it. A running backup, restore or scrub
         // stops between blocks once its worker sees the request, and the job ends CANCELLED.
         if (j.state === JobState.JOB_STATE_QUEUED)
@@ -112,7 +128,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
     watchJob: (call) => {
       void (async () => {
         try {
-          for await (const job of queue.watch(call.request.id)) {
+          for await (const job of queue.watch(checkJobId(call.request.id))) {
             if (call.cancelled) return;
             call.write(job);
           }

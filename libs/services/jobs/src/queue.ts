@@ -17,6 +17,15 @@ export const JOB_TYPES = ['backup', 'restore', 'scrub', 'cleanup', 'enforce'] as
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const TERMINAL = new Set<number>([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
+/** What a job id may be (a request id): refused before it reaches a store, never echoed whole. */
+export function checkJobId(id: string): string {
+  if (!REQUEST_ID.test(id)) {
+    const shown = id.length > 64 ? `${JSON.stringify(id.slice(0, 64))}... (${id.length} characters)` : JSON.stringify(id);
+    throw new InvalidArgumentError(`job id ${shown} is not a job id: ids are 1-128 of A-Z a-z 0-9 _ . : -`);
+  }
+  return id;
+}
+
 export function isTerminal(job: Job): boolean {
   return TERMINAL.has(job.state);
 }
@@ -31,7 +40,7 @@ export function jobType(req: SubmitJobRequest): string {
 export function newJob(req: SubmitJobRequest, now: Date): Job {
   const type = jobType(req);
   const id = req.requestId || randomUUID();
-  if (!REQUEST_ID.test(id)) throw new InvalidArgumentError('request_id must be 1-128 of A-Z a-z 0-9 _ . : -');
+  if (!REQUEST_ID.test(id)) throw new InvalidArgumentError(`request_id must be 1-128 of A-Z a-z 0-9 _ . : - (got ${id.length} characters)`);
   return {
     id,
     type,

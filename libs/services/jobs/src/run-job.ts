@@ -19,12 +19,38 @@ export interface RunHooks {
   readonly onVersion?: (uid: string) => Promise<void> | void;
   /** Stops a backup, restore or scrub between blocks (CancelJob). */
   readonly signal?: AbortSignal;
+  /** This attempt's delivery number: the version lock's owner names it. @default 1 */
+  readonly attempt?: number;
+  /**
+   * Whether an earlier try of this restore job already wrote to the target (so the target is
+   * the job's own and a retry overwrites it, rather than refusing an existing target).
+   */
+  readonly restoreWroteTarget?: () => boolean;
 }
+
+/** The owner prefix of every attempt of a job, in version locks (LockOptions.takeOverFrom). */
+export const jobLockPrefix = (jobId: string): string => `job:${jobId}#`;
 
 export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): Promise<unknown> {
   const req = job.request;
   if (req?.backup) {
     const b = req.backup;
+    // The version's lock names this attempt; a later attempt of the same job takes it over at once
+    // once this one stops renewing it (a worker that died), never while it is alive.
+    const locking = { lockOwner: `${jobLockPrefix(job.id)}${hooks.attempt ?? 1} ${repo.ctx.owner}`, takeOverFrom: jobLockPrefix(job.id) };
+    if (b.continueUid && !job.versionUid) {
+      // Asked to finish an interrupted version (`backup --continue UID` with --server).
+      const r = await repo.backup({
+        source: b.source,
+        name: b.name,
+        continueUid: b.continueUid,
+        onProgress: hooks.onProgress,
+        onVersion: (uid) => void hooks.onVersion?.(uid),
+        signal: hooks.signal,
+        ...locking,
+      });
+      return { version: versionToJson(r.version), stats: r.stats };
+    }
     if (job.versionUid) {
       // An earlier attempt created the version: continue it rather than start over.
       // Gone (removed meanwhile): start a new version; any other failure fails the attempt.
@@ -40,6 +66,7 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
           continueUid: earlier.uid,
           onProgress: hooks.onProgress,
           signal: hooks.signal,
+          ...locking,
         });
         return { version: versionToJson(r.version), stats: r.stats };
       }
@@ -55,6 +82,7 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
       onProgress: hooks.onProgress,
       onVersion: (uid) => void hooks.onVersion?.(uid),
       signal: hooks.signal,
+      ...locking,
     });
     return { version: versionToJson(r.version), stats: r.stats };
   }
@@ -64,7 +92,7 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
       uid: r.uid,
       target: r.target,
       sparse: r.sparse,
-      force: r.force,
+      force: r.force || (hooks.restoreWroteTarget?.() ?? false),
       continueFrom: r.continueFrom || undefined,
       onProgress: hooks.onProgress,
       signal: hooks.signal,
@@ -78,7 +106,7 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
   if (req?.cleanup) {
     const c = req.cleanup;
     const r = await repo.cleanup({
-      graceSeconds: c.graceSeconds < 0 ? DEFAULT_GRACE_SECONDS : c.graceSeconds,
+      graceSeconds: c.graceSeconds === undefined || c.graceSeconds < 0 ? DEFAULT_GRACE_SECONDS : c.graceSeconds,
       full: c.full,
       prefix: c.prefix,
       dryRun: c.dryRun,

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { MemoryEventBus } from '@blockvault/adapter-embedded';
-import type { BlockvaultEvent, Repository } from '@blockvault/core';
-import { JobState } from '@blockvault/proto';
+import { UnavailableError, type BackupStats, type BlockvaultEvent, type Repository, type Version } from '@blockvault/core';
+import { JobState, type SubmitJobRequest } from '@blockvault/proto';
 import { collect, startNats, type NatsServer } from '@blockvault/testing';
 import { openNats } from '@blockvault/adapter-nats';
 import { JetStreamJobQueue } from './jetstream-queue.ts';
@@ -65,3 +65,78 @@ for (const [name, open] of adapters) {
     });
   });
 }
+
+describe('Worker and outages (in-process queue)', () => {
+  const version = (uid: string, valid: boolean): Version => ({
+    uid,
+    name: 'vm1',
+    snapshotName: '',
+    date: new Date('2026-01-01T00:00:00Z'),
+    size: 1,
+    sizeBytes: 4096,
+    valid,
+    protected: false,
+    tags: [],
+    expire: null,
+    stats: null,
+  });
+  const stats = { bytesRead: 0 } as unknown as BackupStats;
+
+  /** A repository whose backups meet an outage `failures` times, then succeed. */
+  function flaky(failures: number): { repository: Repository; continued: (string | undefined)[] } {
+    const continued: (string | undefined)[] = [];
+    const repository = {
+      ctx: { owner: 'test-host:1' },
+      getVersion: async (uid: string) => version(uid, false),
+      backup: async (req: { continueUid?: string; onVersion?: (uid: string) => void }) => {
+        continued.push(req.continueUid);
+        req.onVersion?.('v1');
+        if (continued.length <= failures) throw new UnavailableError('injected: the blob-store service is restarting');
+        return { version: version('v1', true), stats };
+      },
+    } as unknown as Repository;
+    return { repository, continued };
+  }
+
+  const backupJob = (requestId: string): SubmitJobRequest => ({
+    requestId,
+    backup: { source: 'file:///x.img', name: 'vm1', snapshotName: '', hintsJson: '', fromUid: '', tags: [], expire: '' },
+  });
+
+  async function runOne(queue: MemoryJobQueue, repository: Repository, outageRetryMs: number, id: string): Promise<BlockvaultEvent> {
+    const events = new MemoryEventBus();
+    const ended = new Promise<BlockvaultEvent>((resolve) => {
+      events.subscribe('job.completed', resolve);
+      events.subscribe('job.failed', resolve);
+    });
+    const worker = new Worker({ queue, repository, events, clock: { now: () => new Date() }, owner: 'test:1', outageRetryMs });
+    await queue.submit(backupJob(id), new Date());
+    await worker.start();
+    const event = await ended;
+    await worker.stop();
+    queue.close();
+    return event;
+  }
+
+  it('waits out an outage within one attempt, continuing the version it started', async () => {
+    const queue = new MemoryJobQueue();
+    const { repository, continued } = flaky(2);
+    const event = await runOne(queue, repository, 60_000, 'outage-short');
+    assert.equal(event.kind, 'job.completed');
+    const job = await queue.get('outage-short');
+    assert.equal(job.state, JobState.JOB_STATE_SUCCEEDED);
+    assert.equal(job.attempts, 1, 'no attempt was spent on the outage');
+    assert.deepEqual(continued, [undefined, 'v1', 'v1'], 'each retry continues the same version');
+  });
+
+  it('an outage longer than the budget spends the attempts and fails as unavailable', async () => {
+    const queue = new MemoryJobQueue();
+    const { repository } = flaky(Infinity);
+    const event = await runOne(queue, repository, 0, 'outage-long');
+    assert.equal(event.kind, 'job.failed');
+    const job = await queue.get('outage-long');
+    assert.equal(job.state, JobState.JOB_STATE_FAILED);
+    assert.equal(job.errorCode, 'UNAVAILABLE');
+    assert.equal(job.attempts, MAX_ATTEMPTS);
+  });
+});

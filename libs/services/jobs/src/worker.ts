@@ -10,6 +10,8 @@ import {
   ATTR,
   CancelledError,
   NotFoundError,
+  isRetryable,
+  retrying,
   ErrorCode,
   failSpan,
   isBlockvaultError,
@@ -23,7 +25,7 @@ import {
 } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { isTerminal, MAX_ATTEMPTS, type JobConsumer, type JobDelivery, type JobQueue } from './queue.ts';
-import { runJob } from './run-job.ts';
+import { jobLockPrefix, runJob, type RunHooks } from './run-job.ts';
 
 export interface WorkerOptions {
   /** Where jobs come from: JetStream, or the in-process queue. */
@@ -38,9 +40,17 @@ export interface WorkerOptions {
    * job that finds its version locked waits this long before its next attempt. @default 60000
    */
   readonly lockTtlMs?: number;
+  /**
+   * How long a job waits out services or stores that are unavailable, retrying with backoff,
+   * before the attempt counts as failed. @default 120000 (BLOCKVAULT_JOB_OUTAGE_RETRY_MS)
+   */
+  readonly outageRetryMs?: number;
   /** @default a pino logger on stderr */
   readonly logger?: Logger;
 }
+
+/** Long enough for a pod to restart. */
+export const DEFAULT_OUTAGE_RETRY_MS = 120_000;
 
 export class Worker {
   readonly #o: WorkerOptions;
@@ -138,32 +148,60 @@ export class Worker {
     const controller = new AbortController();
     const stopWatching = await queue.watchCancel(id, () => controller.abort(new CancelledError(`job ${id} was cancelled`)));
     let lastProgress = 0;
+    let restoreWroteTarget = false;
+    const hooks: RunHooks = {
+      attempt,
+      restoreWroteTarget: () => restoreWroteTarget,
+      onVersion: async (uid) => {
+        await queue.update(id, (j) => ({ ...j, versionUid: uid }));
+      },
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.operation === 'restore' && p.blocksDone > 0) restoreWroteTarget = true;
+        const now = clock.now().getTime();
+        if (now - lastProgress < 1000 && p.blocksDone < p.blocksTotal) return;
+        lastProgress = now;
+        void queue
+          .update(id, (j) => ({
+            ...j,
+            progress: {
+              blocksDone: p.blocksDone,
+              blocksTotal: p.blocksTotal,
+              bytesDone: p.bytesDone,
+              bytesPerSecond: p.bytesPerSecond,
+              etaSeconds: p.etaSeconds ?? -1,
+            },
+          }))
+          .catch((err: unknown) =>
+            log.debug({ jobId: id, error: (err as Error).message }, 'progress not recorded; the next report will be'),
+          );
+      },
+    };
     try {
-      const result = await runJob(this.#o.repository, job, {
-        onVersion: async (uid) => {
-          await queue.update(id, (j) => ({ ...j, versionUid: uid }));
-        },
-        signal: controller.signal,
-        onProgress: (p) => {
-          const now = clock.now().getTime();
-          if (now - lastProgress < 1000 && p.blocksDone < p.blocksTotal) return;
-          lastProgress = now;
-          void queue
-            .update(id, (j) => ({
-              ...j,
-              progress: {
-                blocksDone: p.blocksDone,
-                blocksTotal: p.blocksTotal,
-                bytesDone: p.bytesDone,
-                bytesPerSecond: p.bytesPerSecond,
-                etaSeconds: p.etaSeconds ?? -1,
-              },
-            }))
-            .catch((err: unknown) =>
-              log.debug({ jobId: id, error: (err as Error).message }, 'progress not recorded; the next report will be'),
+      // A service or store that is unavailable (restarting, unreachable) is waited out here, with
+      // backoff, while the job keeps its delivery: each retry continues the same version from its
+      // committed segments. Only an outage longer than the budget, or a failure that waiting cannot
+      // cure, spends an attempt.
+      let retries = 0;
+      const result = await retrying(
+        `job ${id}`,
+        {
+          maxElapsedMs: this.#o.outageRetryMs ?? DEFAULT_OUTAGE_RETRY_MS,
+          initialDelayMs: 500,
+          maxDelayMs: 10_000,
+          // Also worth waiting for: the version lock of this job's own earlier attempt, which a
+          // stopped attempt gives up within half a lease (LockOptions.takeOverFrom).
+          retryOn: (err) => isRetryable(err) || (err instanceof VersionLockedError && err.holder.startsWith(jobLockPrefix(id))),
+          onRetry: (_what, n, err, delayMs) => {
+            retries = n;
+            log.warn(
+              { jobId: id, type: job.type, retry: n, delayMs: Math.round(delayMs), error: err.message },
+              'a service is unavailable; the job waits and continues',
             );
+          },
         },
-      });
+        async () => runJob(this.#o.repository, retries === 0 ? job : await queue.get(id), hooks),
+      );
       await this.#finish(id, JobState.JOB_STATE_SUCCEEDED, result);
       m.ack();
       const stats = (result as { stats?: BackupStats } | undefined)?.stats;
@@ -180,12 +218,12 @@ export class Worker {
         log.info({ jobId: id, type: job.type }, 'job cancelled');
         return;
       }
-      // A redelivered job's version may still be locked by the attempt that died: its lease
-      // expires within one lease length, so the next attempt comes after that.
-      const lockedByDeadAttempt = err instanceof VersionLockedError && attempt > 1;
-      if ((code === ErrorCode.Unavailable || lockedByDeadAttempt) && attempt < MAX_ATTEMPTS) {
+      // An outage that outlasted the wait, or the lock of an earlier attempt that is somehow still
+      // renewing it: the next delivery tries again, a lease length later for the lock.
+      const lockedByOwnAttempt = err instanceof VersionLockedError && err.holder.startsWith(jobLockPrefix(id));
+      if ((code === ErrorCode.Unavailable || lockedByOwnAttempt) && attempt < MAX_ATTEMPTS) {
         await queue.update(id, (j) => ({ ...j, state: JobState.JOB_STATE_QUEUED, error: (err as Error).message, errorCode: code }));
-        m.nak(lockedByDeadAttempt ? (this.#o.lockTtlMs ?? 60_000) : 1000);
+        m.nak(lockedByOwnAttempt ? (this.#o.lockTtlMs ?? 60_000) : 1000);
         outcome('retried');
         log.warn({ jobId: id, type: job.type, attempt, code, error: (err as Error).message }, 'job attempt failed; it will be retried');
         return;

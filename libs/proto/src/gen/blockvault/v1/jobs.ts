@@ -127,6 +127,8 @@ export interface BackupSpec {
   tags: string[];
   /** RFC 3339, empty: none */
   expire: string;
+  /** finish this interrupted (invalid) version of the same source instead of starting a new one */
+  continueUid?: string | undefined;
 }
 
 /** `blockvault restore UID TARGET ...` */
@@ -149,8 +151,8 @@ export interface ScrubSpec {
 
 /** `blockvault cleanup ...` */
 export interface CleanupSpec {
-  /** negative means the default (3600) */
-  graceSeconds: number;
+  /** absent or negative: the default (3600 s) */
+  graceSeconds?: number | undefined;
   full: boolean;
   prefix: string;
   dryRun: boolean;
@@ -413,7 +415,16 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
 };
 
 function createBaseBackupSpec(): BackupSpec {
-  return { source: "", name: "", snapshotName: "", hintsJson: "", fromUid: "", tags: [], expire: "" };
+  return {
+    source: "",
+    name: "",
+    snapshotName: "",
+    hintsJson: "",
+    fromUid: "",
+    tags: [],
+    expire: "",
+    continueUid: undefined,
+  };
 }
 
 export const BackupSpec: MessageFns<BackupSpec> = {
@@ -438,6 +449,9 @@ export const BackupSpec: MessageFns<BackupSpec> = {
     }
     if (message.expire !== "") {
       writer.uint32(58).string(message.expire);
+    }
+    if (message.continueUid !== undefined) {
+      writer.uint32(66).string(message.continueUid);
     }
     return writer;
   },
@@ -511,6 +525,14 @@ export const BackupSpec: MessageFns<BackupSpec> = {
             message.expire = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.continueUid = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -546,6 +568,11 @@ export const BackupSpec: MessageFns<BackupSpec> = {
         ? object.tags.map((e: any) => globalThis.String(e))
         : [],
       expire: isSet(object.expire) ? globalThis.String(object.expire) : "",
+      continueUid: isSet(object.continueUid)
+        ? globalThis.String(object.continueUid)
+        : isSet(object.continue_uid)
+        ? globalThis.String(object.continue_uid)
+        : undefined,
     };
   },
 
@@ -572,6 +599,9 @@ export const BackupSpec: MessageFns<BackupSpec> = {
     if (message.expire !== "") {
       obj.expire = message.expire;
     }
+    if (message.continueUid !== undefined) {
+      obj.continueUid = message.continueUid;
+    }
     return obj;
   },
 
@@ -587,6 +617,7 @@ export const BackupSpec: MessageFns<BackupSpec> = {
     message.fromUid = object.fromUid ?? "";
     message.tags = object.tags?.map((e) => e) || [];
     message.expire = object.expire ?? "";
+    message.continueUid = object.continueUid ?? undefined;
     return message;
   },
 };
@@ -846,12 +877,12 @@ export const ScrubSpec: MessageFns<ScrubSpec> = {
 };
 
 function createBaseCleanupSpec(): CleanupSpec {
-  return { graceSeconds: 0, full: false, prefix: "", dryRun: false };
+  return { graceSeconds: undefined, full: false, prefix: "", dryRun: false };
 }
 
 export const CleanupSpec: MessageFns<CleanupSpec> = {
   encode(message: CleanupSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.graceSeconds !== 0) {
+    if (message.graceSeconds !== undefined) {
       writer.uint32(8).int64(message.graceSeconds);
     }
     if (message.full !== false) {
@@ -929,7 +960,7 @@ export const CleanupSpec: MessageFns<CleanupSpec> = {
         ? globalThis.Number(object.graceSeconds)
         : isSet(object.grace_seconds)
         ? globalThis.Number(object.grace_seconds)
-        : 0,
+        : undefined,
       full: isSet(object.full) ? globalThis.Boolean(object.full) : false,
       prefix: isSet(object.prefix) ? globalThis.String(object.prefix) : "",
       dryRun: isSet(object.dryRun)
@@ -942,7 +973,7 @@ export const CleanupSpec: MessageFns<CleanupSpec> = {
 
   toJSON(message: CleanupSpec): unknown {
     const obj: any = {};
-    if (message.graceSeconds !== 0) {
+    if (message.graceSeconds !== undefined) {
       obj.graceSeconds = Math.round(message.graceSeconds);
     }
     if (message.full !== false) {
@@ -962,7 +993,7 @@ export const CleanupSpec: MessageFns<CleanupSpec> = {
   },
   fromPartial<I extends Exact<DeepPartial<CleanupSpec>, I>>(object: I): CleanupSpec {
     const message = createBaseCleanupSpec();
-    message.graceSeconds = object.graceSeconds ?? 0;
+    message.graceSeconds = object.graceSeconds ?? undefined;
     message.full = object.full ?? false;
     message.prefix = object.prefix ?? "";
     message.dryRun = object.dryRun ?? false;

@@ -1,0 +1,205 @@
+/**
+ * The fault suite, first part: the five services apart (metadata, blob-store and reader services,
+ * scheduler, worker) on a real nats-server, each killed with SIGKILL while a `--server` backup
+ * reads (and the reader and blob-store while a restore writes), then started again with its own
+ * command line a few seconds later, as a rolling update or a crashed pod would. For every case:
+ * the CLI's job ends SUCCEEDED with exit 0, the restored image equals the source byte for byte,
+ * deep-scrub is clean, and the attempts spent are reported. A table of the cases is printed at
+ * the end (copied into the README's Guarantees section).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { JobServiceClient, JobState, type Job } from '@blockvault/proto';
+import { BLOCKVAULT_BIN, buildImage, freePort, startNats, tempDir, type NatsServer, type TempDir } from '@blockvault/testing';
+
+const TARGETS = ['metadata', 'blob-store', 'reader', 'scheduler', 'worker'] as const;
+type Target = (typeof TARGETS)[number];
+const BLOCK = 4 * 1024 * 1024;
+/** 96 blocks of 4 MiB: a backup through the five services takes a few seconds here. */
+const IMAGE_BLOCKS = 96;
+const RESTART_AFTER_MS = 2000;
+
+let nats: NatsServer;
+let dir: TempDir;
+let image: Buffer;
+const listen = new Map<Target, string>();
+const running = new Map<Target, ChildProcess>();
+const rows: { case: string; outcome: string; recoverySeconds: string; attempts: number }[] = [];
+
+function environment(): NodeJS.ProcessEnv {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
+  return {
+    ...clean,
+    BLOCKVAULT_METADATA_URL: listen.get('metadata'),
+    BLOCKVAULT_BLOBSTORE_URL: listen.get('blob-store'),
+    BLOCKVAULT_READER_URL: listen.get('reader'),
+    BLOCKVAULT_NATS_URL: nats.url,
+    BLOCKVAULT_JOB_ACK_WAIT_MS: '3000',
+    BLOCKVAULT_LOCK_TTL_MS: '3000',
+    BLOCKVAULT_LOG_LEVEL: 'error',
+  };
+}
+
+/** Starts one service with its fixed command line; resolves once it serves. */
+function start(target: Target): Promise<ChildProcess> {
+  const home = dir.file(target === 'scheduler' || target === 'worker' ? 'client-home' : `${target}-home`);
+  const child = spawn(
+    process.execPath,
+    [BLOCKVAULT_BIN, '--json', '--home', home, 'serve', '--target', target, '--listen', listen.get(target)!],
+    {
+      env: environment(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  running.set(target, child);
+  return new Promise((done, fail) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.trimEnd().endsWith('}')) done(child);
+    });
+    child.once('exit', (code) => fail(new Error(`serve --target ${target} exited with ${code}`)));
+  });
+}
+
+function stop(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  return new Promise((done) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return done();
+    child.once('exit', () => done());
+    child.kill(signal);
+  });
+}
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The CLI as a user runs it, against the scheduler's job API; its stderr is readable while it runs. */
+function launchCli(...args: string[]): { readonly queued: Promise<string>; readonly done: Promise<Run> } {
+  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--server', listen.get('scheduler')!, '--json', ...args], { env: environment() });
+  let stdout = '';
+  let stderr = '';
+  let onQueued!: (id: string) => void;
+  const queued = new Promise<string>((resolve) => (onQueued = resolve));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    const id = /job (\S+) queued/.exec(stderr)?.[1];
+    if (id) onQueued(id);
+  });
+  // 'close', not 'exit': every byte of its output has been read by then.
+  const done = new Promise<Run>((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
+  const queuedOrEnded = Promise.race([
+    queued,
+    done.then((r) => Promise.reject(new Error(`the CLI ended before queueing a job (exit ${r.code}): ${r.stderr}`))),
+  ]);
+  // Commands that queue nothing (jobs) never look at it.
+  queuedOrEnded.catch((_unused: unknown) => undefined);
+  return { queued: queuedOrEnded, done };
+}
+
+const blockvault = (...args: string[]): Promise<Run> => launchCli(...args).done;
+
+/** The job the CLI queued, once its worker has done some blocks (seen through WatchJob). */
+async function jobUnderWay(cli: { readonly queued: Promise<string> }, operation: string): Promise<string> {
+  const id = await cli.queued;
+  const client = new JobServiceClient(listen.get('scheduler')!, grpc.credentials.createInsecure());
+  try {
+    await new Promise<void>((done, fail) => {
+      const stream = client.watchJob({ id });
+      stream.on('data', (job: Job) => {
+        if (job.state === JobState.JOB_STATE_RUNNING && (job.progress?.blocksDone ?? 0) > 0) {
+          stream.cancel();
+          done();
+        }
+      });
+      stream.on('end', () => fail(new Error(`the ${operation} ended before the fault could be injected`)));
+      stream.on('error', (e: grpc.ServiceError) => (e.code === grpc.status.CANCELLED ? undefined : fail(e)));
+    });
+  } finally {
+    client.close();
+  }
+  return id;
+}
+
+async function attemptsOf(id: string): Promise<number> {
+  const r = await blockvault('jobs', '--limit', '100');
+  return (JSON.parse(r.stdout) as { id: string; attempts: number }[]).find((j) => j.id === id)?.attempts ?? -1;
+}
+
+/** Runs `args` through the CLI, kills `target` once the job is under way, restarts it, and checks the outcome. */
+async function survives(name: string, target: Target, operation: string, args: string[]): Promise<unknown> {
+  const cli = launchCli(...args);
+  const id = await jobUnderWay(cli, operation);
+  await stop(running.get(target), 'SIGKILL');
+  const killedAt = performance.now();
+  await new Promise((r) => setTimeout(r, RESTART_AFTER_MS));
+  await start(target);
+  const result = await cli.done;
+  const recovery = ((performance.now() - killedAt) / 1000).toFixed(1);
+  assert.equal(result.code, 0, `${name}: exit ${result.code}: ${result.stderr}`);
+  rows.push({ case: name, outcome: 'SUCCEEDED', recoverySeconds: recovery, attempts: await attemptsOf(id) });
+  return JSON.parse(result.stdout) as unknown;
+}
+
+before(async () => {
+  nats = await startNats();
+  dir = await tempDir();
+  for (const t of TARGETS) listen.set(t, `127.0.0.1:${await freePort()}`);
+  image = buildImage(
+    Array.from({ length: IMAGE_BLOCKS }, (_, i) => (i % 7 === 3 ? 0 : 'r')),
+    BLOCK,
+    77,
+  );
+  await writeFile(dir.file('disk.img'), image);
+  for (const t of TARGETS) await start(t);
+});
+
+after(async () => {
+  for (const t of [...TARGETS].reverse()) await stop(running.get(t), 'SIGTERM');
+  await nats?.stop();
+  await dir?.remove();
+  if (rows.length > 0) {
+    const table = [
+      '| case | outcome | recovery (s) | attempts |',
+      '|---|---|---|---|',
+      ...rows.map((r) => `| ${r.case} | ${r.outcome} | ${r.recoverySeconds} | ${r.attempts} |`),
+    ];
+    process.stdout.write(`\nfault suite: restarts\n${table.join('\n')}\n`);
+  }
+});
+
+describe('a running job rides out the restart of each service', () => {
+  for (const target of TARGETS) {
+    it(`backup, ${target} killed while reading`, async () => {
+      const out = (await survives(`backup: ${target} killed while reading`, target, 'backup', [
+        'backup',
+        dir.url('disk.img'),
+        `vm-${target}`,
+      ])) as {
+        version: { uid: string; valid: boolean };
+      };
+      assert.equal(out.version.valid, true);
+      const restored = await blockvault('restore', out.version.uid, dir.url(`out-${target}.img`));
+      assert.equal(restored.code, 0, restored.stderr);
+      assert.deepEqual(await dir.read(`out-${target}.img`), image, 'the restored image equals the source');
+      const scrubbed = await blockvault('deep-scrub', out.version.uid);
+      assert.equal(scrubbed.code, 0, scrubbed.stderr);
+    });
+  }
+
+  for (const target of ['reader', 'blob-store'] as const) {
+    it(`restore, ${target} killed while writing`, async () => {
+      const backup = await blockvault('backup', dir.url('disk.img'), `vm-restore-${target}`);
+      assert.equal(backup.code, 0, backup.stderr);
+      const uid = (JSON.parse(backup.stdout) as { version: { uid: string } }).version.uid;
+      await survives(`restore: ${target} killed while writing`, target, 'restore', ['restore', uid, dir.url(`restore-${target}.img`)]);
+      assert.deepEqual(await dir.read(`restore-${target}.img`), image, 'the restored image equals the source');
+    });
+  }
+});
