@@ -73,6 +73,19 @@ function stop(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<
   });
 }
 
+/** SIGTERM; a service that has not exited after 15 s is killed and named (a shutdown that hangs is a bug). */
+async function shutDown(target: Target): Promise<string | undefined> {
+  const child = running.get(target);
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    child?.kill('SIGKILL');
+  }, 15_000);
+  await stop(child, 'SIGTERM');
+  clearTimeout(timer);
+  return hung ? target : undefined;
+}
+
 interface Run {
   readonly code: number;
   readonly stdout: string;
@@ -133,13 +146,26 @@ async function attemptsOf(id: string): Promise<number> {
 }
 
 /** Runs `args` through the CLI, kills `target` once the job is under way, restarts it, and checks the outcome. */
-async function survives(name: string, target: Target, operation: string, args: string[]): Promise<unknown> {
+/** What the suite kills and starts again: one of the services, or nats-server. */
+type Victim = Target | 'nats-server';
+
+async function kill(victim: Victim): Promise<void> {
+  if (victim === 'nats-server') await nats.kill();
+  else await stop(running.get(victim), 'SIGKILL');
+}
+
+async function restart(victim: Victim): Promise<void> {
+  if (victim === 'nats-server') await nats.restart();
+  else await start(victim);
+}
+
+async function survives(name: string, target: Victim, operation: string, args: string[]): Promise<unknown> {
   const cli = launchCli(...args);
   const id = await jobUnderWay(cli, operation);
-  await stop(running.get(target), 'SIGKILL');
+  await kill(target);
   const killedAt = performance.now();
   await new Promise((r) => setTimeout(r, RESTART_AFTER_MS));
-  await start(target);
+  await restart(target);
   const result = await cli.done;
   const recovery = ((performance.now() - killedAt) / 1000).toFixed(1);
   assert.equal(result.code, 0, `${name}: exit ${result.code}: ${result.stderr}`);
@@ -161,9 +187,14 @@ before(async () => {
 });
 
 after(async () => {
-  for (const t of [...TARGETS].reverse()) await stop(running.get(t), 'SIGTERM');
+  const hung: string[] = [];
+  for (const t of [...TARGETS].reverse()) {
+    const h = await shutDown(t);
+    if (h) hung.push(h);
+  }
   await nats?.stop();
   await dir?.remove();
+  assert.deepEqual(hung, [], 'every service stops on SIGTERM');
   if (rows.length > 0) {
     const table = [
       '| case | outcome | recovery (s) | attempts |',
@@ -175,7 +206,7 @@ after(async () => {
 });
 
 describe('a running job rides out the restart of each service', () => {
-  for (const target of TARGETS) {
+  for (const target of [...TARGETS, 'nats-server'] as const) {
     it(`backup, ${target} killed while reading`, async () => {
       const out = (await survives(`backup: ${target} killed while reading`, target, 'backup', [
         'backup',

@@ -1,9 +1,12 @@
+import { isRetryable } from './store-wrappers.ts';
 import type { Lease, LockOptions } from './ports.ts';
 
 /**
  * A held lock: renews itself every third of its TTL (in the background, never keeping the process
- * alive) until released. `renew` returning false or throwing means the lease is lost: renewing
- * stops, and the holder's next fenced write will fail.
+ * alive) until released. `renew` returning false or throwing a domain error means the lease is
+ * lost: renewing stops, and the holder's next fenced write will fail. A store that is only out of
+ * reach (UnavailableError) is tried again at the next renewal: a lock store restarting for less
+ * than the lease costs nothing.
  */
 export function renewingLease(name: string, ttlMs: number, renew: () => unknown, release: () => Promise<void>): Lease {
   const timer = setInterval(
@@ -11,9 +14,8 @@ export function renewingLease(name: string, ttlMs: number, renew: () => unknown,
       void (async () => {
         try {
           if ((await renew()) === false) clearInterval(timer);
-        } catch (_lost) {
-          // The lease is lost (or its store out of reach past the lease): the holder's next fenced write fails.
-          clearInterval(timer);
+        } catch (err) {
+          if (!isRetryable(err)) clearInterval(timer);
         }
       })();
     },

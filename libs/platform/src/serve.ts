@@ -296,8 +296,19 @@ export async function serve(options: ServeOptions): Promise<Running> {
     clock: options.clock ?? systemClock,
   };
   const started: ModuleName[] = [];
+  // Every started module is stopped, whatever an earlier one threw: a process that stops half way
+  // keeps connections open and never exits. The first failure is reported afterwards.
   const stop = async (): Promise<void> => {
-    for (const name of started.splice(0).reverse()) await REGISTRY[name].stop(ctx);
+    let first: unknown;
+    for (const name of started.splice(0).reverse()) {
+      try {
+        await REGISTRY[name].stop(ctx);
+      } catch (err) {
+        ctx.log.warn({ module: name, error: (err as Error).message }, 'module did not stop cleanly');
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
   };
   try {
     for (const name of order) {

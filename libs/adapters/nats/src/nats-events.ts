@@ -3,10 +3,11 @@
  * JetStream stream BLOCKVAULT_EVENTS, so that a subscriber that connects late can replay what
  * it missed. Payloads are JSON with `schemaVersion` (libs/adapters/nats/README.md lists the kinds and their fields).
  */
+import { randomUUID } from 'node:crypto';
 import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { context, propagation } from '@opentelemetry/api';
 import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { InvalidArgumentError, UnavailableError, type BlockvaultEvent, type EventBus } from '@blockvault/core';
+import { InvalidArgumentError, retrying, UnavailableError, type BlockvaultEvent, type EventBus } from '@blockvault/core';
 
 export const EVENTS_STREAM = 'BLOCKVAULT_EVENTS';
 export const EVENTS_SUBJECT_PREFIX = 'blockvault.events.';
@@ -19,6 +20,8 @@ export interface NatsEventsOptions {
   readonly maxBytes?: number;
 }
 
+/** How long a publish is retried while NATS is out of reach (a restart) before the event counts as lost. */
+const PUBLISH_RETRY_MS = 60_000;
 const KIND = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
 
 export function eventSubject(kind: string): string {
@@ -67,9 +70,17 @@ export class NatsEventBus implements EventBus {
     propagation.inject(context.active(), carrier);
     const hdrs = Object.keys(carrier).length > 0 ? headers() : undefined;
     for (const [k, v] of Object.entries(carrier)) hdrs?.set(k, v);
-    const p = this.#js.publish(eventSubject(event.kind), payload, hdrs ? { headers: hdrs } : {}).catch((err: unknown) => {
-      this.#error ??= new UnavailableError(`publishing event ${event.kind} failed: ${(err as Error).message}`, { cause: err });
-    });
+    // A NATS restart is ridden out: the publish is retried with backoff under one message id, so
+    // the stream stores the event once even when an acknowledgement was lost.
+    const options = { msgID: randomUUID(), ...(hdrs ? { headers: hdrs } : {}) };
+    const p = retrying(`publish event ${event.kind}`, { maxElapsedMs: PUBLISH_RETRY_MS, initialDelayMs: 250, retryOn: () => true }, () =>
+      this.#js.publish(eventSubject(event.kind), payload, options),
+    ).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#error ??= new UnavailableError(`publishing event ${event.kind} failed: ${(err as Error).message}`, { cause: err });
+      },
+    );
     this.#pending.add(p);
     void p.finally(() => this.#pending.delete(p));
   }

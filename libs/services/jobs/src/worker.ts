@@ -70,7 +70,23 @@ export class Worker {
     await this.#consumer?.stop();
   }
 
+  /**
+   * One delivery. Whatever escapes (the job queue itself out of reach while the outcome is
+   * recorded) is logged and the delivery left unacknowledged, so it comes back after the ack wait;
+   * the worker goes on taking jobs.
+   */
   async #handle(m: JobDelivery): Promise<void> {
+    try {
+      await this.#handleOne(m);
+    } catch (err) {
+      this.#log.error(
+        { jobId: m.id, error: (err as Error).message },
+        'could not record the outcome of the job; its delivery comes back after the ack wait',
+      );
+    }
+  }
+
+  async #handleOne(m: JobDelivery): Promise<void> {
     const { queue, clock, events } = this.#o;
     const id = m.id;
     let job: Job;

@@ -4,6 +4,10 @@ import { daemon, freePort, stopAll, tool, waitFor, workDir, type Started } from 
 
 export interface NatsServer extends Started {
   readonly url: string;
+  /** Kills the server with SIGKILL (a crash); its JetStream store stays. */
+  kill(): Promise<void>;
+  /** Starts it again on the same ports and store, after `kill`; resolves once it is healthy. */
+  restart(): Promise<void>;
 }
 
 export interface NatsServerOptions {
@@ -21,11 +25,21 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
     conf,
     `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${http}\nmax_payload: 8MB\njetstream { store_dir: "${dir.path}/js" }\n${options.config ?? ''}\n`,
   );
-  const child = daemon('nats', dir.path, bin, ['-c', conf]);
-  await waitFor('nats-server', async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).ok, 30_000);
+  const healthy = (): Promise<void> => waitFor('nats-server', async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).ok, 30_000);
+  let child = daemon('nats', dir.path, bin, ['-c', conf]);
+  await healthy();
   return {
     url: `nats://127.0.0.1:${port}`,
     dir: dir.path,
+    kill: async () => {
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    restart: async () => {
+      child = daemon('nats', dir.path, bin, ['-c', conf]);
+      await healthy();
+    },
     stop: async () => {
       await stopAll([child]);
       await dir.remove();
