@@ -78,6 +78,9 @@ describe('blob transforms (zstd + AES-256-GCM) through the CLI', () => {
     assert.match(noKey.stderr, /encrypted: configure the repository's master key/);
     const [listed] = json<{ valid: boolean }[]>(await run(['ls', 'vm1'], {}));
     assert.equal(listed!.valid, true, 'a missing key is not damage');
+    const goneFile = await run(['ls', 'vm1'], { ...env, BLOCKVAULT_ENCRYPTION_KEY_FILE: dir.file('no-such-key-file') });
+    assert.equal(goneFile.code, 8, goneFile.stderr);
+    assert.match(goneFile.stderr, /BLOCKVAULT_ENCRYPTION_KEY_FILE .*no-such-key-file does not exist/);
     const [victim] = await blobFiles(dir.file('home/blobs'));
     const bytes = await readFile(victim!);
     bytes[bytes.length - 3]! ^= 0x40;

@@ -1,6 +1,6 @@
 /** Master keys for blob encryption: reading a key file and adding a key to one. */
 import { existsSync, readFileSync } from 'node:fs';
-import { InvalidArgumentError, type MasterKey } from '@blockvault/core';
+import { EncryptionKeyError, InvalidArgumentError, type MasterKey } from '@blockvault/core';
 import { readSecret } from './security.ts';
 
 export interface TransformSettings {
@@ -21,6 +21,12 @@ const KEY_LINE = /^([A-Za-z0-9_.-]{1,64})\s+([A-Za-z0-9+/=_-]+)$/;
  */
 export function readKeyFile(path: string): MasterKey[] {
   const keys: MasterKey[] = [];
+  // A missing key file is a missing key (exit 8, as a wrong key is), not a usage error.
+  if (!existsSync(path)) {
+    throw new EncryptionKeyError(
+      `BLOCKVAULT_ENCRYPTION_KEY_FILE ${path} does not exist: the master keys are missing; restore the key file (encrypted blobs cannot be read or written without it)`,
+    );
+  }
   for (const [i, raw] of readSecret('BLOCKVAULT_ENCRYPTION_KEY_FILE', path).split('\n').entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
