@@ -44,4 +44,21 @@ describe('renewingLease', () => {
     assert.equal(r.count(), 1, 'no renewal after the lease was lost');
     await lease.release();
   });
+
+  it('a release waits for the renewal in flight, so it releases the lease as renewed', async () => {
+    const order: string[] = [];
+    let finishRenewal!: () => void;
+    const r = renewals(async () => {
+      order.push('renewal started');
+      await new Promise<void>((done) => (finishRenewal = done));
+      order.push('renewal done');
+      return true;
+    });
+    const lease = renewingLease('version:w', 30, r.renew, async () => void order.push('released'));
+    await r.reached(1);
+    const released = lease.release();
+    finishRenewal();
+    await released;
+    assert.deepEqual(order, ['renewal started', 'renewal done', 'released']);
+  });
 });

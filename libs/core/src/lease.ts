@@ -9,9 +9,12 @@ import type { Lease, LockOptions } from './ports.ts';
  * than the lease costs nothing.
  */
 export function renewingLease(name: string, ttlMs: number, renew: () => unknown, release: () => Promise<void>): Lease {
+  // The renewal in flight, if any: a release waits for it, or it would release the revision
+  // before the renewal's and leave the lock held until it expires.
+  let renewing: Promise<void> = Promise.resolve();
   const timer = setInterval(
     () => {
-      void (async () => {
+      renewing = (async () => {
         try {
           if ((await renew()) === false) clearInterval(timer);
         } catch (err) {
@@ -26,6 +29,7 @@ export function renewingLease(name: string, ttlMs: number, renew: () => unknown,
     name,
     release: async () => {
       clearInterval(timer);
+      await renewing;
       await release();
     },
   };
