@@ -279,7 +279,7 @@ describe('damage in the blob store', () => {
     assert.equal(restored.code, 0, restored.stderr);
     assert.deepEqual(await dir.read('rot-out.img'), img);
     rows.push({
-      case: `${corrupt} of ${blocks} blobs corrupted`,
+      case: `${corrupt} of ${blocks + 1} blobs corrupted in the blob store`,
       outcome: `found ${corrupt} of ${corrupt}; healed by the next backup`,
       recoverySeconds: '-',
       attempts: 1,
