@@ -12,6 +12,8 @@ import { exitCodeForCode } from './exit-codes.ts';
 import { progressBar } from './progress.ts';
 
 const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+/** How long a submission waits for a job API that does not answer (a restart takes seconds). */
+const SUBMIT_WAIT_MS = 10_000;
 const TERMINAL = new Set<number>([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
 /** A job that failed: carries the server's error code so that the exit code matches. */
@@ -75,7 +77,12 @@ export class Remote {
   async run(req: SubmitJobRequest, label: string): Promise<unknown> {
     // A request id chosen here makes a resubmission after a lost answer the same job, never a second run.
     const submitted = { ...req, requestId: req.requestId || randomUUID() };
-    const job = await this.#untilAnswered('submit the job', () => this.#call(this.#client.submitJob, submitted));
+    // A server that never answered is more often a wrong address than a restart: give up sooner.
+    const job = await this.#untilAnswered(
+      'submit the job',
+      () => this.#call(this.#client.submitJob, submitted),
+      Math.min(this.#outageMs, SUBMIT_WAIT_MS),
+    );
     process.stderr.write(`blockvault: job ${job.id} queued\n`);
     const bar = progressBar(label);
     const onInterrupt = (): void => {
@@ -113,7 +120,7 @@ export class Remote {
    * Runs `fn` until it answers, retrying unavailability with backoff and jitter; the outage
    * budget restarts whenever `fn` reports progress through its `answered` callback.
    */
-  async #untilAnswered<T>(what: string, fn: (answered: () => void) => Promise<T>): Promise<T> {
+  async #untilAnswered<T>(what: string, fn: (answered: () => void) => Promise<T>, budgetMs = this.#outageMs): Promise<T> {
     let outageStarted: number | undefined;
     let delay = 250;
     for (;;) {
@@ -126,9 +133,9 @@ export class Remote {
         if (!(err instanceof UnavailableError)) throw err;
         const now = performance.now();
         outageStarted ??= now;
-        if (now - outageStarted >= this.#outageMs)
+        if (now - outageStarted >= budgetMs)
           throw new UnavailableError(
-            `cannot ${what}: the job API at ${this.#address} did not come back within ${Math.round(this.#outageMs / 1000)} s (${err.message})`,
+            `cannot ${what}: the job API at ${this.#address} did not answer within ${Math.round(budgetMs / 1000)} s (${err.message})`,
             { cause: err },
           );
         await new Promise((done) => setTimeout(done, delay * (0.5 + Math.random())));

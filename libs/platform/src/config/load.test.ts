@@ -81,6 +81,14 @@ describe('configuration', () => {
     });
   }
 
+  it('a bad flag is refused by its own name', () => {
+    assert.throws(
+      () => loadConfig({ listen: 'nowhere' }, {}),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError && err.message.startsWith('--listen ') && !err.message.includes('BLOCKVAULT_GRPC_LISTEN'),
+    );
+  });
+
   it('a long bad value is not echoed whole', () => {
     assert.throws(
       () => loadConfig({}, { BLOCKVAULT_LOG_LEVEL: 'x'.repeat(10_000) }),

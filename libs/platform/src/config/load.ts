@@ -96,10 +96,13 @@ class Env {
     return text as T;
   }
 
-  hostPort(name: string, flag?: string): string | undefined {
+  /** `flag` (named `flagName` in messages) wins over the variable. */
+  hostPort(name: string, flag?: string, flagName?: string): string | undefined {
     const value = flag ?? this.get(name);
-    if (value !== undefined && !validPort(value)) this.refuse(name, value);
-    return value;
+    if (value === undefined || validPort(value)) return value;
+    if (flag !== undefined)
+      throw new InvalidArgumentError(`${flagName ?? name} must be host:port, got ${JSON.stringify(value.slice(0, 80))}`);
+    return this.refuse(name, value);
   }
 }
 
@@ -199,7 +202,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
   const t = transforms(e);
   const roots = ioRoots(e);
   const reader = e.hostPort('BLOCKVAULT_READER_URL');
-  const listen = e.hostPort('BLOCKVAULT_GRPC_LISTEN', flags.listen);
+  const listen = e.hostPort('BLOCKVAULT_GRPC_LISTEN', flags.listen, '--listen');
   const metricsListen = e.hostPort('BLOCKVAULT_METRICS_LISTEN');
   const natsUrl = natsUrls(e, flags.natsUrl);
   const auth = natsAuthFrom(e);
