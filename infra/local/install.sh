@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests and `npm run stack` use, when missing:
-#   nats-server and ferretdb (built with Go from the module proxy) into $BLOCKVAULT_TOOLS,
+#   nats-server, ferretdb and toxiproxy-server (built with Go from the module proxy) into $BLOCKVAULT_TOOLS,
 #   Ceph (mon, osd, mgr, radosgw, rbd) from Debian's packages.
 # Idempotent and quick when everything is there. Prints the tools directory on stdout.
-#   infra/local/install.sh [nats] [ferretdb] [ceph] [protoc]     (default: all)
+#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [ceph] [protoc]     (default: all)
 set -euo pipefail
 
 TOOLS="${BLOCKVAULT_TOOLS:-$HOME/.cache/blockvault/bin}"
 NATS_VERSION="${BLOCKVAULT_NATS_VERSION:-v2.12.1}"
 FERRETDB_VERSION="${BLOCKVAULT_FERRETDB_VERSION:-v1.24.2}"
+TOXIPROXY_VERSION="${BLOCKVAULT_TOXIPROXY_VERSION:-v2.5.0}"
 mkdir -p "$TOOLS"
 log() { echo "install: $*" >&2; }
 
 want() { [ $# -eq 0 ] && return 0; for w in "${WANTED[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 WANTED=("$@")
-[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb ceph protoc)
+[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy ceph protoc)
 
 if want nats && ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
   log "nats-server $NATS_VERSION (go install)"
@@ -32,6 +33,15 @@ if want ferretdb && ! "$TOOLS/ferretdb" --version 2>/dev/null | grep -q "$FERRET
   chmod -R u+w "$work"
   echo "$FERRETDB_VERSION" > "$work/build/version/version.txt"
   (cd "$work" && GOFLAGS=-buildvcs=false go build -o "$TOOLS/ferretdb" ./cmd/ferretdb)
+fi
+
+# Toxiproxy (Shopify) injects latency and hangs between the fault suite's services and their stores.
+if want toxiproxy && ! go version -m "$TOOLS/toxiproxy-server" 2>/dev/null | grep -q "toxiproxy/v2[[:space:]]*$TOXIPROXY_VERSION"; then
+  log "toxiproxy-server $TOXIPROXY_VERSION (go build)"
+  work=$(mktemp -d)
+  GOBIN="$work" GOFLAGS=-buildvcs=false go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+  mv "$work/server" "$TOOLS/toxiproxy-server"
+  rmdir "$work"
 fi
 
 if want ceph && ! { command -v ceph-mon && command -v ceph-osd && command -v radosgw && command -v rbd; } >/dev/null 2>&1; then

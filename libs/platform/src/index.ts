@@ -27,7 +27,6 @@ export {
 } from './stores.ts';
 export {
   composeBlobStore,
-  DEFAULT_BLOB_CALL_DEADLINE_MS,
   openBlobBackend,
   openEmbedded,
   openMetadataBackend,

@@ -64,7 +64,7 @@ export interface RepositoryOptions {
   readonly wrapBlobStore?: (store: BlobStore) => BlobStore;
   /** Wraps the blob backend inside the deadline and retries (faults a real store would have, in tests). @default none */
   readonly wrapBlobBackend?: (store: BlobStore) => BlobStore;
-  /** A deadline on each blob store call. @default 120000 */
+  /** A deadline on each blob store call. @default BLOCKVAULT_STORE_DEADLINE_MS */
   readonly blobCallDeadlineMs?: number;
   /** How unavailability of the blob store is retried. @default backoff with jitter for BLOCKVAULT_STORE_RETRY_MS */
   readonly blobRetry?: RetryPolicy;
@@ -99,7 +99,6 @@ export interface OpenRepository {
 
 const MIN_BLOCK_SIZE = 4096;
 const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
-export const DEFAULT_BLOB_CALL_DEADLINE_MS = 120_000;
 
 function checkOptions(options: RepositoryOptions): { blockSize: number; hash: HashAlgorithm } {
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
@@ -151,7 +150,7 @@ export function openBlobBackend(config: BlockvaultConfig, options: RepositoryOpt
 /** The blob store the engines use: backend, deadline per call, retries, then the caller's wrapper. */
 export function composeBlobStore(backend: OpenedBlobs, config: BlockvaultConfig, options: RepositoryOptions): BlobStore {
   const raw = options.wrapBlobBackend ? options.wrapBlobBackend(backend.blobs) : backend.blobs;
-  const deadlined = new DeadlineBlobStore(raw, options.blobCallDeadlineMs ?? DEFAULT_BLOB_CALL_DEADLINE_MS, backend.where);
+  const deadlined = new DeadlineBlobStore(raw, options.blobCallDeadlineMs ?? config.stores.blobs.deadlineMs, backend.where);
   const retried = new RetryingBlobStore(
     deadlined,
     options.blobRetry ?? { maxElapsedMs: config.stores.blobs.retryMs, ...(options.random ? { random: options.random } : {}) },

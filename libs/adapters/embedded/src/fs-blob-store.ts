@@ -44,10 +44,14 @@ export class FsBlobStore implements BlobStore {
       try {
         await fh.writev(chunks as Uint8Array[]);
         await fh.sync();
-      } finally {
         await fh.close();
+        await rename(tmp, this.#path(key));
+      } catch (err) {
+        // A partial file (a full disk, say) would hold its space until someone found it.
+        await fh.close().catch((_closed: unknown) => undefined);
+        await unlink(tmp).catch((_gone: unknown) => undefined);
+        throw err;
       }
-      await rename(tmp, this.#path(key));
       const dh = await open(dir, 'r');
       try {
         await dh.sync();
@@ -55,7 +59,11 @@ export class FsBlobStore implements BlobStore {
         await dh.close();
       }
     } catch (err) {
-      throw new UnavailableError(`cannot store blob ${key} under ${this.root}: ${(err as Error).message}`, { cause: err });
+      const full = ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '');
+      const why = full
+        ? `the file system is full (${(err as NodeJS.ErrnoException).code}); free space, then continue the backup`
+        : (err as Error).message;
+      throw new UnavailableError(`cannot store blob ${key} under ${this.root}: ${why}`, { cause: err });
     }
   }
 

@@ -23,7 +23,7 @@ export interface StoresConfig {
   /** Where the metadata lives: the metadata service, else MongoDB, else SQLite under the home. */
   readonly metadata: { readonly service?: string; readonly mongo?: { readonly url: string; readonly database?: string } };
   /** Where the blobs live: the blob-store service, else S3, else files under the home. */
-  readonly blobs: { readonly service?: string; readonly s3?: S3Options; readonly retryMs: number };
+  readonly blobs: { readonly service?: string; readonly s3?: S3Options; readonly retryMs: number; readonly deadlineMs: number };
   /** How new blobs are transformed (every blob records its own, so any setting reads any blob). */
   readonly transforms?: TransformSettings;
 }
@@ -219,6 +219,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
         ...(blobService ? { service: blobService } : {}),
         ...(s3 ? { s3 } : {}),
         retryMs: e.int('BLOCKVAULT_STORE_RETRY_MS', 30_000, 0, 3_600_000),
+        deadlineMs: e.int('BLOCKVAULT_STORE_DEADLINE_MS', 120_000, 100, 3_600_000),
       },
       ...(t ? { transforms: t } : {}),
     },

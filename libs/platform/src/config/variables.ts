@@ -80,6 +80,13 @@ export const VARIABLES: readonly Variable[] = [
     default: '30000',
     meaning: 'how long a blob store call that finds the store unavailable is retried (backoff with jitter) before it fails',
   },
+  {
+    name: 'BLOCKVAULT_STORE_DEADLINE_MS',
+    section: 'stores',
+    accepts: '100-3600000',
+    default: '120000',
+    meaning: 'how long one blob store call may take before it is abandoned as unavailable (and retried)',
+  },
   { name: 'BLOCKVAULT_COMPRESSION', section: 'stores', accepts: 'zstd, none', default: 'none', meaning: 'how new blobs are compressed' },
   { name: 'BLOCKVAULT_COMPRESSION_LEVEL', section: 'stores', accepts: '1-19', default: '3', meaning: 'the zstd level' },
   {

@@ -5,10 +5,21 @@
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { daemon, freePort, installCeph, portAnswers, stopAll, waitFor, workDir, type Started } from './process.ts';
+import {
+  daemon,
+  freePort,
+  installCeph,
+  portAnswers,
+  restartable,
+  stopAll,
+  waitFor,
+  workDir,
+  type Restartable,
+  type Started,
+} from './process.ts';
 
 const run = promisify(execFile);
 
@@ -95,6 +106,55 @@ export async function startCeph(): Promise<CephCluster> {
     await stopAll(children.reverse());
     throw new Error(`starting Ceph failed (logs in ${B}/log): ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** A RADOS Gateway of its own, with its own S3 user, on a running cluster: one a test may crash and start again. */
+export interface Gateway extends Started, Omit<Restartable, 'stop'> {
+  readonly s3: S3Config;
+}
+
+/** Starts one more radosgw on the cluster that `cephConf` names, on a free port; its data stays in the cluster across restarts. */
+export async function startGateway(cephConf: string): Promise<Gateway> {
+  const dir = await workDir('blockvault-rgw-');
+  const port = await freePort();
+  const name = `client.rgw.g${port}`;
+  const conf = join(dir.path, 'ceph.conf');
+  await writeFile(
+    conf,
+    `${await readFile(cephConf, 'utf8')}
+[${name}]
+rgw frontends = beast endpoint=127.0.0.1:${port}
+rgw dns name = localhost
+rgw data = ${dir.path}/rgw
+log file = ${dir.path}/radosgw.log
+admin socket = ${dir.path}/radosgw.asok
+pid file = ${dir.path}/radosgw.pid
+`,
+  );
+  const env = { ...process.env, CEPH_CONF: conf };
+  const answers = async (): Promise<boolean> => (await fetch(`http://127.0.0.1:${port}/`)).status < 500;
+  const server = await restartable('radosgw', dir.path, 'radosgw', ['-n', name, '-f'], () => waitFor('radosgw', answers, 90_000), env);
+  const s3: S3Config = {
+    endPoint: '127.0.0.1',
+    port,
+    useSSL: false,
+    accessKey: `AK${randomBytes(8).toString('hex')}`,
+    secretKey: randomBytes(20).toString('hex'),
+    region: 'us-east-1',
+  };
+  const uid = `gw-${port}`;
+  const args = ['user', 'create', '--uid', uid, '--display-name', uid, '--access-key', s3.accessKey, '--secret-key', s3.secretKey];
+  await run('radosgw-admin', args, { env, timeout: 60_000 });
+  return {
+    s3,
+    dir: dir.path,
+    kill: () => server.kill(),
+    restart: () => server.restart(),
+    stop: async () => {
+      await server.stop();
+      await dir.remove();
+    },
+  };
 }
 
 function cephConf(B: string, fsid: string, v2: number, v1: number, rgw: number, msBase: number): string {

@@ -1,13 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { daemon, freePort, stopAll, tool, waitFor, workDir, type Started } from './process.ts';
+import { freePort, restartable, tool, waitFor, workDir, type Restartable, type Started } from './process.ts';
 
-export interface NatsServer extends Started {
+/** `kill` keeps its JetStream store; `restart` starts it on the same ports and store. */
+export interface NatsServer extends Started, Omit<Restartable, 'stop'> {
   readonly url: string;
-  /** Kills the server with SIGKILL (a crash); its JetStream store stays. */
-  kill(): Promise<void>;
-  /** Starts it again on the same ports and store, after `kill`; resolves once it is healthy. */
-  restart(): Promise<void>;
 }
 
 export interface NatsServerOptions {
@@ -26,22 +23,14 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
     `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${http}\nmax_payload: 8MB\njetstream { store_dir: "${dir.path}/js" }\n${options.config ?? ''}\n`,
   );
   const healthy = (): Promise<void> => waitFor('nats-server', async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).ok, 30_000);
-  let child = daemon('nats', dir.path, bin, ['-c', conf]);
-  await healthy();
+  const server = await restartable('nats', dir.path, bin, ['-c', conf], healthy);
   return {
     url: `nats://127.0.0.1:${port}`,
     dir: dir.path,
-    kill: async () => {
-      const exited = new Promise((done) => child.once('exit', done));
-      child.kill('SIGKILL');
-      await exited;
-    },
-    restart: async () => {
-      child = daemon('nats', dir.path, bin, ['-c', conf]);
-      await healthy();
-    },
+    kill: () => server.kill(),
+    restart: () => server.restart(),
     stop: async () => {
-      await stopAll([child]);
+      await server.stop();
       await dir.remove();
     },
   };

@@ -13,7 +13,7 @@ export function toolsDir(): string {
 }
 
 /** The path of a tool, installing it with infra/local/install.sh when missing. */
-export function tool(name: 'nats-server' | 'ferretdb', component: 'nats' | 'ferretdb'): string {
+export function tool(name: 'nats-server' | 'ferretdb' | 'toxiproxy-server', component: 'nats' | 'ferretdb' | 'toxiproxy'): string {
   const path = join(toolsDir(), name);
   if (!existsSync(path)) {
     const r = spawnSync(join(REPO, 'infra/local/install.sh'), [component], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -98,4 +98,40 @@ export async function stopAll(list: readonly ChildProcess[]): Promise<void> {
 export async function workDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A server the tests may crash and start again: same command line, ports and data directory. */
+export interface Restartable {
+  /** Kills it with SIGKILL (a crash); its data directory stays. */
+  kill(): Promise<void>;
+  /** Starts it again after `kill`; resolves once it answers. */
+  restart(): Promise<void>;
+  /** Stops it (TERM, then KILL). */
+  stop(): Promise<void>;
+}
+
+/** Spawns a daemon (see `daemon`) that can be killed and started again; resolves once `healthy` holds. */
+export async function restartable(
+  name: string,
+  dir: string,
+  command: string,
+  args: string[],
+  healthy: () => Promise<void>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Restartable> {
+  let child = daemon(name, dir, command, args, env);
+  await healthy();
+  return {
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    restart: async () => {
+      child = daemon(name, dir, command, args, env);
+      await healthy();
+    },
+    stop: () => stopAll([child]),
+  };
 }

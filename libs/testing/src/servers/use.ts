@@ -2,7 +2,7 @@
  * Real servers for a test file: the ones named by environment variables (started once for the
  * whole run by infra/local/with-servers.ts, or a user's own MongoDB / MinIO), else started here.
  */
-import { startCeph, type CephCluster, type S3Config } from './ceph.ts';
+import { startCeph, startGateway, type CephCluster, type Gateway, type S3Config } from './ceph.ts';
 import { startFerretDb } from './ferretdb.ts';
 import { startNats } from './nats.ts';
 
@@ -58,6 +58,21 @@ export async function useCeph(): Promise<CephHandle> {
   }
   const ceph: CephCluster = await startCeph();
   return { env: ceph.env, pool: ceph.pool, stop: () => ceph.stop() };
+}
+
+/** A RADOS Gateway of the test's own (see `startGateway`), on the run's cluster or on one started here. */
+export async function useGateway(): Promise<Gateway> {
+  const conf = process.env['BLOCKVAULT_CEPH_CONF'];
+  if (conf) return startGateway(conf);
+  const ceph = await startCeph();
+  const gateway = await startGateway(ceph.conf);
+  return {
+    ...gateway,
+    stop: async () => {
+      await gateway.stop();
+      await ceph.stop();
+    },
+  };
 }
 
 export interface NatsHandle {
