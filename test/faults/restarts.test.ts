@@ -1,46 +1,99 @@
 /**
- * The fault suite, first part: the five services apart (metadata, blob-store and reader services,
- * scheduler, worker) on a real nats-server, each killed with SIGKILL while a `--server` backup
- * reads (and the reader and blob-store while a restore writes), then started again with its own
- * command line a few seconds later, as a rolling update or a crashed pod would. For every case:
- * the CLI's job ends SUCCEEDED with exit 0, the restored image equals the source byte for byte,
- * deep-scrub is clean, and the attempts spent are reported. A table of the cases is printed at
- * the end (copied into the README's Guarantees section).
+ * The fault suite: the five services apart (metadata, blob-store and reader services, scheduler,
+ * worker) on real servers of the suite's own (nats-server, FerretDB for the metadata service, a
+ * RADOS Gateway for the blob-store service), the stores reached through Toxiproxy. Each service and
+ * each server is killed with SIGKILL at three moments of a `--server` backup (while it reads,
+ * while it commits segments, right before the version completes) and while a restore writes, then
+ * started again with its own command line a few seconds later, as a rolling update or a crashed
+ * pod would. For every case: the CLI's job ends SUCCEEDED with exit 0, the restored image equals
+ * the source byte for byte, deep-scrub is clean, no job is left unfinished, and the attempts spent
+ * are reported. Also: N corrupted blobs found N of N and healed; a blob store slower than the
+ * per-call deadline. A table of the cases is printed at the end (copied into the README's
+ * Guarantees section).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openSync, readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { Client as S3Client } from 'minio';
 import { JobServiceClient, JobState, type Job } from '@blockvault/proto';
-import { BLOCKVAULT_BIN, buildImage, freePort, startNats, tempDir, type NatsServer, type TempDir } from '@blockvault/testing';
+import {
+  BLOCKVAULT_BIN,
+  buildImage,
+  freePort,
+  startFerretDb,
+  startNats,
+  startToxiproxy,
+  tempDir,
+  useGateway,
+  type BlockSpec,
+  type Gateway,
+  type MongoServer,
+  type NatsServer,
+  type TempDir,
+  type ToxiproxyServer,
+} from '@blockvault/testing';
 
 const TARGETS = ['metadata', 'blob-store', 'reader', 'scheduler', 'worker'] as const;
 type Target = (typeof TARGETS)[number];
-const BLOCK = 4 * 1024 * 1024;
-/** 96 blocks of 4 MiB: a backup through the five services takes a few seconds here. */
-const IMAGE_BLOCKS = 96;
+/** What the suite kills and starts again: one of the services, or one of the servers under them. */
+const VICTIMS = [...TARGETS, 'nats-server', 'ferretdb', 'rgw'] as const;
+type Victim = (typeof VICTIMS)[number];
+
+/** 1 MiB blocks, 8 to a segment: a 64-block image is 8 segments, committed one by one. */
+const BLOCK = 1024 * 1024;
+const BLOCKS_PER_SEGMENT = 8;
+const IMAGE_BLOCKS = 64;
+/** Added to every answer of the S3 store, so that a backup spans a few seconds of progress reports. */
+const S3_LATENCY_MS = 150;
 const RESTART_AFTER_MS = 2000;
+/** Bucket names are global to the cluster, which other test files and runs share. */
+const BUCKET = `faults-${randomBytes(4).toString('hex')}`;
 
 let nats: NatsServer;
+let mongo: MongoServer;
+let gateway: Gateway;
+let toxiproxy: ToxiproxyServer;
+let s3Port: number;
+let mongoUrl: string;
 let dir: TempDir;
-let image: Buffer;
 const listen = new Map<Target, string>();
 const running = new Map<Target, ChildProcess>();
-const rows: { case: string; outcome: string; recoverySeconds: string; attempts: number }[] = [];
+const rows: { case: string; landed: string; outcome: string; recoverySeconds: string; attempts: string }[] = [];
 
-function environment(): NodeJS.ProcessEnv {
+/** What every process of the deployment shares; each service adds the store it owns. */
+function environment(target?: Target): NodeJS.ProcessEnv {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_')));
-  return {
+  const common = {
     ...clean,
-    BLOCKVAULT_METADATA_URL: listen.get('metadata'),
-    BLOCKVAULT_BLOBSTORE_URL: listen.get('blob-store'),
-    BLOCKVAULT_READER_URL: listen.get('reader'),
     BLOCKVAULT_NATS_URL: nats.url,
     BLOCKVAULT_JOB_ACK_WAIT_MS: '3000',
     BLOCKVAULT_LOCK_TTL_MS: '3000',
-    BLOCKVAULT_LOG_LEVEL: 'error',
+    BLOCKVAULT_LOG_LEVEL: 'warn',
+  };
+  if (target === 'metadata') return { ...common, BLOCKVAULT_MONGO_URL: mongoUrl, BLOCKVAULT_MONGO_DATABASE: 'faults' };
+  if (target === 'blob-store') {
+    return {
+      ...common,
+      BLOCKVAULT_S3_ENDPOINT: '127.0.0.1',
+      BLOCKVAULT_S3_PORT: String(s3Port),
+      BLOCKVAULT_S3_USE_SSL: 'false',
+      BLOCKVAULT_S3_ACCESS_KEY: gateway.s3.accessKey,
+      BLOCKVAULT_S3_SECRET_KEY: gateway.s3.secretKey,
+      BLOCKVAULT_S3_REGION: gateway.s3.region,
+      BLOCKVAULT_S3_BUCKET: BUCKET,
+    };
+  }
+  return {
+    ...common,
+    BLOCKVAULT_METADATA_URL: listen.get('metadata'),
+    BLOCKVAULT_BLOBSTORE_URL: listen.get('blob-store'),
+    BLOCKVAULT_READER_URL: listen.get('reader'),
+    // The slow-store case holds the store past this; elsewhere it is never reached.
+    BLOCKVAULT_STORE_DEADLINE_MS: '4000',
   };
 }
 
@@ -50,10 +103,8 @@ function start(target: Target): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [BLOCKVAULT_BIN, '--json', '--home', home, 'serve', '--target', target, '--listen', listen.get(target)!],
-    {
-      env: environment(),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    // Each service's log (pino, warnings and up) goes to <dir>/<target>.log, kept across its restarts.
+    { env: environment(target), stdio: ['ignore', 'pipe', openSync(dir.file(`${target}.log`), 'a')] },
   );
   running.set(target, child);
   return new Promise((done, fail) => {
@@ -62,7 +113,10 @@ function start(target: Target): Promise<ChildProcess> {
       out += d.toString();
       if (out.trimEnd().endsWith('}')) done(child);
     });
-    child.once('exit', (code) => fail(new Error(`serve --target ${target} exited with ${code}`)));
+    child.once('exit', (code) => {
+      const log = readFileSync(dir.file(`${target}.log`), 'utf8').slice(-2000);
+      fail(new Error(`serve --target ${target} exited with ${code}; its log ends:\n${log}`));
+    });
   });
 }
 
@@ -119,7 +173,7 @@ function launchCli(...args: string[]): { readonly queued: Promise<string>; reado
 
 const blockvault = (...args: string[]): Promise<Run> => launchCli(...args).done;
 
-/** The CLI without --server, beside the services (their metadata, blobs and NATS), as an operator runs show or du. */
+/** The CLI without --server, beside the services (their metadata, blobs and NATS), as an operator runs show or init. */
 function beside(...args: string[]): Promise<Run> {
   const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--home', dir.file('client-home'), '--json', ...args], { env: environment() });
   let stdout = '';
@@ -129,72 +183,115 @@ function beside(...args: string[]): Promise<Run> {
   return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
 }
 
-/** The job the CLI queued, once its worker has done some blocks (seen through WatchJob). */
-async function jobUnderWay(cli: { readonly queued: Promise<string> }, operation: string): Promise<string> {
+/** When in a job the fault is injected, by the progress its worker reports (through WatchJob). */
+type Moment = 'reading' | 'committing' | 'completing' | 'writing';
+const MOMENTS: Record<Moment, (done: number, total: number) => boolean> = {
+  reading: (done) => done > 0,
+  writing: (done) => done > 0,
+  committing: (done, total) => done >= total / 2,
+  completing: (done, total) => done === total,
+};
+
+/** Waits until the job the CLI queued reaches `moment`; resolves with its progress then ("N/M blocks"). */
+async function jobAt(cli: { readonly queued: Promise<string> }, moment: Moment): Promise<{ id: string; landed: string }> {
   const id = await cli.queued;
   const client = new JobServiceClient(listen.get('scheduler')!, grpc.credentials.createInsecure());
   try {
-    await new Promise<void>((done, fail) => {
+    const landed = await new Promise<string>((done, fail) => {
       const stream = client.watchJob({ id });
       stream.on('data', (job: Job) => {
-        if (job.state === JobState.JOB_STATE_RUNNING && (job.progress?.blocksDone ?? 0) > 0) {
+        const p = job.progress;
+        if (job.state === JobState.JOB_STATE_RUNNING && p && MOMENTS[moment](p.blocksDone, p.blocksTotal)) {
           stream.cancel();
-          done();
+          done(`${p.blocksDone}/${p.blocksTotal} blocks`);
         }
       });
-      stream.on('end', () => fail(new Error(`the ${operation} ended before the fault could be injected`)));
+      stream.on('end', () => fail(new Error(`the job ended before the fault could be injected ${moment}`)));
       stream.on('error', (e: grpc.ServiceError) => (e.code === grpc.status.CANCELLED ? undefined : fail(e)));
     });
+    return { id, landed };
   } finally {
     client.close();
   }
-  return id;
 }
 
-async function attemptsOf(id: string): Promise<number> {
-  const r = await blockvault('jobs', '--limit', '100');
-  return (JSON.parse(r.stdout) as { id: string; attempts: number }[]).find((j) => j.id === id)?.attempts ?? -1;
+interface JobRow {
+  readonly id: string;
+  readonly state: string;
+  readonly attempts: number;
 }
 
-/** Runs `args` through the CLI, kills `target` once the job is under way, restarts it, and checks the outcome. */
-/** What the suite kills and starts again: one of the services, or nats-server. */
-type Victim = Target | 'nats-server';
+async function jobs(): Promise<JobRow[]> {
+  const r = await blockvault('jobs', '--limit', '1000');
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as JobRow[];
+}
 
 async function kill(victim: Victim): Promise<void> {
   if (victim === 'nats-server') await nats.kill();
+  else if (victim === 'ferretdb') await mongo.kill();
+  else if (victim === 'rgw') await gateway.kill();
   else await stop(running.get(victim), 'SIGKILL');
 }
 
 async function restart(victim: Victim): Promise<void> {
   if (victim === 'nats-server') await nats.restart();
+  else if (victim === 'ferretdb') await mongo.restart();
+  else if (victim === 'rgw') await gateway.restart();
   else await start(victim);
 }
 
-async function survives(name: string, target: Victim, operation: string, args: string[]): Promise<unknown> {
+/** Runs `args` through the CLI, kills `victim` at `moment`, restarts it, and checks that the job succeeded. */
+async function survives(name: string, victim: Victim, moment: Moment, args: string[]): Promise<unknown> {
   const cli = launchCli(...args);
-  const id = await jobUnderWay(cli, operation);
-  await kill(target);
+  const { id, landed } = await jobAt(cli, moment);
+  await kill(victim);
   const killedAt = performance.now();
   await new Promise((r) => setTimeout(r, RESTART_AFTER_MS));
-  await restart(target);
+  await restart(victim);
   const result = await cli.done;
   const recovery = ((performance.now() - killedAt) / 1000).toFixed(1);
   assert.equal(result.code, 0, `${name}: exit ${result.code}: ${result.stderr}`);
-  rows.push({ case: name, outcome: 'SUCCEEDED', recoverySeconds: recovery, attempts: await attemptsOf(id) });
+  const all = await jobs();
+  const job = all.find((j) => j.id === id);
+  assert.equal(job?.state, 'succeeded', `${name}: the job's recorded state`);
+  assert.deepEqual(
+    all.filter((j) => j.state === 'queued' || j.state === 'running').map((j) => j.id),
+    [],
+    `${name}: no job is left unfinished`,
+  );
+  rows.push({ case: name, landed, outcome: 'SUCCEEDED', recoverySeconds: recovery, attempts: String(job.attempts) });
   return JSON.parse(result.stdout) as unknown;
 }
 
+/** A 64-block image of its own for each case: 48 new random blocks, 8 zero, 8 copies inside it. */
+async function freshImage(name: string): Promise<Buffer> {
+  const specs: BlockSpec[] = Array.from({ length: IMAGE_BLOCKS }, (_, i) => (i % 8 === 3 ? 'z' : i % 8 === 6 ? i - 6 : 'r'));
+  const image = buildImage(specs, BLOCK);
+  await writeFile(dir.file(name), image);
+  return image;
+}
+
 before(async () => {
-  nats = await startNats();
   dir = await tempDir();
+  [nats, mongo, gateway, toxiproxy] = await Promise.all([startNats(), startFerretDb(), useGateway(), startToxiproxy()]);
+  const s3 = await toxiproxy.proxy('s3', `127.0.0.1:${gateway.s3.port}`);
+  await s3.addToxic({
+    name: 'slow-answers',
+    type: 'latency',
+    stream: 'downstream',
+    toxicity: 1,
+    attributes: { latency: S3_LATENCY_MS, jitter: 0 },
+  });
+  s3Port = Number(s3.listen.split(':')[1]);
+  const mongoProxy = await toxiproxy.proxy('mongo', mongo.url.replace(/^mongodb:\/\/|\/$/g, ''));
+  mongoUrl = `mongodb://${mongoProxy.listen}/`;
   for (const t of TARGETS) listen.set(t, `127.0.0.1:${await freePort()}`);
-  image = buildImage(
-    Array.from({ length: IMAGE_BLOCKS }, (_, i) => (i % 7 === 3 ? 0 : 'r')),
-    BLOCK,
-    77,
-  );
-  await writeFile(dir.file('disk.img'), image);
-  for (const t of TARGETS) await start(t);
+  await start('metadata');
+  await start('blob-store');
+  const init = await beside('init', '--block-size', String(BLOCK), '--blocks-per-segment', String(BLOCKS_PER_SEGMENT));
+  assert.equal(init.code, 0, init.stderr);
+  for (const t of ['reader', 'scheduler', 'worker'] as const) await start(t);
 });
 
 after(async () => {
@@ -203,50 +300,56 @@ after(async () => {
     const h = await shutDown(t);
     if (h) hung.push(h);
   }
-  await nats?.stop();
+  await Promise.all([nats?.stop(), mongo?.stop(), gateway?.stop(), toxiproxy?.stop()]);
   await dir?.remove();
   assert.deepEqual(hung, [], 'every service stops on SIGTERM');
   if (rows.length > 0) {
     const table = [
-      '| case | outcome | recovery (s) | attempts |',
-      '|---|---|---|---|',
-      ...rows.map((r) => `| ${r.case} | ${r.outcome} | ${r.recoverySeconds} | ${r.attempts} |`),
+      '| case | killed at | outcome | recovery (s) | attempts |',
+      '|---|---|---|---|---|',
+      ...rows.map((r) => `| ${r.case} | ${r.landed} | ${r.outcome} | ${r.recoverySeconds} | ${r.attempts} |`),
     ];
     process.stdout.write(`\nfault suite: restarts\n${table.join('\n')}\n`);
   }
 });
 
-describe('a running job rides out the restart of each service', () => {
-  for (const target of [...TARGETS, 'nats-server'] as const) {
-    it(`backup, ${target} killed while reading`, async () => {
-      const out = (await survives(`backup: ${target} killed while reading`, target, 'backup', [
-        'backup',
-        dir.url('disk.img'),
-        `vm-${target}`,
-      ])) as {
-        version: { uid: string; valid: boolean };
-      };
-      assert.equal(out.version.valid, true);
-      const restored = await blockvault('restore', out.version.uid, dir.url(`out-${target}.img`));
-      assert.equal(restored.code, 0, restored.stderr);
-      assert.deepEqual(await dir.read(`out-${target}.img`), image, 'the restored image equals the source');
-      const scrubbed = await blockvault('deep-scrub', out.version.uid);
-      assert.equal(scrubbed.code, 0, scrubbed.stderr);
-    });
+describe('a running job rides out the restart of each service and server', () => {
+  for (const moment of ['reading', 'committing', 'completing'] as const) {
+    for (const victim of VICTIMS) {
+      it(`backup, ${victim} killed while ${moment}`, async () => {
+        const name = `${victim}-${moment}`;
+        const image = await freshImage(`${name}.img`);
+        const out = (await survives(`backup: ${victim} killed while ${moment}`, victim, moment, [
+          'backup',
+          dir.url(`${name}.img`),
+          name,
+        ])) as {
+          version: { uid: string; valid: boolean };
+        };
+        assert.equal(out.version.valid, true);
+        const restored = await blockvault('restore', out.version.uid, dir.url(`${name}.out`));
+        assert.equal(restored.code, 0, restored.stderr);
+        assert.deepEqual(await dir.read(`${name}.out`), image, 'the restored image equals the source');
+        const scrubbed = await blockvault('deep-scrub', out.version.uid);
+        assert.equal(scrubbed.code, 0, scrubbed.stderr);
+      });
+    }
   }
 
-  for (const target of ['reader', 'blob-store'] as const) {
-    it(`restore, ${target} killed while writing`, async () => {
-      const backup = await blockvault('backup', dir.url('disk.img'), `vm-restore-${target}`);
+  for (const victim of VICTIMS) {
+    it(`restore, ${victim} killed while writing`, async () => {
+      const name = `restore-${victim}`;
+      const image = await freshImage(`${name}.img`);
+      const backup = await blockvault('backup', dir.url(`${name}.img`), name);
       assert.equal(backup.code, 0, backup.stderr);
       const uid = (JSON.parse(backup.stdout) as { version: { uid: string } }).version.uid;
-      await survives(`restore: ${target} killed while writing`, target, 'restore', ['restore', uid, dir.url(`restore-${target}.img`)]);
-      assert.deepEqual(await dir.read(`restore-${target}.img`), image, 'the restored image equals the source');
+      await survives(`restore: ${victim} killed while writing`, victim, 'writing', ['restore', uid, dir.url(`${name}.out`)]);
+      assert.deepEqual(await dir.read(`${name}.out`), image, 'the restored image equals the source');
     });
   }
 });
 
-describe('damage in the blob store', () => {
+describe('damage and slowness in the blob store', () => {
   it('deep-scrub finds N corrupted blobs of N, and the next backup heals every version', async () => {
     const blocks = 8;
     const corrupt = 3;
@@ -255,16 +358,13 @@ describe('damage in the blob store', () => {
     const first = await blockvault('backup', dir.url('rot.img'), 'vm-rot');
     assert.equal(first.code, 0, first.stderr);
     const uid = (JSON.parse(first.stdout) as { version: { uid: string } }).version.uid;
-    // This version's blobs, as `show` (beside the services, through the metadata service) names them.
-    const shown = await beside('show', uid);
-    assert.equal(shown.code, 0, shown.stderr);
-    const uids = new Set((JSON.parse(shown.stdout) as { blocks: { uid: string | null }[] }).blocks.map((b) => b.uid));
-    const files = (await blobFiles(dir.file('blob-store-home/blobs'))).filter((f) => uids.has(f.slice(f.lastIndexOf('/') + 1)));
-    assert.equal(files.length, blocks + 1, 'one blob per distinct block, the short tail included');
-    for (const f of files.slice(0, corrupt)) {
-      const bytes = await readFile(f);
+    const uids = await blobsOf(uid);
+    assert.equal(uids.length, blocks + 1, 'one blob per distinct block, the short tail included');
+    const s3 = s3Client();
+    for (const key of uids.slice(0, corrupt)) {
+      const bytes = Buffer.concat(await (await s3.getObject(BUCKET, blobObject(key))).toArray());
       bytes[bytes.length - 100]! ^= 0x55;
-      await writeFile(f, bytes);
+      await s3.putObject(BUCKET, blobObject(key), bytes);
     }
     const scrub = await blockvault('deep-scrub', uid);
     assert.equal(scrub.code, 5, scrub.stderr);
@@ -280,19 +380,74 @@ describe('damage in the blob store', () => {
     assert.deepEqual(await dir.read('rot-out.img'), img);
     rows.push({
       case: `${corrupt} of ${blocks + 1} blobs corrupted in the blob store`,
+      landed: '-',
       outcome: `found ${corrupt} of ${corrupt}; healed by the next backup`,
       recoverySeconds: '-',
-      attempts: 1,
+      attempts: '1',
+    });
+  });
+
+  it('a store slower than the call deadline is retried, and each block is stored and committed once', async () => {
+    const image = await freshImage('slow.img');
+    const before = await storedBlobs();
+    const cli = launchCli('backup', dir.url('slow.img'), 'vm-slow');
+    const { id, landed } = await jobAt(cli, 'reading');
+    // Answers now take longer than BLOCKVAULT_STORE_DEADLINE_MS (4 s): calls in flight time out and are retried.
+    const s3 = await toxiproxy.client.get('s3');
+    const stall = await s3.addToxic({
+      name: 'stall',
+      type: 'latency',
+      stream: 'downstream',
+      toxicity: 1,
+      attributes: { latency: 6000, jitter: 0 },
+    });
+    const stalledAt = performance.now();
+    await new Promise((r) => setTimeout(r, 7000));
+    await stall.remove();
+    const result = await cli.done;
+    const recovery = ((performance.now() - stalledAt) / 1000).toFixed(1);
+    assert.equal(result.code, 0, result.stderr);
+    const uid = (JSON.parse(result.stdout) as { version: { uid: string } }).version.uid;
+    const log = (await readFile(dir.file('worker.log'), 'utf8')).split('\n');
+    const retried = log.filter((l) => l.includes('the blob store is unavailable; retrying') && l.includes('did not answer within 4000 ms'));
+    assert.ok(retried.length > 0, 'calls to the stalled store tripped the deadline and were retried');
+    const referenced = new Set(await blobsOf(uid));
+    assert.equal(referenced.size, IMAGE_BLOCKS - 8 - 8, 'one blob per distinct non-zero block');
+    const added = [...(await storedBlobs())].filter((k) => !before.has(k));
+    assert.deepEqual(added.sort(), [...referenced].sort(), 'the store gained exactly the blobs the version refers to: none stored twice');
+    const restored = await blockvault('restore', uid, dir.url('slow.out'));
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await dir.read('slow.out'), image);
+    const attempts = (await jobs()).find((j) => j.id === id)?.attempts ?? -1;
+    rows.push({
+      case: `blob store answers slower than the deadline for 7 s (${retried.length} calls retried)`,
+      landed,
+      outcome: 'SUCCEEDED',
+      recoverySeconds: recovery,
+      attempts: String(attempts),
     });
   });
 });
 
-/** Every blob file under a file blob store (`ab/cd/<uid>`). */
-async function blobFiles(root: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const a of await readdir(root)) {
-    if (!/^[0-9a-f]{2}$/.test(a)) continue;
-    for (const b of await readdir(join(root, a))) for (const f of await readdir(join(root, a, b))) out.push(join(root, a, b, f));
+/** Where the S3 blob store keeps a blob (see libs/adapters/s3). */
+const blobObject = (uid: string): string => `blocks/${uid.slice(0, 2)}/${uid}`;
+
+/** The uids of every blob in the bucket. */
+async function storedBlobs(): Promise<Set<string>> {
+  const out = new Set<string>();
+  for await (const o of s3Client().listObjectsV2(BUCKET, 'blocks/', true) as AsyncIterable<{ name?: string }>) {
+    if (o.name) out.add(o.name.slice(o.name.lastIndexOf('/') + 1));
   }
   return out;
+}
+
+function s3Client(): S3Client {
+  return new S3Client({ ...gateway.s3, pathStyle: true });
+}
+
+/** The blob uids a version's blocks refer to (sparse blocks have none), as `show` names them. */
+async function blobsOf(uid: string): Promise<string[]> {
+  const shown = await beside('show', uid);
+  assert.equal(shown.code, 0, shown.stderr);
+  return (JSON.parse(shown.stdout) as { blocks: { uid: string | null }[] }).blocks.flatMap((b) => (b.uid ? [b.uid] : []));
 }

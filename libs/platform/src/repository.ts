@@ -68,6 +68,8 @@ export interface RepositoryOptions {
   readonly blobCallDeadlineMs?: number;
   /** How unavailability of the blob store is retried. @default backoff with jitter for BLOCKVAULT_STORE_RETRY_MS */
   readonly blobRetry?: RetryPolicy;
+  /** Told before each retry of a blob store call (the services log it as a warning). */
+  readonly onBlobRetry?: RetryPolicy['onRetry'];
   /** A backup session not renewed for this long expires. @default 300000 */
   readonly sessionTtlMs?: number;
   /** Take locks held by others (`--override-lock`); each override is reported to `onLockOverride`. @default false */
@@ -153,7 +155,11 @@ export function composeBlobStore(backend: OpenedBlobs, config: BlockvaultConfig,
   const deadlined = new DeadlineBlobStore(raw, options.blobCallDeadlineMs ?? config.stores.blobs.deadlineMs, backend.where);
   const retried = new RetryingBlobStore(
     deadlined,
-    options.blobRetry ?? { maxElapsedMs: config.stores.blobs.retryMs, ...(options.random ? { random: options.random } : {}) },
+    options.blobRetry ?? {
+      maxElapsedMs: config.stores.blobs.retryMs,
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.onBlobRetry ? { onRetry: options.onBlobRetry } : {}),
+    },
   );
   return options.wrapBlobStore ? options.wrapBlobStore(retried) : retried;
 }

@@ -139,6 +139,8 @@ const REGISTRY: Record<ModuleName, Module> = {
         ...(nc && config.stores.metadata.service ? { locks: await NatsLocks.open(nc, ctx.clock, { ttlMs: config.queue.lockTtlMs }) } : {}),
         ...(blockSize ? { blockSize } : {}),
         ...(blocksPerSegment ? { blocksPerSegment } : {}),
+        onBlobRetry: (what, retry, err, delayMs) =>
+          ctx.log.warn({ call: what, retry, delayMs: Math.round(delayMs), error: err.message }, 'the blob store is unavailable; retrying'),
       });
     },
     stop: async (ctx) => {
