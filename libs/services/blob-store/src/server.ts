@@ -8,7 +8,13 @@ import {
   type ServerSecurity,
   type StartedServer,
 } from '@blockvault/grpc-edge';
-import { BlobStoreServiceService, type BlobChunk, type BlobStoreServiceServer, type PutBlobRequest } from '@blockvault/proto';
+import {
+  BlobStoreServiceService,
+  type BlobChunk,
+  type BlobStoreServiceServer,
+  type PutBlobRequest,
+  reflectionDescriptors,
+} from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
 export const BLOB_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
@@ -100,7 +106,11 @@ export function serveBlobStore(store: BlobStore, address: string, security?: Ser
     'blockvault.v1.BlobStoreService',
     address,
     'blockvault/v1/blobstore.proto',
-    { definition: BLOB_STORE_DEFINITION, implementation: blobStoreService(store) },
+    {
+      definition: BLOB_STORE_DEFINITION,
+      implementation: blobStoreService(store),
+      descriptors: reflectionDescriptors('blockvault/v1/blobstore.proto'),
+    },
     security,
   );
 }

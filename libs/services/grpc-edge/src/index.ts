@@ -175,20 +175,54 @@ export async function startServer<S extends grpc.UntypedServiceImplementation>(
   serviceName: string,
   address: string,
   protoFile: string,
-  service: { readonly definition: grpc.ServiceDefinition; readonly implementation: S },
+  service: {
+    readonly definition: grpc.ServiceDefinition;
+    readonly implementation: S;
+    /** Descriptors as protoc wrote them, comments included, to serve by reflection in place of proto-loader's (see withDescriptors). */
+    readonly descriptors?: readonly Uint8Array[];
+  },
   security?: ServerSecurity,
 ): Promise<StartedServer> {
   const server = new grpc.Server(CHANNEL_OPTIONS);
   server.addService(service.definition, instrument(service.definition, guard(service.definition, service.implementation, security)));
   // Loaded only by servers: protobufjs and the descriptors would grow every client's heap, and a
   // larger heap makes each of the data path's many garbage collections slower.
-  const [{ ReflectionService }, { loadSync }] = await Promise.all([import('@grpc/reflection'), import('@grpc/proto-loader')]);
+  const [{ ReflectionService }, { loadSync }, { default: descriptor }] = await Promise.all([
+    import('@grpc/reflection'),
+    import('@grpc/proto-loader'),
+    import('protobufjs/ext/descriptor/index.js'),
+  ]);
   // Reflection describes the health service too, so `grpcurl HOST:PORT grpc.health.v1.Health/Check` needs no -proto.
-  new ReflectionService(loadSync([protoFile, 'health/v1/health.proto'], { includeDirs: [PROTO_ROOT, HEALTH_PROTO_ROOT] })).addToServer(
-    server,
-  );
+  const definition = loadSync([protoFile, 'health/v1/health.proto'], { includeDirs: [PROTO_ROOT, HEALTH_PROTO_ROOT] });
+  const decode = (bytes: Uint8Array): { name?: string; package?: string } =>
+    descriptor.FileDescriptorProto.decode(bytes) as unknown as { name?: string; package?: string };
+  if (service.descriptors) withDescriptors(definition, service.descriptors, decode);
+  new ReflectionService(definition).addToServer(server);
   new HealthImplementation({ '': 'SERVING', [serviceName]: 'SERVING' }).addToServer(server);
   const credentials = serverCredentials(security?.tls);
   const port = await new Promise<number>((done, fail) => server.bindAsync(address, credentials, (err, p) => (err ? fail(err) : done(p))));
   return { port, stop: () => new Promise((done) => server.tryShutdown(() => done())) };
+}
+
+/**
+ * proto-loader rebuilds one file per package (`blockvault_v1.proto`), without comments and, for
+ * the health service's map field, with a map entry name that Go clients (grpcurl) refuse. This puts
+ * protoc's own descriptor of each package in its place in the package definition.
+ */
+function withDescriptors(
+  definition: Record<string, unknown>,
+  descriptors: readonly Uint8Array[],
+  decode: (bytes: Uint8Array) => { name?: string; package?: string },
+): void {
+  const byRebuiltName = new Map<string, Uint8Array>(
+    descriptors.map((file) => [`${(decode(file).package ?? '').replaceAll('.', '_')}.proto`, file] as const),
+  );
+  for (const value of Object.values(definition)) {
+    const protos = (value as { fileDescriptorProtos?: unknown }).fileDescriptorProtos;
+    if (!Array.isArray(protos)) continue;
+    protos.forEach((bytes: Uint8Array, i) => {
+      const ours = byRebuiltName.get(decode(bytes).name ?? '');
+      if (ours) protos[i] = Buffer.from(ours);
+    });
+  }
 }

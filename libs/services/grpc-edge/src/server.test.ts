@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { readFileSync } from 'node:fs';
+import descriptor from 'protobufjs/ext/descriptor/index.js';
 import { startServer, type StartedServer } from './index.ts';
 
 const reflectionProto = join(
@@ -12,6 +14,20 @@ const reflectionProto = join(
   '../proto/grpc/reflection/v1/reflection.proto',
 );
 const healthProto = join(dirname(createRequire(import.meta.url).resolve('grpc-health-check')), '../../proto/health/v1/health.proto');
+
+/** metadata.proto's and health.proto's descriptors as protoc wrote them (with comments), from the set libs/proto generates. */
+function protocDescriptors(): Uint8Array[] {
+  const set = descriptor.FileDescriptorSet.decode(
+    readFileSync(join(import.meta.dirname, '../../../proto/src/gen/descriptors.binpb')),
+  ) as unknown as {
+    file: { name: string }[];
+  };
+  return ['blockvault/v1/metadata.proto', 'health/v1/health.proto'].map((name) => {
+    const file = set.file.find((f) => f.name === name);
+    assert.ok(file, name);
+    return descriptor.FileDescriptorProto.encode(file as never).finish();
+  });
+}
 
 interface ReflectionReply {
   listServicesResponse?: { service: { name: string }[] };
@@ -36,6 +52,7 @@ before(async () => {
   server = await startServer('blockvault.v1.MetadataService', '127.0.0.1:0', 'blockvault/v1/metadata.proto', {
     definition,
     implementation,
+    descriptors: protocDescriptors(),
   });
 });
 after(() => server.stop());
@@ -62,13 +79,28 @@ describe('startServer', () => {
     );
     const file = await ask({ fileContainingSymbol: 'blockvault.v1.MetadataService' });
     assert.ok(file.fileDescriptorResponse?.fileDescriptorProto.some((d) => d.includes('CommitSegments')));
+    // protoc's descriptor, comments included, so that `grpcurl describe` explains the contract.
+    assert.ok(
+      file.fileDescriptorResponse?.fileDescriptorProto.some((d) => d.includes('Every new blob must already be durable in the blob store.')),
+      'the described file carries the .proto comments',
+    );
     // The standard health service is described too: grpcurl calls it without -proto.
     assert.ok(
       listed.listServicesResponse?.service.some((s) => s.name === 'grpc.health.v1.Health'),
       JSON.stringify(listed),
     );
     const health = await ask({ fileContainingSymbol: 'grpc.health.v1.Health' });
-    assert.ok(health.fileDescriptorResponse?.fileDescriptorProto.some((d) => d.includes('HealthCheckRequest')));
+    const healthFiles = health.fileDescriptorResponse?.fileDescriptorProto ?? [];
+    assert.ok(healthFiles.some((d) => d.includes('HealthCheckRequest')));
+    // protoc's descriptor: its map entry is StatusesEntry, which Go clients (grpcurl) require; proto-loader's was refused.
+    const statuses = healthFiles.map(
+      (d) => descriptor.FileDescriptorProto.decode(d).toJSON() as { messageType?: { name: string; nestedType?: { name: string }[] }[] },
+    );
+    const list = statuses.flatMap((f) => f.messageType ?? []).find((m) => m.name === 'HealthListResponse');
+    assert.deepEqual(
+      list?.nestedType?.map((n) => n.name),
+      ['StatusesEntry'],
+    );
     client.close();
   });
 

@@ -27,7 +27,7 @@ import {
   type Clock,
   type Repository,
 } from '@blockvault/core';
-import { JobServiceService, JobState, type JobServiceServer, type Version } from '@blockvault/proto';
+import { JobServiceService, JobState, type JobServiceServer, type Version, reflectionDescriptors } from '@blockvault/proto';
 import { checkJobId, isTerminal, jobType, type JobQueue } from './queue.ts';
 
 export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
@@ -170,7 +170,7 @@ export function serveJobApi(deps: JobServiceDeps, address: string, security?: Se
     'blockvault.v1.JobService',
     address,
     'blockvault/v1/jobs.proto',
-    { definition: JobServiceService, implementation },
+    { definition: JobServiceService, implementation, descriptors: reflectionDescriptors('blockvault/v1/jobs.proto') },
     security && { ...security, permissions: JOB_API_PERMISSIONS },
   );
 }

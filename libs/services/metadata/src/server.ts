@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, type MetadataStore, type SegmentEntry, type BlobRef, type CommitFence } from '@blockvault/core';
 import { startServer, toServiceError, unaryHandler as unary, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
-import { MetadataServiceService, type MetadataServiceServer, type metadataPb as pb } from '@blockvault/proto';
+import { MetadataServiceService, type MetadataServiceServer, type metadataPb as pb, reflectionDescriptors } from '@blockvault/proto';
 import {
   blobFromPb,
   blobRecordToPb,
@@ -162,7 +162,11 @@ export function serveMetadata(store: MetadataStore, address: string, security?: 
     'blockvault.v1.MetadataService',
     address,
     'blockvault/v1/metadata.proto',
-    { definition: MetadataServiceService, implementation: metadataService(store) },
+    {
+      definition: MetadataServiceService,
+      implementation: metadataService(store),
+      descriptors: reflectionDescriptors('blockvault/v1/metadata.proto'),
+    },
     security,
   );
 }

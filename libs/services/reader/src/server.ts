@@ -11,7 +11,14 @@ import {
   type ServerSecurity,
   type StartedServer,
 } from '@blockvault/grpc-edge';
-import { ReaderServiceService, type ReaderServiceServer, type ReadRequest, type ReadResponse, type WriteRequest } from '@blockvault/proto';
+import {
+  ReaderServiceService,
+  type ReaderServiceServer,
+  type ReadRequest,
+  type ReadResponse,
+  type WriteRequest,
+  reflectionDescriptors,
+} from '@blockvault/proto';
 
 export const READER_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
 const MAX_READ = 64 * 1024 * 1024;
@@ -137,7 +144,7 @@ export function serveReader(io: IoRegistry, address: string, security?: ServerSe
     'blockvault.v1.ReaderService',
     address,
     'blockvault/v1/reader.proto',
-    { definition: READER_DEFINITION, implementation: readerService(io) },
+    { definition: READER_DEFINITION, implementation: readerService(io), descriptors: reflectionDescriptors('blockvault/v1/reader.proto') },
     security,
   );
 }

@@ -38,28 +38,38 @@ export const protobufFileName = "blockvault/v1/blobstore.proto";
  * UNAVAILABLE (the store behind failed), UNAUTHENTICATED (the store refused our credentials).
  */
 
+/** One message of a Put stream. */
 export interface PutBlobRequest {
+  /** First message only */
   key: string;
+  /** The next bytes of the blob */
   chunk: Buffer;
 }
 
+/** A durable blob. */
 export interface PutBlobResponse {
+  /** Bytes stored */
   size: number;
 }
 
+/** A blob by key (Get, Stat). */
 export interface GetBlobRequest {
   key: string;
 }
 
+/** The next bytes of a blob. */
 export interface BlobChunk {
   chunk: Buffer;
 }
 
+/** What Stat found. */
 export interface StatBlobResponse {
   exists: boolean;
+  /** Bytes; 0 when it does not exist */
   size: number;
 }
 
+/** Blobs to delete. */
 export interface DeleteBlobsRequest {
   keys: string[];
 }
@@ -67,10 +77,13 @@ export interface DeleteBlobsRequest {
 export interface DeleteBlobsResponse {
 }
 
+/** Which keys to list. */
 export interface ListBlobsRequest {
+  /** Empty: every block blob */
   prefix: string;
 }
 
+/** One listed blob. */
 export interface ListedBlob {
   key: string;
   /** RFC 3339, the store's clock */
@@ -719,6 +732,7 @@ export const ListedBlob: MessageFns<ListedBlob> = {
   },
 };
 
+/** Blob bytes by key. */
 export type BlobStoreServiceService = typeof BlobStoreServiceService;
 export const BlobStoreServiceService = {
   /** The first message names the key; every message may carry a chunk (concatenated in order). */
@@ -741,6 +755,7 @@ export const BlobStoreServiceService = {
     responseSerialize: (value: BlobChunk): Buffer => Buffer.from(BlobChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): BlobChunk => BlobChunk.decode(value),
   },
+  /** Whether a blob exists, and its size. */
   stat: {
     path: "/blockvault.v1.BlobStoreService/Stat" as const,
     requestStream: false as const,
@@ -777,6 +792,7 @@ export interface BlobStoreServiceServer extends UntypedServiceImplementation {
   put: handleClientStreamingCall<PutBlobRequest, PutBlobResponse>;
   /** The blob in chunks of at most 1 MiB. */
   get: handleServerStreamingCall<GetBlobRequest, BlobChunk>;
+  /** Whether a blob exists, and its size. */
   stat: handleUnaryCall<GetBlobRequest, StatBlobResponse>;
   /** Deleting a missing key is not an error. */
   delete: handleUnaryCall<DeleteBlobsRequest, DeleteBlobsResponse>;
@@ -803,6 +819,7 @@ export interface BlobStoreServiceClient extends Client {
   /** The blob in chunks of at most 1 MiB. */
   get(request: GetBlobRequest, options?: Partial<CallOptions>): ClientReadableStream<BlobChunk>;
   get(request: GetBlobRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<BlobChunk>;
+  /** Whether a blob exists, and its size. */
   stat(
     request: GetBlobRequest,
     callback: (error: ServiceError | null, response: StatBlobResponse) => void,

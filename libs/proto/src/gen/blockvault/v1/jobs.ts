@@ -33,12 +33,17 @@ export const protobufFileName = "blockvault/v1/jobs.proto";
  * reused. Times are RFC 3339 strings in UTC. Sizes are bytes.
  */
 
+/** Where a job is in its life; SUCCEEDED, FAILED and CANCELLED are final. */
 export const JobState = {
   JOB_STATE_UNSPECIFIED: 0,
+  /** JOB_STATE_QUEUED - Waiting for a worker */
   JOB_STATE_QUEUED: 1,
+  /** JOB_STATE_RUNNING - A worker has it (also while it waits out a service restart) */
   JOB_STATE_RUNNING: 2,
   JOB_STATE_SUCCEEDED: 3,
+  /** JOB_STATE_FAILED - See error and error_code; a backup can be continued (BackupSpec.continue_uid) */
   JOB_STATE_FAILED: 4,
+  /** JOB_STATE_CANCELLED - Stopped by CancelJob */
   JOB_STATE_CANCELLED: 5,
   UNRECOGNIZED: -1,
 } as const;
@@ -102,6 +107,7 @@ export function jobStateToJSON(object: JobState): string {
   }
 }
 
+/** One job to queue: set exactly one of the specs. */
 export interface SubmitJobRequest {
   /** Client-chosen idempotency key (1-128 of A-Z a-z 0-9 _ . : -); defaults to a random one. */
   requestId: string;
@@ -114,81 +120,106 @@ export interface SubmitJobRequest {
 
 /** `blockvault backup SOURCE NAME ...` */
 export interface BackupSpec {
-  /** file:///... or rbd://pool/image@snapshot */
+  /** The source: file:///... or rbd://pool/image@snapshot */
   source: string;
-  /** the volume */
+  /** The volume */
   name: string;
+  /** Recorded with the version; empty: the rbd:// source's snapshot */
   snapshotName: string;
   /** `rbd diff --format=json` output; empty: none (rbd:// derives them) */
   hintsJson: string;
-  /** base version */
+  /** Base version */
   fromUid: string;
-  /** empty: automatic b_daily/b_weekly/b_monthly */
+  /** Empty: automatic b_daily/b_weekly/b_monthly */
   tags: string[];
   /** RFC 3339, empty: none */
   expire: string;
-  /** finish this interrupted (invalid) version of the same source instead of starting a new one */
+  /** Finish this interrupted (invalid) version of the same source instead of starting a new one */
   continueUid?: string | undefined;
 }
 
 /** `blockvault restore UID TARGET ...` */
 export interface RestoreSpec {
+  /** The version to restore */
   uid: string;
+  /** The target: file:///... or rbd://pool/image, written by the reader that reaches it */
   target: string;
+  /** Skip writing zero blocks (the target already reads as zeros) */
   sparse: boolean;
+  /** Overwrite an existing target */
   force: boolean;
+  /** First block to write: resume a restore that stopped there */
   continueFrom: number;
 }
 
 /** `blockvault scrub|deep-scrub UID ...` */
 export interface ScrubSpec {
+  /** The version to check */
   uid: string;
+  /** Re-read and re-hash every block (false: check that each blob exists with the right size) */
   deep: boolean;
   /** 0 means 100 */
   percent: number;
+  /** Deep only: also compare with this source; a mismatch fails the scrub but marks nothing */
   source: string;
 }
 
 /** `blockvault cleanup ...` */
 export interface CleanupSpec {
-  /** absent or negative: the default (3600 s) */
-  graceSeconds?: number | undefined;
+  /** Absent or negative: the default (3600 s) */
+  graceSeconds?:
+    | number
+    | undefined;
+  /** Also compare every object in the blob store with the metadata */
   full: boolean;
+  /** With full: only objects whose key starts with this */
   prefix: string;
+  /** Report what would be deleted, delete nothing */
   dryRun: boolean;
 }
 
 /** `blockvault enforce RULES [NAME] ...` */
 export interface EnforceSpec {
+  /** Retention rules, e.g. latest3,hours24,days7,weeks4,months12 */
   rules: string;
+  /** Only this volume; empty: every volume */
   name: string;
+  /** Report what would be removed, remove nothing */
   dryRun: boolean;
-  /** empty: UTC */
+  /** Empty: UTC */
   timeZone: string;
 }
 
+/** A job as the scheduler records it. */
 export interface Job {
+  /** The request_id it was submitted with */
   id: string;
-  /** backup, restore, scrub, cleanup, enforce */
+  /** Backup, restore, scrub, cleanup, enforce */
   type: string;
   state: JobState;
+  /** RFC 3339 */
   submitted: string;
+  /** RFC 3339; empty while queued */
   started: string;
+  /** RFC 3339; empty until final */
   finished: string;
-  /** deliveries so far (a killed worker's job is redelivered) */
+  /** Deliveries so far (a killed worker's job is redelivered) */
   attempts: number;
-  /** host:pid of the worker running it */
+  /** Host:pid of the worker running it */
   worker: string;
-  /** the version a backup writes (set as soon as it exists) */
+  /** The version a backup writes (set as soon as it exists) */
   versionUid: string;
+  /** Of the running attempt; absent before the first block */
   progress?:
     | Progress
     | undefined;
-  /** what the CLI prints with --json for this operation */
+  /** What the CLI prints with --json for this operation */
   resultJson: string;
+  /** Why it failed, in words */
   error: string;
-  /** the error's code: INVALID_ARGUMENT, NOT_FOUND, ... */
+  /** The error's code: INVALID_ARGUMENT, NOT_FOUND, ... */
   errorCode: string;
+  /** What was submitted */
   request?:
     | SubmitJobRequest
     | undefined;
@@ -196,50 +227,73 @@ export interface Job {
   cancelRequested: boolean;
 }
 
+/** How far a running job is. */
 export interface Progress {
+  /** Blocks handled (read, found sparse or deduplicated) */
   blocksDone: number;
+  /** Blocks in the version */
   blocksTotal: number;
+  /** Bytes read or written so far */
   bytesDone: number;
+  /** Since the attempt started */
   bytesPerSecond: number;
   /** -1 until known */
   etaSeconds: number;
 }
 
+/** A job by id (GetJob, WatchJob). */
 export interface GetJobRequest {
+  /** As SubmitJob returned it (INVALID_ARGUMENT when malformed) */
   id: string;
 }
 
+/** Recent jobs. */
 export interface ListJobsRequest {
   /** 0 means 100 */
   limit: number;
 }
 
+/** Jobs, newest first. */
 export interface ListJobsResponse {
   jobs: Job[];
 }
 
+/** A job to cancel. */
 export interface CancelJobRequest {
+  /** As SubmitJob returned it */
   id: string;
 }
 
+/** Which versions to list; empty fields match all. */
 export interface ListVersionsRequest {
+  /** Only this volume */
   name: string;
+  /** Only versions with this tag */
   tag: string;
 }
 
+/** One backup of a volume (as `blockvault ls --json`). */
 export interface Version {
   uid: string;
+  /** The volume */
   name: string;
   snapshotName: string;
+  /** RFC 3339: when the backup started */
   date: string;
+  /** Blocks */
   size: number;
+  /** Bytes of the source */
   sizeBytes: number;
+  /** Complete and undamaged; false: incomplete (continue it) or damaged (scrub says which) */
   valid: boolean;
+  /** Cleanup and enforce never remove it */
   protected: boolean;
   tags: string[];
+  /** RFC 3339; empty: never */
   expire: string;
 }
 
+/** Versions, oldest first. */
 export interface ListVersionsResponse {
   versions: Version[];
 }

@@ -53,7 +53,7 @@ export interface GetConfigRequest {
 
 export interface RepositoryConfig {
   formatVersion: number;
-  /** blake3, sha256 or sha512 */
+  /** The block checksum: blake3, sha256 or sha512 */
   hash: string;
   blockSize: number;
   blocksPerSegment: number;
@@ -62,7 +62,7 @@ export interface RepositoryConfig {
 }
 
 export interface ConfigResponse {
-  /** unset: the repository is not initialized */
+  /** Unset: the repository is not initialized */
   config?: RepositoryConfig | undefined;
 }
 
@@ -71,7 +71,7 @@ export interface GetSettingRequest {
 }
 
 export interface SettingValue {
-  /** empty: no such setting */
+  /** Empty: no such setting */
   json: string;
 }
 
@@ -99,13 +99,13 @@ export interface VersionRecord {
   name: string;
   snapshotName: string;
   date: string;
-  /** blocks */
+  /** Blocks */
   size: number;
   sizeBytes: number;
   valid: boolean;
   protected: boolean;
   tags: string[];
-  /** empty: none */
+  /** Empty: none */
   expire: string;
   stats?: BackupStats | undefined;
 }
@@ -126,12 +126,12 @@ export interface UpdateVersionRequest {
   protected?:
     | boolean
     | undefined;
-  /** set: the new expiry, empty to clear it */
+  /** Set: the new expiry, empty to clear it */
   expire?: string | undefined;
   stats?:
     | BackupStats
     | undefined;
-  /** true: replace the tags with `tags` */
+  /** True: replace the tags with `tags` */
   setTags: boolean;
   tags: string[];
 }
@@ -159,7 +159,7 @@ export interface SegmentEntry {
   segNo: number;
   segId: Buffer;
   sparseBlocks: number;
-  /** given when the segment may be new to the store */
+  /** Given when the segment may be new to the store */
   data?: Buffer | undefined;
 }
 
@@ -176,9 +176,9 @@ export interface CommitFence {
 }
 
 export interface CommitSegmentsRequest {
-  /** first message only */
+  /** First message only */
   versionUid: string;
-  /** first message only */
+  /** First message only */
   fence?: CommitFence | undefined;
   entries: SegmentEntry[];
   newBlobs: BlobRef[];
@@ -199,7 +199,7 @@ export interface BlobLookupResponse {
 }
 
 export interface BlobLookup {
-  /** unset: no usable blob known */
+  /** Unset: no usable blob known */
   blob?: BlobRef | undefined;
 }
 
@@ -215,7 +215,7 @@ export interface VersionUids {
 export interface BackupSession {
   id: string;
   versionUid: string;
-  /** empty: none */
+  /** Empty: none */
   baseUid: string;
   started: string;
   expires: string;
@@ -243,11 +243,11 @@ export interface BlobRecord {
   blob?:
     | BlobRef
     | undefined;
-  /** live or deleting */
+  /** Live or deleting */
   state: string;
   created: string;
   touched: string;
-  /** empty: referenced */
+  /** Empty: referenced */
   unreferencedSince: string;
 }
 

@@ -32,50 +32,74 @@ export const protobufFileName = "blockvault/v1/reader.proto";
  * exists without force), UNAVAILABLE (I/O failed).
  */
 
+/** A URL to check. */
 export interface CheckRequest {
+  /** A file:///... or rbd://pool/image[@snapshot] URL */
   url: string;
 }
 
 export interface CheckResponse {
 }
 
+/** One message of a Read stream. */
 export interface ReadRequest {
+  /** First request only: the source */
   url: string;
+  /** Later requests: where to read, in bytes */
   offset: number;
+  /** Later requests: how many bytes (at most the message limit) */
   length: number;
   /** W3C trace context of this one read (a stream carries many blocks); empty: not traced. */
   traceparent: string;
   tracestate: string;
 }
 
+/** One answer of a Read stream. */
 export interface ReadResponse {
+  /** First answer only: the source's size */
   sizeBytes: number;
+  /** Later answers: the bytes asked for (shorter only at the end of the source) */
   data: Buffer;
 }
 
+/** One message of a Write stream. */
 export interface WriteRequest {
+  /** First request only: the target */
   url: string;
+  /** First request: overwrite an existing target */
   force: boolean;
+  /** First request: keep what an earlier restore wrote */
   resume: boolean;
+  /** First request: the image's size */
   sizeBytes: number;
+  /** Later requests: where data goes, in bytes */
   offset: number;
+  /** Later requests: the bytes to write */
   data: Buffer;
+  /** Last request: make the target exactly size_bytes long and durable */
   finish: boolean;
   /** W3C trace context of this one write; empty: not traced. */
   traceparent: string;
   tracestate: string;
 }
 
+/** Answers each Write request once it is done. */
 export interface WriteResponse {
 }
 
+/** Which changes to ask the source for. */
 export interface DeriveHintsRequest {
+  /** An rbd:// snapshot */
   url: string;
+  /** Whether from_snapshot is set */
   hasFromSnapshot: boolean;
+  /** Changes since this snapshot; unset: every allocated extent */
   fromSnapshot: string;
 }
 
+/** The source's own hints. */
 export interface DeriveHintsResponse {
+  /** `rbd diff --format=json` output; empty: none */
   hintsJson: string;
 }
 
@@ -865,6 +889,7 @@ export const DeriveHintsResponse: MessageFns<DeriveHintsResponse> = {
   },
 };
 
+/** Block I/O on sources and restore targets by URL. */
 export type ReaderServiceService = typeof ReaderServiceService;
 export const ReaderServiceService = {
   /**
