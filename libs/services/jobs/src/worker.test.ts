@@ -129,6 +129,53 @@ describe('Worker and outages (in-process queue)', () => {
     assert.deepEqual(continued, [undefined, 'v1', 'v1'], 'each retry continues the same version');
   });
 
+  it('a redelivered restore overwrites the target its earlier delivery wrote, and only then', async () => {
+    const queue = new MemoryJobQueue();
+    const forced: boolean[] = [];
+    const repository = {
+      ctx: { owner: 'test-host:1' },
+      restore: async (req: { force: boolean; onProgress?: (p: object) => void }) => {
+        forced.push(req.force);
+        if (forced.length === 1) {
+          req.onProgress?.({
+            operation: 'restore',
+            versionUid: 'v1',
+            blocksDone: 1,
+            blocksTotal: 4,
+            bytesDone: 4096,
+            bytesPerSecond: 1,
+            etaSeconds: 1,
+          });
+          throw new UnavailableError('injected: the worker lost its services after writing a block');
+        }
+        return {
+          version: version('v1', true),
+          blocksRestored: 4,
+          bytesRestored: 16384,
+          damagedBlocks: [],
+          invalidatedVersions: [],
+          durationSeconds: 1,
+        };
+      },
+    } as unknown as Repository;
+    const events = new MemoryEventBus();
+    const ended = new Promise<BlockvaultEvent>((resolve) => {
+      events.subscribe('job.completed', resolve);
+      events.subscribe('job.failed', resolve);
+    });
+    const worker = new Worker({ queue, repository, events, clock: { now: () => new Date() }, owner: 'test:1', outageRetryMs: 0 });
+    await queue.submit(
+      { requestId: 'restore-redelivered', restore: { uid: 'v1', target: 'file:///x.img', sparse: false, force: false, continueFrom: 0 } },
+      new Date(),
+    );
+    await worker.start();
+    const event = await ended;
+    await worker.stop();
+    queue.close();
+    assert.equal(event.kind, 'job.completed', JSON.stringify(event));
+    assert.deepEqual(forced, [false, true], 'the first delivery refuses an existing target; the redelivery overwrites its own');
+  });
+
   it('an outage longer than the budget spends the attempts and fails as unavailable', async () => {
     const queue = new MemoryJobQueue();
     const { repository } = flaky(Infinity);

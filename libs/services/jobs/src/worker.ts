@@ -164,7 +164,8 @@ export class Worker {
     const controller = new AbortController();
     const stopWatching = await queue.watchCancel(id, () => controller.abort(new CancelledError(`job ${id} was cancelled`)));
     let lastProgress = 0;
-    let restoreWroteTarget = false;
+    // A restore whose earlier delivery (a worker that died) recorded progress wrote the target itself.
+    let restoreWroteTarget = job.type === 'restore' && (job.progress?.blocksDone ?? 0) > 0;
     const hooks: RunHooks = {
       attempt,
       restoreWroteTarget: () => restoreWroteTarget,
