@@ -6,17 +6,17 @@
 import { Action, BackupPlan } from './backup-plan.ts';
 import { digestAt, isSparseDigest, referencesAny, SegmentLayout, type SegmentPointer } from './block-map.ts';
 import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
-import { InvalidArgumentError, InvalidVersionStateError, SanityCheckError, throwIfCancelled } from './errors.ts';
+import { ConflictError, InvalidArgumentError, InvalidVersionStateError, SanityCheckError, throwIfCancelled } from './errors.ts';
 import { storeVersionMetadata } from './export.ts';
 import { classifyBlocks, type Hint } from './hints.ts';
 import { emptyStats, type BackupStats, type BlobRef, type Version } from './model.ts';
-import { BufferPool, TaskGroup, Batcher } from './pipeline.ts';
-import type { BlockSource, IoModule, Lease, LockOptions, SegmentEntry } from './ports.ts';
+import { TaskGroup, Batcher } from './pipeline.ts';
+import type { BlockScanner, IoModule, Lease, LockOptions, ScannedBlock, SegmentEntry } from './ports.ts';
+import { LocalScanner } from './scanner.ts';
 import { autoTags, isValidTag } from './tags.ts';
 import { SegmentBuilder } from './segment-builder.ts';
 import { BackupSessionLease } from './session.ts';
 import { ATTR, BlockTrace, DEFAULT_BLOCK_TRACE_RATIO, inSpan, SPAN } from './tracing.ts';
-import { isZero } from './zero.ts';
 
 export interface BackupRequest {
   readonly source: string;
@@ -51,15 +51,25 @@ export async function backup(ctx: EngineContext, req: BackupRequest): Promise<Ba
   checkBackupRequest(req);
   const { module, url } = ctx.io.resolve(req.source);
   return inSpan(SPAN.backup, { [ATTR.url]: req.source }, async (span) => {
-    const source = await module.openSource(url);
+    const scanner = await openScanner(ctx, module, url);
     try {
-      const result = await new BackupRun(ctx, req, source, module, url).run();
+      const result = await new BackupRun(ctx, req, scanner, module, url).run();
       span.setAttribute(ATTR.versionUid, result.version.uid);
       return result;
     } finally {
-      await source.close();
+      await scanner.close();
     }
   });
+}
+
+/** The source's own scanner where it has one (the reader service: hashing where the data is), else ours over its bytes. */
+async function openScanner(ctx: EngineContext, module: IoModule, url: URL): Promise<BlockScanner> {
+  const window = ctx.concurrency;
+  const { blockSize } = ctx.config;
+  if (module.openScanner) {
+    return module.openScanner(url, { hash: ctx.config.hash, window, blockSize, transforms: await ctx.codec.encoding() });
+  }
+  return new LocalScanner(await module.openSource(url), { hasher: ctx.hasher, codec: ctx.codec, blobs: ctx.blobs, window, blockSize });
 }
 
 /** Checks what a backup request can be checked for without I/O (name, tags); the job API calls it on submit. */
@@ -86,7 +96,9 @@ class BackupRun {
   readonly #ctx: EngineContext;
   readonly #req: BackupRequest;
   #versionUid = '';
-  readonly #source: BlockSource;
+  readonly #scanner: BlockScanner;
+  /** Whether a blob stored through a remote scanner was found in our own blob store (checked once). */
+  #remoteChecked = false;
   readonly #stats = emptyStats();
   readonly #started: number;
   readonly #lookup: Batcher<Buffer, BlobRef | undefined>;
@@ -102,10 +114,10 @@ class BackupRun {
   readonly #module: IoModule;
   readonly #url: URL;
 
-  constructor(ctx: EngineContext, req: BackupRequest, source: BlockSource, module: IoModule, url: URL) {
+  constructor(ctx: EngineContext, req: BackupRequest, scanner: BlockScanner, module: IoModule, url: URL) {
     this.#ctx = ctx;
     this.#req = req;
-    this.#source = source;
+    this.#scanner = scanner;
     this.#module = module;
     this.#url = url;
     this.#started = ctx.clock.now().getTime();
@@ -114,7 +126,7 @@ class BackupRun {
 
   async run(): Promise<BackupResult> {
     const { config } = this.#ctx;
-    const sizeBytes = this.#source.sizeBytes;
+    const sizeBytes = this.#scanner.sizeBytes;
     const uid = this.#req.continueUid ?? this.#ctx.newVersionUid();
     // The session pins the base against rm before the base is read (see libs/core/README.md).
     const session = await BackupSessionLease.open(this.#ctx, uid, this.#req.fromUid ?? null);
@@ -218,12 +230,12 @@ class BackupRun {
   async #sanityCheck(uid: string): Promise<void> {
     const ids = this.#plan.sanityCheckBlocks(SANITY_CHECK_BLOCKS, this.#ctx.random);
     if (ids.length === 0) return;
-    const buf = Buffer.allocUnsafe(this.#ctx.config.blockSize);
     for (const id of ids) {
       const length = this.#plan.blockLength(id);
-      const data = await this.#readBlock(id, buf);
+      const scanned = await this.#scan(id);
+      if (!scanned.sparse) scanned.release();
       const expected = await this.#baseDigest(id);
-      const actual = isZero(data) ? Buffer.alloc(this.#ctx.hasher.digestLength) : this.#ctx.hasher.digest(data);
+      const actual = scanned.sparse ? Buffer.alloc(this.#ctx.hasher.digestLength) : scanned.digest;
       if (!actual.equals(expected)) {
         await this.#ctx.metadata.deleteVersion(uid, this.#ctx.clock.now());
         throw new SanityCheckError(id, this.#ctx.config.blockSize, uid);
@@ -247,17 +259,12 @@ class BackupRun {
     return segment as Buffer;
   }
 
-  async #readBlock(id: number, buf: Buffer): Promise<Buffer> {
+  async #scan(id: number): Promise<ScannedBlock> {
     const length = this.#plan.blockLength(id);
-    const got = await this.#source.read(id * this.#ctx.config.blockSize, length, buf);
-    if (got !== length) {
-      throw new InvalidArgumentError(
-        `source ${this.#source.url} ended early: block ${id} has ${got} of ${length} bytes (did it shrink during the backup?)`,
-      );
-    }
+    const scanned = await this.#scanner.scan(id * this.#ctx.config.blockSize, length);
     this.#stats.blocksRead++;
     this.#stats.bytesRead += length;
-    return buf.subarray(0, length);
+    return scanned;
   }
 
   async #writeSegments(version: Version, done: Map<number, SegmentPointer>): Promise<void> {
@@ -268,7 +275,6 @@ class BackupRun {
       { operation: 'backup', versionUid: version.uid, blocksTotal: layout.blocks },
       this.#req.onProgress,
     );
-    const pool = new BufferPool(this.#ctx.concurrency, this.#ctx.config.blockSize);
     const tasks = new TaskGroup();
     const committer = new Committer(this.#ctx, version.uid, this.#fence);
     try {
@@ -287,7 +293,7 @@ class BackupRun {
           meter.add(layout.blocksIn(segNo), 0);
           continue;
         }
-        const builder = await this.#buildSegment(segNo, pool, tasks, meter);
+        const builder = await this.#buildSegment(segNo, tasks, meter);
         committer.add(builder.completion, builder.newBlobs, () => this.#forget(builder.ownedKeys));
       }
     } catch (err) {
@@ -332,7 +338,7 @@ class BackupRun {
     this.#stats.bytesDedup += bytes - sparseBytes;
   }
 
-  async #buildSegment(segNo: number, pool: BufferPool, tasks: TaskGroup, meter: ProgressMeter): Promise<SegmentBuilder> {
+  async #buildSegment(segNo: number, tasks: TaskGroup, meter: ProgressMeter): Promise<SegmentBuilder> {
     const { layout } = this.#plan;
     const first = layout.firstBlock(segNo);
     const count = layout.blocksIn(segNo);
@@ -360,8 +366,9 @@ class BackupRun {
         continue;
       }
       throwIfCancelled(this.#req.signal);
+      // Blocks in flight are bounded: each holds its bytes in the scanner until stored or released.
+      await tasks.below(this.#ctx.concurrency);
       tasks.check();
-      const buf = await pool.acquire();
       builder.begin();
       const trace = new BlockTrace(this.#ctx.random() < (this.#ctx.traceBlockRatio ?? DEFAULT_BLOCK_TRACE_RATIO), {
         [ATTR.versionUid]: this.#versionUid,
@@ -369,13 +376,8 @@ class BackupRun {
         [ATTR.blockSize]: length,
       });
       tasks.spawn(async () => {
-        let released = false;
-        const release = (): void => {
-          if (!released) pool.release(buf);
-          released = true;
-        };
         try {
-          await this.#storeBlock(id, buf, builder, i, release, trace);
+          await this.#storeBlock(id, builder, i, trace);
           trace.end();
           meter.add(1, length);
           builder.end();
@@ -383,8 +385,6 @@ class BackupRun {
           trace.end(err);
           builder.abort(err);
           throw err;
-        } finally {
-          release();
         }
       });
     }
@@ -406,47 +406,66 @@ class BackupRun {
     }
   }
 
-  /** Reads one block, then records it as sparse, as a duplicate, or as a new durable blob. */
-  async #storeBlock(
-    id: number,
-    buf: Buffer,
-    builder: SegmentBuilder,
-    index: number,
-    release: () => void,
-    trace: BlockTrace,
-  ): Promise<void> {
-    const data = await trace.step(SPAN.read, () => this.#readBlock(id, buf));
-    if (isZero(data)) {
+  /** Scans one block (read, zero check and hash, where the data is), then records it as sparse, as a duplicate, or as a new durable blob. */
+  async #storeBlock(id: number, builder: SegmentBuilder, index: number, trace: BlockTrace): Promise<void> {
+    const length = this.#plan.blockLength(id);
+    const scanned = await trace.step(SPAN.read, () => this.#scan(id));
+    if (scanned.sparse) {
       trace.setAttributes({ [ATTR.blockSparse]: true, [ATTR.blockDedup]: false });
-      this.#count('sparse', data.length);
+      this.#count('sparse', length);
       return;
     }
-    const checksum = trace.sampled ? await trace.step(SPAN.hash, async () => this.#ctx.hasher.digest(data)) : this.#ctx.hasher.digest(data);
+    const checksum = scanned.digest;
     const key = checksum.toString('hex');
     let pending = this.#inflight.get(key);
     const first = pending === undefined;
     if (!pending) {
-      pending = this.#resolveBlob(checksum, data, trace);
+      pending = this.#resolveBlob(checksum, length, scanned, trace);
       this.#inflight.set(key, pending);
       builder.ownInflight(key);
     } else {
-      release(); // a duplicate of a block already in flight needs its bytes no longer
+      scanned.release(); // a duplicate of a block already in flight needs its bytes no longer
     }
     const resolved = await pending;
     builder.set(index, checksum);
     if (resolved.isNew) builder.newBlobs.set(key, resolved.ref);
     const written = first && resolved.isNew;
     trace.setAttributes({ [ATTR.blockSparse]: false, [ATTR.blockDedup]: !written, [ATTR.blockNew]: written });
-    this.#count(written ? 'written' : 'dedup', data.length);
+    this.#count(written ? 'written' : 'dedup', length);
   }
 
-  async #resolveBlob(checksum: Buffer, data: Buffer, trace: BlockTrace): Promise<ResolvedBlob> {
-    const known = await trace.step(SPAN.dedupLookup, () => this.#lookup.load(checksum));
-    if (known && known.valid && known.size === data.length) return { ref: known, isNew: false };
+  async #resolveBlob(checksum: Buffer, size: number, scanned: ScannedBlock & { sparse: false }, trace: BlockTrace): Promise<ResolvedBlob> {
+    let known: BlobRef | undefined;
+    try {
+      known = await trace.step(SPAN.dedupLookup, () => this.#lookup.load(checksum));
+    } catch (err) {
+      scanned.release();
+      throw err;
+    }
+    if (known && known.valid && known.size === size) {
+      scanned.release();
+      return { ref: known, isNew: false };
+    }
     // Unknown, or known to be damaged: store a fresh copy under a new uid.
-    const ref: BlobRef = { checksum, uid: this.#ctx.newBlobUid(), size: data.length, valid: true };
-    await trace.step(SPAN.put, async () => this.#ctx.blobs.put(ref.uid, await this.#ctx.codec.encode(ref.uid, data)));
+    const ref: BlobRef = { checksum, uid: this.#ctx.newBlobUid(), size, valid: true };
+    const stored = await trace.step(SPAN.put, () => scanned.store(ref.uid));
+    if (this.#scanner.remote && !this.#remoteChecked) await this.#checkRemoteStore(ref.uid, stored);
     return { ref, isNew: true };
+  }
+
+  /**
+   * A reader stores new blobs through its own blob store configuration: the first one it stores
+   * must be in ours, or every segment would refer to blobs stored somewhere else.
+   */
+  async #checkRemoteStore(uid: string, size: number): Promise<void> {
+    const found = await this.#ctx.blobs.stat(uid);
+    if (found?.size !== size) {
+      throw new ConflictError(
+        `the reader for ${this.#scanner.url} stored blob ${uid} (${size} bytes) where this worker's blob store ` +
+          `${found ? `has ${found.size} bytes` : 'does not find it'}: give the reader the same blob store (BLOCKVAULT_BLOBSTORE_URL or BLOCKVAULT_S3_*)`,
+      );
+    }
+    this.#remoteChecked = true;
   }
 
   async #finish(version: Version): Promise<BackupResult> {

@@ -55,6 +55,42 @@ export interface BlobCodec {
   readonly transforms: boolean;
   /** The data keys, when encryption is configured. */
   readonly keyring: Keyring | undefined;
+  /**
+   * How new blobs are encoded, for a reader that stores them where the data is
+   * (`codecFromSpec`): the zstd level and the current data key, never a master key.
+   */
+  encoding(): Promise<TransformSpec>;
+}
+
+/** What a reader needs to encode new blobs for one job: sent over the authenticated channel, never logged or stored. */
+export interface TransformSpec {
+  /** zstd level; undefined: no compression. */
+  readonly compressionLevel?: number;
+  /** The data key new blobs are encrypted with (already unwrapped); undefined: no encryption. */
+  readonly dataKey?: { readonly id: Buffer; readonly key: Buffer };
+}
+
+/** Data keys by id, and the one new blobs use: a Keyring, or one key a worker handed over (TransformSpec). */
+export interface DataKeys {
+  current(): Promise<{ id: Buffer; key: Buffer }>;
+  dataKey(id: string): Promise<Buffer>;
+}
+
+/** A codec that encodes as `spec` says, for a reader storing blobs for a worker (it can decode only with that one data key). */
+export function codecFromSpec(spec: TransformSpec, maxBlockSize: number): BlobCodec {
+  const key = spec.dataKey;
+  const dataKeys: DataKeys | undefined = key && {
+    current: async () => ({ id: key.id, key: key.key }),
+    dataKey: async (id) => {
+      if (id !== key.id.toString('hex')) throw new EncryptionKeyError(`data key ${id} was not handed to this reader`);
+      return key.key;
+    },
+  };
+  return new TransformCodec({
+    maxBlockSize,
+    ...(spec.compressionLevel !== undefined ? { compressionLevel: spec.compressionLevel } : {}),
+    ...(dataKeys ? { dataKeys } : {}),
+  });
 }
 
 export interface MasterKey {
@@ -69,6 +105,8 @@ export interface CodecOptions {
   readonly compressionLevel?: number;
   /** Master keys, the first wraps new data keys; undefined: no encryption of new blobs. */
   readonly keyring?: Keyring;
+  /** Data keys without their master keys (a reader's, see codecFromSpec); ignored with `keyring`. */
+  readonly dataKeys?: DataKeys;
   /** Largest block a blob may decompress to. */
   readonly maxBlockSize: number;
 }
@@ -105,6 +143,7 @@ function blobKey(dek: Buffer, salt: Buffer): Buffer {
 export class TransformCodec implements BlobCodec {
   readonly #level: number | undefined;
   readonly #keyring: Keyring | undefined;
+  readonly #keys: DataKeys | undefined;
   readonly #maxBlockSize: number;
 
   constructor(options: CodecOptions) {
@@ -116,6 +155,7 @@ export class TransformCodec implements BlobCodec {
     }
     this.#level = options.compressionLevel;
     this.#keyring = options.keyring;
+    this.#keys = options.keyring ?? options.dataKeys;
     this.#maxBlockSize = options.maxBlockSize;
   }
 
@@ -124,7 +164,14 @@ export class TransformCodec implements BlobCodec {
   }
 
   get transforms(): boolean {
-    return this.#level !== undefined || this.#keyring !== undefined;
+    return this.#level !== undefined || this.#keys !== undefined;
+  }
+
+  async encoding(): Promise<TransformSpec> {
+    return {
+      ...(this.#level !== undefined ? { compressionLevel: this.#level } : {}),
+      ...(this.#keys ? { dataKey: await this.#keys.current() } : {}),
+    };
   }
 
   async encode(uid: string, data: Buffer): Promise<Uint8Array[]> {
@@ -137,8 +184,8 @@ export class TransformCodec implements BlobCodec {
         flags |= TRANSFORM_ZSTD;
       }
     }
-    if (!this.#keyring) return [encodeBlobHeader(payload.length, flags), payload];
-    const dek = await this.#keyring.current();
+    if (!this.#keys) return [encodeBlobHeader(payload.length, flags), payload];
+    const dek = await this.#keys.current();
     const header = Buffer.alloc(ENCRYPTED_HEADER_LENGTH);
     encodeBlobHeader(payload.length, flags | TRANSFORM_AES_GCM, ENCRYPTED_HEADER_LENGTH).copy(header, 0);
     let at = BLOB_HEADER_LENGTH;
@@ -160,14 +207,14 @@ export class TransformCodec implements BlobCodec {
     const { flags, headerLength } = readHeader(uid, stored);
     let payload = stored.subarray(headerLength);
     if (flags & TRANSFORM_AES_GCM) {
-      if (!this.#keyring)
+      if (!this.#keys)
         throw new EncryptionKeyError(`blob ${uid} is encrypted: configure the repository's master key (BLOCKVAULT_ENCRYPTION_KEY_FILE)`);
       let at = BLOB_HEADER_LENGTH;
       const dekId = stored.subarray(at, (at += DEK_ID_LENGTH));
       const salt = stored.subarray(at, (at += SALT_LENGTH));
       const iv = stored.subarray(at, (at += IV_LENGTH));
       const tag = stored.subarray(at, at + TAG_LENGTH);
-      const dek = await this.#keyring.dataKey(dekId.toString('hex'));
+      const dek = await this.#keys.dataKey(dekId.toString('hex'));
       const decipher = createDecipheriv('aes-256-gcm', blobKey(dek, salt), iv);
       decipher.setAAD(Buffer.concat([stored.subarray(0, at), Buffer.from(uid, 'latin1')]));
       decipher.setAuthTag(tag);

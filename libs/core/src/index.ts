@@ -28,6 +28,7 @@ export { isDue, parseDuration, slaBreaches, validateSchedule, type Schedule } fr
 export { batchScrub, scrub, type BatchScrubOptions, type ScrubOptions, type ScrubResult } from './scrub.ts';
 export { Repository, type DiskUsage, type ListOptions } from './repository.ts';
 export { isZero, zeroBuffer } from './zero.ts';
+export { LocalScanner, type LocalScannerOptions } from './scanner.ts';
 export { isStaleAttempt, renewingLease } from './lease.ts';
 export { ATTR, BlockTrace, DEFAULT_BLOCK_TRACE_RATIO, failSpan, inSpan, SPAN, tracer } from './tracing.ts';
 export {

@@ -4,8 +4,9 @@
  * into this library's typed errors.
  */
 import type { SegmentPointer } from './block-map.ts';
+import type { TransformSpec } from './blob-codec.ts';
 import type { Hint } from './hints.ts';
-import type { BackupStats, BlobRef, RepositoryConfig, Version } from './model.ts';
+import type { BackupStats, BlobRef, HashAlgorithm, RepositoryConfig, Version } from './model.ts';
 
 export interface Clock {
   now(): Date;
@@ -223,6 +224,53 @@ export interface BlockSource {
   close(): Promise<void>;
 }
 
+/** What a scanner found at one block. */
+export type ScannedBlock =
+  | { readonly sparse: true }
+  | {
+      readonly sparse: false;
+      /** The repository's hash of the block's bytes. */
+      readonly digest: Buffer;
+      /**
+       * Stores the block's bytes (held since the scan) as blob `uid`, encoded with the job's
+       * transforms; resolves once the blob is durable. Releases the bytes either way.
+       * @returns the blob's stored size
+       */
+      store(uid: string): Promise<number>;
+      /** The bytes are not needed (a duplicate). */
+      release(): void;
+    };
+
+/** What a scanner needs from the repository for one job. */
+export interface ScanSpec {
+  readonly hash: HashAlgorithm;
+  /** Blocks held at once (scanned, neither stored nor released); a scan beyond it waits. */
+  readonly window: number;
+  readonly blockSize: number;
+  /** How new blobs are encoded (see BlobCodec.encoding). */
+  readonly transforms: TransformSpec;
+}
+
+/**
+ * Reads a source where the data is: tells zero blocks apart, hashes the others, holds their bytes
+ * until the engine says whether to store them (new) or not (a duplicate), and stores new ones
+ * from there. The engine's own one reads through a BlockSource in process; the reader service's
+ * does it on the host that reaches the source, so that only digests cross the network and a new
+ * block goes from there to the blob store once.
+ */
+export interface BlockScanner {
+  readonly url: string;
+  readonly sizeBytes: number;
+  /** Blobs it stores land through a blob store other than the engine's own (which checks the first one). */
+  readonly remote: boolean;
+  /**
+   * The `length` bytes at `offset`.
+   * @throws InvalidArgumentError when the source has fewer bytes there (it shrank)
+   */
+  scan(offset: number, length: number): Promise<ScannedBlock>;
+  close(): Promise<void>;
+}
+
 export interface BlockTarget {
   readonly url: string;
   write(offset: number, data: Uint8Array): Promise<void>;
@@ -253,4 +301,6 @@ export interface IoModule {
    * @throws PermissionDeniedError. Open calls check too; the job API checks on submit.
    */
   check?(url: URL): Promise<void>;
+  /** A scanner where the data is (the reader service's); without it the engine scans through openSource. */
+  openScanner?(url: URL, spec: ScanSpec): Promise<BlockScanner>;
 }
