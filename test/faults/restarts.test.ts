@@ -75,6 +75,8 @@ function environment(target?: Target): NodeJS.ProcessEnv {
     BLOCKVAULT_LOG_LEVEL: 'warn',
   };
   if (target === 'metadata') return { ...common, BLOCKVAULT_MONGO_URL: mongoUrl, BLOCKVAULT_MONGO_DATABASE: 'faults' };
+  // The reader stores new blocks itself, through the blob-store service.
+  if (target === 'reader') return { ...common, BLOCKVAULT_BLOBSTORE_URL: listen.get('blob-store'), BLOCKVAULT_STORE_DEADLINE_MS: '4000' };
   if (target === 'blob-store') {
     return {
       ...common,
@@ -408,7 +410,8 @@ describe('damage and slowness in the blob store', () => {
     const recovery = ((performance.now() - stalledAt) / 1000).toFixed(1);
     assert.equal(result.code, 0, result.stderr);
     const uid = (JSON.parse(result.stdout) as { version: { uid: string } }).version.uid;
-    const log = (await readFile(dir.file('worker.log'), 'utf8')).split('\n');
+    // The reader stores new blocks (through the blob-store service), so its calls are the ones retried.
+    const log = (await readFile(dir.file('reader.log'), 'utf8')).split('\n');
     const retried = log.filter((l) => l.includes('the blob store is unavailable; retrying') && l.includes('did not answer within 4000 ms'));
     assert.ok(retried.length > 0, 'calls to the stalled store tripped the deadline and were retried');
     const referenced = new Set(await blobsOf(uid));

@@ -70,6 +70,16 @@ async function stopAll(): Promise<void> {
 let jobId = '';
 let stats: Record<string, number> = {};
 let metricsText = '';
+const serviceMetrics: Record<'blob-store' | 'reader', string> = { 'blob-store': '', reader: '' };
+
+/** Completed calls of one gRPC method, from a service's /metrics (0 when it never served one). */
+function calls(text: string, service: string, method: string): number {
+  const line = new RegExp(
+    `^blockvault_rpc_server_duration_seconds_count\\{service="${service}",method="${method}",code="OK"\\} (\\d+)`,
+    'm',
+  );
+  return Number(line.exec(text)?.[1] ?? 0);
+}
 
 before(async () => {
   otlp = await startOtlpReceiver();
@@ -94,6 +104,10 @@ before(async () => {
   stats = (JSON.parse(last.resultJson) as { stats: Record<string, number> }).stats;
   const worker = procs.find((p) => p.target === 'worker')!;
   metricsText = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+  for (const target of ['blob-store', 'reader'] as const) {
+    const p = procs.find((x) => x.target === target)!;
+    serviceMetrics[target] = await (await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`)).text();
+  }
   c.close();
   await stopAll();
 });
@@ -106,7 +120,7 @@ after(async () => {
 });
 
 describe('tracing, logs and metrics of a distributed backup', () => {
-  it("follows each block from the reader through dedup to the blob store and the metadata commit, in the job's trace", () => {
+  it("follows each block from the reader (read and hash) through dedup and back to the reader, which stores it, to the metadata commit, in the job's trace", () => {
     const spans = otlp.spans;
     assert.equal(otlp.rejected, 0);
     const jobSpan = spans.find((s) => s.name === 'blockvault.job' && s.attributes['blockvault.job.id'] === jobId);
@@ -128,23 +142,24 @@ describe('tracing, logs and metrics of a distributed backup', () => {
       const index = block.attributes['blockvault.block.index'];
       const [read] = childOf(block, 'blockvault.block.read', 'blockvault-worker');
       assert.ok(read, `block ${index}: read span`);
-      assert.equal(
-        childOf(read, 'blockvault.reader.read', 'blockvault-reader').length,
-        1,
-        `block ${index}: the reader's span is a child of the worker's read`,
-      );
+      // The block is read and hashed where the data is: the reader's spans are children of the worker's read.
+      const [readerRead] = childOf(read, 'blockvault.reader.read', 'blockvault-reader');
+      assert.ok(readerRead, `block ${index}: the reader's span is a child of the worker's read`);
       if (block.attributes['blockvault.block.sparse'] === true) continue;
-      assert.equal(childOf(block, 'blockvault.block.hash', 'blockvault-worker').length, 1, `block ${index}: hash span`);
+      assert.equal(childOf(readerRead, 'blockvault.block.hash', 'blockvault-reader').length, 1, `block ${index}: hashed at the reader`);
       const [lookup] = childOf(block, 'blockvault.block.dedup_lookup', 'blockvault-worker');
       if (block.attributes['blockvault.block.new'] === true) {
         newBlocks++;
         assert.ok(lookup, `block ${index}: dedup lookup span`);
         const [put] = childOf(block, 'blockvault.block.put', 'blockvault-worker');
         assert.ok(put, `block ${index}: put span`);
+        // A new block's bytes go from the reader to the blob store, once.
+        const [store] = childOf(put, 'blockvault.reader.store', 'blockvault-reader');
+        assert.ok(store, `block ${index}: the reader stores it, in a child of the put`);
         assert.equal(
-          childOf(put, 'blockvault.v1.BlobStoreService/Put', 'blockvault-blob-store').length,
+          childOf(store, 'blockvault.v1.BlobStoreService/Put', 'blockvault-blob-store').length,
           1,
-          `block ${index}: the blob store's span is a child of the put`,
+          `block ${index}: the blob store's span is a child of the reader's store`,
         );
       } else {
         assert.equal(childOf(block, 'blockvault.block.put').length, 0, `block ${index}: a duplicate never reaches the blob store`);
@@ -177,6 +192,17 @@ describe('tracing, logs and metrics of a distributed backup', () => {
     assert.equal(done.trace_id, jobSpan.traceId);
     assert.equal(done.span_id, jobSpan.spanId);
     assert.equal(done.module, 'worker');
+  });
+
+  it('only new blocks travel: the reader hashes every block where it is, the blob store receives the new ones and nothing else', () => {
+    assert.equal(calls(serviceMetrics.reader, 'blockvault.v1.ReaderService', 'Scan'), 1, 'the backup scanned at the reader');
+    assert.equal(calls(serviceMetrics.reader, 'blockvault.v1.ReaderService', 'Read'), 0, 'no block bytes went to the worker');
+    assert.ok(stats['blocksDedup']! > 0 && stats['blocksSparse']! > 0, 'the image has duplicates and zeros');
+    assert.equal(
+      calls(serviceMetrics['blob-store'], 'blockvault.v1.BlobStoreService', 'Put'),
+      stats['blocksWritten']! + 1,
+      'one Put per new block, plus the version metadata copy: no duplicate or sparse block reached the blob store',
+    );
   });
 
   it("/metrics counts exactly the backup's blocks and bytes", () => {

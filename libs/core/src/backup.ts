@@ -66,9 +66,8 @@ export async function backup(ctx: EngineContext, req: BackupRequest): Promise<Ba
 async function openScanner(ctx: EngineContext, module: IoModule, url: URL): Promise<BlockScanner> {
   const window = ctx.concurrency;
   const { blockSize } = ctx.config;
-  if (module.openScanner) {
-    return module.openScanner(url, { hash: ctx.config.hash, window, blockSize, transforms: await ctx.codec.encoding() });
-  }
+  const there = await module.openScanner?.(url, { hash: ctx.config.hash, window, blockSize, transforms: await ctx.codec.encoding() });
+  if (there) return there;
   return new LocalScanner(await module.openSource(url), { hasher: ctx.hasher, codec: ctx.codec, blobs: ctx.blobs, window, blockSize });
 }
 

@@ -301,6 +301,9 @@ export interface IoModule {
    * @throws PermissionDeniedError. Open calls check too; the job API checks on submit.
    */
   check?(url: URL): Promise<void>;
-  /** A scanner where the data is (the reader service's); without it the engine scans through openSource. */
-  openScanner?(url: URL, spec: ScanSpec): Promise<BlockScanner>;
+  /**
+   * A scanner where the data is (the reader service's); without it, or when it answers undefined
+   * (a reader that stores no blobs), the engine scans through openSource.
+   */
+  openScanner?(url: URL, spec: ScanSpec): Promise<BlockScanner | undefined>;
 }

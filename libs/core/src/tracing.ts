@@ -23,6 +23,8 @@ export const SPAN = {
   /** The reader service serving one block of a stream. */
   readerRead: 'blockvault.reader.read',
   readerWrite: 'blockvault.reader.write',
+  /** The reader service storing a new block as a blob (backups that hash where the data is). */
+  readerStore: 'blockvault.reader.store',
 } as const;
 
 /** Attribute names. */

@@ -8,7 +8,7 @@
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { InvalidArgumentError, IoRegistry, isBlockvaultError, systemClock, type Clock, type Locks } from '@blockvault/core';
+import { InvalidArgumentError, IoRegistry, isBlockvaultError, systemClock, type BlobStore, type Clock, type Locks } from '@blockvault/core';
 import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
 import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-store';
 import { serveReader, type ReaderServer } from '@blockvault/service-reader';
@@ -34,7 +34,7 @@ import {
 import type { ServerSecurity } from '@blockvault/grpc-edge';
 import { loadConfig, type BlockvaultConfig } from './config/load.ts';
 import { internalServerSecurity, jobApiSecurity } from './config/security.ts';
-import { openBlobBackend, openMetadataBackend, openRepository, type OpenRepository } from './repository.ts';
+import { composeBlobStore, openBlobBackend, openMetadataBackend, openRepository, type OpenRepository } from './repository.ts';
 import { localIo } from './stores.ts';
 import { TARGETS, type Target } from './targets.ts';
 
@@ -230,11 +230,31 @@ const REGISTRY: Record<ModuleName, Module> = {
   reader: {
     deps: [],
     start: async (ctx) => {
-      const io = new IoRegistry(localIo(ctx.o.config.io));
-      ctx.server = await serveReader(io, listen(ctx, 'reader'), withRefusalLog(internalServerSecurity(ctx.o.config.security), ctx.log));
+      const { config } = ctx.o;
+      const io = new IoRegistry(localIo(config.io));
+      // Backups hash where the data is and store new blocks from here, through the deployment's
+      // blob store: the blob-store service or S3, never a default under this reader's home.
+      let blobs: BlobStore | undefined;
+      if (config.stores.blobs.service || config.stores.blobs.s3) {
+        const backend = await openBlobBackend(config);
+        ctx.closeStore = () => backend.close();
+        blobs = composeBlobStore(backend, config, {
+          onBlobRetry: (what, retry, err, delayMs) =>
+            ctx.log.warn(
+              { call: what, retry, delayMs: Math.round(delayMs), error: err.message },
+              'the blob store is unavailable; retrying',
+            ),
+        });
+      } else {
+        ctx.log.warn(
+          'no blob store configured (BLOCKVAULT_BLOBSTORE_URL or BLOCKVAULT_S3_*): backups through this reader send every block to the worker',
+        );
+      }
+      ctx.server = await serveReader(io, listen(ctx, 'reader'), withRefusalLog(internalServerSecurity(config.security), ctx.log), blobs);
     },
     stop: async (ctx) => {
       await ctx.server?.stop();
+      await ctx.closeStore?.();
     },
   },
   metadata: {

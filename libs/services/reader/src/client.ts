@@ -3,9 +3,27 @@
  * itself reads and writes its blocks through it. One module per scheme it forwards.
  */
 import * as grpc from '@grpc/grpc-js';
-import { parseHints, type BlockSource, type BlockTarget, type Hint, type IoModule, type OpenTargetOptions } from '@blockvault/core';
+import {
+  parseHints,
+  UnavailableError,
+  type BlockScanner,
+  type BlockSource,
+  type BlockTarget,
+  type Hint,
+  type IoModule,
+  type OpenTargetOptions,
+  type ScannedBlock,
+  type ScanSpec,
+} from '@blockvault/core';
 import { channelCredentials, clientOptions, encodeWithBytes, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
-import { ReaderServiceClient, ReaderServiceService, type ReadResponse, type WriteRequest } from '@blockvault/proto';
+import {
+  ReaderServiceClient,
+  ReaderServiceService,
+  type ReadResponse,
+  type ScanRequest,
+  type ScanResponse,
+  type WriteRequest,
+} from '@blockvault/proto';
 import { currentTraceCarrier } from '@blockvault/telemetry';
 
 /** The generated client, with block bytes encoded in one copy (grpc-edge wire.ts). */
@@ -33,6 +51,9 @@ const ReaderClient = grpc.makeGenericClientConstructor(
   },
   'blockvault.v1.ReaderService',
 ) as unknown as typeof ReaderServiceClient;
+
+/** The key of a Scan stream's open request among its pending answers (block ids are >= 0). */
+const OPEN_ID = -1;
 
 /** The active trace context for one message of a stream. */
 function traceFields(): { traceparent: string; tracestate: string } {
@@ -120,6 +141,87 @@ export class RemoteIo implements IoModule {
         await pipe.request({ ...base, sizeBytes, finish: true });
       },
       close: async () => pipe.end(),
+    };
+  }
+
+  /**
+   * Hashing where the data is: the reader reads, checks for zeros and hashes each block, and stores
+   * the new ones through its blob store; only digests come here. Undefined when this reader stores
+   * no blobs (or predates Scan): the engine then reads the blocks through openSource.
+   */
+  async openScanner(url: URL, spec: ScanSpec): Promise<BlockScanner | undefined> {
+    const call = this.#client.scan();
+    const where = this.#where;
+    const waiting = new Map<number, { resolve: (r: ScanResponse) => void; reject: (e: Error) => void }>();
+    let error: Error | undefined;
+    let refusedOpen = false;
+    const failAll = (err: Error): void => {
+      error ??= err;
+      for (const w of waiting.values()) w.reject(error);
+      waiting.clear();
+    };
+    call.on('data', (r: ScanResponse) => {
+      const id = r.opened ? OPEN_ID : (r.scanned?.id ?? r.stored?.id ?? -2);
+      const w = waiting.get(id);
+      waiting.delete(id);
+      w?.resolve(r);
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      refusedOpen = err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.UNIMPLEMENTED;
+      failAll(fromServiceError(err, where));
+    });
+    call.on('end', () => failAll(new UnavailableError(`${where}: the Scan stream ended`)));
+    const request = async (id: number, req: ScanRequest): Promise<ScanResponse> => {
+      if (error) throw error;
+      const answer = new Promise<ScanResponse>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      if (!call.write(req)) await new Promise((r) => call.once('drain', r));
+      return answer;
+    };
+    let opened: ScanResponse;
+    try {
+      opened = await request(OPEN_ID, {
+        open: {
+          url: url.href,
+          hash: spec.hash,
+          window: spec.window,
+          blockSize: spec.blockSize,
+          compressionLevel: spec.transforms.compressionLevel ?? 0,
+          dataKeyId: spec.transforms.dataKey?.id ?? Buffer.alloc(0),
+          dataKey: spec.transforms.dataKey?.key ?? Buffer.alloc(0),
+        },
+      });
+    } catch (err) {
+      call.end();
+      if (refusedOpen) return undefined;
+      throw err;
+    }
+    let next = 0;
+    return {
+      url: url.href,
+      sizeBytes: opened.opened!.sizeBytes,
+      remote: true,
+      scan: async (offset: number, length: number): Promise<ScannedBlock> => {
+        const id = next++;
+        const { scanned } = await request(id, { scan: { id, offset, length, ...traceFields() } });
+        if (!scanned || scanned.sparse) return { sparse: true };
+        let held = true;
+        return {
+          sparse: false,
+          digest: scanned.digest,
+          store: async (blobUid: string): Promise<number> => {
+            held = false;
+            const { stored } = await request(id, { store: { id, blobUid, ...traceFields() } });
+            return stored?.storedSize ?? 0;
+          },
+          release: (): void => {
+            if (held && !error) call.write({ release: { id } });
+            held = false;
+          },
+        };
+      },
+      close: async () => {
+        call.end();
+      },
     };
   }
 

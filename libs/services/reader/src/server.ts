@@ -1,6 +1,21 @@
 /** Serves sources and restore targets over gRPC (proto/blockvault/v1/reader.proto). */
 import { context } from '@opentelemetry/api';
-import { ATTR, inSpan, InvalidArgumentError, SPAN, type BlockSource, type BlockTarget, type IoRegistry } from '@blockvault/core';
+import {
+  ATTR,
+  codecFromSpec,
+  ConflictError,
+  createHasher,
+  inSpan,
+  InvalidArgumentError,
+  isHashAlgorithm,
+  LocalScanner,
+  SPAN,
+  type BlobStore,
+  type BlockSource,
+  type BlockTarget,
+  type IoRegistry,
+  type ScannedBlock,
+} from '@blockvault/core';
 import { contextFromCarrier } from '@blockvault/telemetry';
 import {
   encodeWithBytes,
@@ -16,6 +31,9 @@ import {
   type ReaderServiceServer,
   type ReadRequest,
   type ReadResponse,
+  type ScanOpen,
+  type ScanRequest,
+  type ScanResponse,
   type WriteRequest,
   reflectionDescriptors,
 } from '@blockvault/proto';
@@ -51,8 +69,98 @@ function traced<T>(
   return context.with(parent, () => inSpan(name, { [ATTR.offset]: m.offset, [ATTR.length]: m.length ?? m.data?.length ?? 0 }, fn));
 }
 
-export function readerService(io: IoRegistry): ReaderServiceServer {
+/** Most blocks a Scan stream may hold, and most bytes. */
+const MAX_WINDOW = 64;
+const MAX_WINDOW_BYTES = 256 * 1024 * 1024;
+
+/** The scanner a ScanOpen asks for, storing through `blobs`. */
+async function openScanner(io: IoRegistry, open: ScanOpen, blobs: BlobStore): Promise<LocalScanner> {
+  if (!isHashAlgorithm(open.hash)) throw new InvalidArgumentError(`unknown hash ${JSON.stringify(open.hash)}: blake3, sha256 or sha512`);
+  if (open.window < 1 || open.window > MAX_WINDOW || open.window * open.blockSize > MAX_WINDOW_BYTES) {
+    throw new InvalidArgumentError(`window ${open.window} of ${open.blockSize}-byte blocks: 1-${MAX_WINDOW} blocks and at most 256 MiB`);
+  }
+  const codec = codecFromSpec(
+    {
+      ...(open.compressionLevel > 0 ? { compressionLevel: open.compressionLevel } : {}),
+      ...(open.dataKey.length > 0 ? { dataKey: { id: open.dataKeyId, key: open.dataKey } } : {}),
+    },
+    open.blockSize,
+  );
+  const { module, url } = io.resolve(open.url);
+  const source = await module.openSource(url);
+  return new LocalScanner(source, { hasher: createHasher(open.hash), codec, blobs, window: open.window, blockSize: open.blockSize });
+}
+
+/**
+ * One Scan stream: blocks are read, hashed and held here; the worker answers which to store.
+ * Requests run as they come (reads and stores overlap), answers go out as they finish.
+ */
+function scanStream(call: Parameters<ReaderServiceServer['scan']>[0], io: IoRegistry, blobs: BlobStore | undefined): void {
+  let scanner: Promise<LocalScanner> | undefined;
+  const held = new Map<number, ScannedBlock & { sparse: false }>();
+  const running = new Set<Promise<void>>();
+  let failed = false;
+  const fail = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    call.emit('error', toServiceError(err));
+  };
+  const answer = async (m: ScanResponse): Promise<void> => {
+    if (!call.write(m)) await new Promise((r) => call.once('drain', r));
+  };
+  const handle = async (m: ScanRequest): Promise<void> => {
+    if (m.open) {
+      if (scanner) throw new InvalidArgumentError('a Scan stream opens one source, in its first request');
+      if (!blobs) {
+        throw new ConflictError(
+          'this reader stores no blobs (no BLOCKVAULT_BLOBSTORE_URL or BLOCKVAULT_S3_* here): the worker reads the blocks through Read',
+        );
+      }
+      scanner = openScanner(io, m.open, blobs);
+      await answer({ opened: { sizeBytes: (await scanner).sizeBytes } });
+      return;
+    }
+    if (!scanner) throw new InvalidArgumentError('the first request of a Scan stream opens the source');
+    const open = await scanner;
+    if (m.scan) {
+      const { id, offset, length } = m.scan;
+      if (held.has(id)) throw new InvalidArgumentError(`block ${id} is held already`);
+      const found = await traced(SPAN.readerRead, m.scan, () => open.scan(offset, length));
+      if (!found.sparse) held.set(id, found);
+      await answer({ scanned: { id, sparse: found.sparse, digest: found.sparse ? Buffer.alloc(0) : found.digest } });
+    } else if (m.store) {
+      const { id, blobUid } = m.store;
+      const block = held.get(id);
+      if (!block) throw new InvalidArgumentError(`block ${id} is not held: scan it first`);
+      held.delete(id);
+      const storedSize = await traced(SPAN.readerStore, { ...m.store, offset: 0 }, () => block.store(blobUid));
+      await answer({ stored: { id, storedSize } });
+    } else if (m.release) {
+      held.get(m.release.id)?.release();
+      held.delete(m.release.id);
+    }
+  };
+  const close = async (): Promise<void> => {
+    await Promise.allSettled([...running]);
+    for (const block of held.values()) block.release();
+    held.clear();
+    if (scanner) await (await scanner.catch((_never: unknown) => undefined))?.close();
+  };
+  call.on('data', (m: ScanRequest) => {
+    if (failed) return;
+    const p = handle(m)
+      .catch(fail)
+      .finally(() => running.delete(p));
+    running.add(p);
+  });
+  call.on('end', () => void close().finally(() => call.end()));
+  call.on('error', () => void close());
+  call.on('cancelled', () => void close());
+}
+
+export function readerService(io: IoRegistry, blobs?: BlobStore): ReaderServiceServer {
   return {
+    scan: (call) => scanStream(call, io, blobs),
     read: (call) => {
       let source: BlockSource | undefined;
       const fail = (err: unknown): void => void call.emit('error', toServiceError(err));
@@ -138,13 +246,21 @@ const READER_DEFINITION = {
   },
 };
 
-/** `security`: TLS and the cluster token (as its only grant, with admin). */
-export function serveReader(io: IoRegistry, address: string, security?: ServerSecurity): Promise<ReaderServer> {
+/**
+ * `security`: TLS and the cluster token (as its only grant, with admin). `blobs`: where Scan
+ * stores new blocks (the deployment's blob store); without it, Scan is refused and workers read
+ * the blocks through Read.
+ */
+export function serveReader(io: IoRegistry, address: string, security?: ServerSecurity, blobs?: BlobStore): Promise<ReaderServer> {
   return startServer(
     'blockvault.v1.ReaderService',
     address,
     'blockvault/v1/reader.proto',
-    { definition: READER_DEFINITION, implementation: readerService(io), descriptors: reflectionDescriptors('blockvault/v1/reader.proto') },
+    {
+      definition: READER_DEFINITION,
+      implementation: readerService(io, blobs),
+      descriptors: reflectionDescriptors('blockvault/v1/reader.proto'),
+    },
     security,
   );
 }

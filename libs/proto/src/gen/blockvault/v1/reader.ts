@@ -103,6 +103,93 @@ export interface DeriveHintsResponse {
   hintsJson: string;
 }
 
+/** One message of a Scan stream: exactly one of its fields is set. */
+export interface ScanRequest {
+  open?: ScanOpen | undefined;
+  scan?: ScanBlock | undefined;
+  store?: StoreBlock | undefined;
+  release?: ReleaseBlock | undefined;
+}
+
+/** The first request of a Scan stream: the source and how this job's blocks are hashed and stored. */
+export interface ScanOpen {
+  /** The source: file:///... or rbd://pool/image@snapshot */
+  url: string;
+  /** The repository's block hash: blake3, sha256 or sha512 */
+  hash: string;
+  /** Blocks held at once (scanned, neither stored nor released): 1-64, and window * block_size <= 256 MiB */
+  window: number;
+  /** The repository's block size */
+  blockSize: number;
+  /** zstd level for new blobs (1-19); 0: no compression */
+  compressionLevel: number;
+  /** The id of the data key new blobs are encrypted with; empty: no encryption */
+  dataKeyId: Buffer;
+  /** That data key, unwrapped: the reader keeps it for this stream only and never logs it */
+  dataKey: Buffer;
+}
+
+/** Read, check for zeros and hash one block, holding its bytes. */
+export interface ScanBlock {
+  /** Chosen by the client, unique among the blocks it holds: answers carry it */
+  id: number;
+  /** Where the block is in the source, in bytes */
+  offset: number;
+  /** The block's length (the repository's block size, shorter at the end of the source) */
+  length: number;
+  /** W3C trace context of this block's read; empty: not traced */
+  traceparent: string;
+  tracestate: string;
+}
+
+/** Store a held block as a blob (the block is new to the repository). */
+export interface StoreBlock {
+  /** A held block's id */
+  id: number;
+  /** The blob's uid (8-64 lowercase hex digits), chosen by the worker */
+  blobUid: string;
+  /** W3C trace context of this block's put; empty: not traced */
+  traceparent: string;
+  tracestate: string;
+}
+
+/** Drop a held block (the repository has it already). */
+export interface ReleaseBlock {
+  /** A held block's id */
+  id: number;
+}
+
+/** One answer of a Scan stream: exactly one of its fields is set. */
+export interface ScanResponse {
+  opened?: ScanOpened | undefined;
+  scanned?: ScannedBlock | undefined;
+  stored?: StoredBlock | undefined;
+}
+
+/** The source is open. */
+export interface ScanOpened {
+  /** The source's size in bytes */
+  sizeBytes: number;
+}
+
+/** What a scan found. */
+export interface ScannedBlock {
+  /** The scan request's id */
+  id: number;
+  /** All zeros: nothing is held, nothing to store */
+  sparse: boolean;
+  /** The block's hash; empty when sparse */
+  digest: Buffer;
+}
+
+/** A stored blob, durable in the blob store. */
+export interface StoredBlock {
+  /** The store request's id */
+  id: number;
+  /** The blob's size in the store (after compression and encryption) */
+  storedSize: number;
+}
+
 function createBaseCheckRequest(): CheckRequest {
   return { url: "" };
 }
@@ -889,6 +976,1007 @@ export const DeriveHintsResponse: MessageFns<DeriveHintsResponse> = {
   },
 };
 
+function createBaseScanRequest(): ScanRequest {
+  return { open: undefined, scan: undefined, store: undefined, release: undefined };
+}
+
+export const ScanRequest: MessageFns<ScanRequest> = {
+  encode(message: ScanRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.open !== undefined) {
+      ScanOpen.encode(message.open, writer.uint32(10).fork()).join();
+    }
+    if (message.scan !== undefined) {
+      ScanBlock.encode(message.scan, writer.uint32(18).fork()).join();
+    }
+    if (message.store !== undefined) {
+      StoreBlock.encode(message.store, writer.uint32(26).fork()).join();
+    }
+    if (message.release !== undefined) {
+      ReleaseBlock.encode(message.release, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScanRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScanRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.open = ScanOpen.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scan = ScanBlock.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.store = StoreBlock.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.release = ReleaseBlock.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScanRequest {
+    return {
+      open: isSet(object.open) ? ScanOpen.fromJSON(object.open) : undefined,
+      scan: isSet(object.scan) ? ScanBlock.fromJSON(object.scan) : undefined,
+      store: isSet(object.store) ? StoreBlock.fromJSON(object.store) : undefined,
+      release: isSet(object.release) ? ReleaseBlock.fromJSON(object.release) : undefined,
+    };
+  },
+
+  toJSON(message: ScanRequest): unknown {
+    const obj: any = {};
+    if (message.open !== undefined) {
+      obj.open = ScanOpen.toJSON(message.open);
+    }
+    if (message.scan !== undefined) {
+      obj.scan = ScanBlock.toJSON(message.scan);
+    }
+    if (message.store !== undefined) {
+      obj.store = StoreBlock.toJSON(message.store);
+    }
+    if (message.release !== undefined) {
+      obj.release = ReleaseBlock.toJSON(message.release);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScanRequest>, I>>(base?: I): ScanRequest {
+    return ScanRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScanRequest>, I>>(object: I): ScanRequest {
+    const message = createBaseScanRequest();
+    message.open = (object.open !== undefined && object.open !== null) ? ScanOpen.fromPartial(object.open) : undefined;
+    message.scan = (object.scan !== undefined && object.scan !== null) ? ScanBlock.fromPartial(object.scan) : undefined;
+    message.store = (object.store !== undefined && object.store !== null)
+      ? StoreBlock.fromPartial(object.store)
+      : undefined;
+    message.release = (object.release !== undefined && object.release !== null)
+      ? ReleaseBlock.fromPartial(object.release)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseScanOpen(): ScanOpen {
+  return {
+    url: "",
+    hash: "",
+    window: 0,
+    blockSize: 0,
+    compressionLevel: 0,
+    dataKeyId: Buffer.alloc(0),
+    dataKey: Buffer.alloc(0),
+  };
+}
+
+export const ScanOpen: MessageFns<ScanOpen> = {
+  encode(message: ScanOpen, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.hash !== "") {
+      writer.uint32(18).string(message.hash);
+    }
+    if (message.window !== 0) {
+      writer.uint32(24).uint32(message.window);
+    }
+    if (message.blockSize !== 0) {
+      writer.uint32(32).uint32(message.blockSize);
+    }
+    if (message.compressionLevel !== 0) {
+      writer.uint32(40).uint32(message.compressionLevel);
+    }
+    if (message.dataKeyId.length !== 0) {
+      writer.uint32(50).bytes(message.dataKeyId);
+    }
+    if (message.dataKey.length !== 0) {
+      writer.uint32(58).bytes(message.dataKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScanOpen {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScanOpen();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hash = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.window = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.blockSize = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.compressionLevel = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.dataKeyId = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.dataKey = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScanOpen {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      hash: isSet(object.hash) ? globalThis.String(object.hash) : "",
+      window: isSet(object.window) ? globalThis.Number(object.window) : 0,
+      blockSize: isSet(object.blockSize)
+        ? globalThis.Number(object.blockSize)
+        : isSet(object.block_size)
+        ? globalThis.Number(object.block_size)
+        : 0,
+      compressionLevel: isSet(object.compressionLevel)
+        ? globalThis.Number(object.compressionLevel)
+        : isSet(object.compression_level)
+        ? globalThis.Number(object.compression_level)
+        : 0,
+      dataKeyId: isSet(object.dataKeyId)
+        ? Buffer.from(bytesFromBase64(object.dataKeyId))
+        : isSet(object.data_key_id)
+        ? Buffer.from(bytesFromBase64(object.data_key_id))
+        : Buffer.alloc(0),
+      dataKey: isSet(object.dataKey)
+        ? Buffer.from(bytesFromBase64(object.dataKey))
+        : isSet(object.data_key)
+        ? Buffer.from(bytesFromBase64(object.data_key))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ScanOpen): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.hash !== "") {
+      obj.hash = message.hash;
+    }
+    if (message.window !== 0) {
+      obj.window = Math.round(message.window);
+    }
+    if (message.blockSize !== 0) {
+      obj.blockSize = Math.round(message.blockSize);
+    }
+    if (message.compressionLevel !== 0) {
+      obj.compressionLevel = Math.round(message.compressionLevel);
+    }
+    if (message.dataKeyId.length !== 0) {
+      obj.dataKeyId = base64FromBytes(message.dataKeyId);
+    }
+    if (message.dataKey.length !== 0) {
+      obj.dataKey = base64FromBytes(message.dataKey);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScanOpen>, I>>(base?: I): ScanOpen {
+    return ScanOpen.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScanOpen>, I>>(object: I): ScanOpen {
+    const message = createBaseScanOpen();
+    message.url = object.url ?? "";
+    message.hash = object.hash ?? "";
+    message.window = object.window ?? 0;
+    message.blockSize = object.blockSize ?? 0;
+    message.compressionLevel = object.compressionLevel ?? 0;
+    message.dataKeyId = object.dataKeyId ?? Buffer.alloc(0);
+    message.dataKey = object.dataKey ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseScanBlock(): ScanBlock {
+  return { id: 0, offset: 0, length: 0, traceparent: "", tracestate: "" };
+}
+
+export const ScanBlock: MessageFns<ScanBlock> = {
+  encode(message: ScanBlock, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
+    }
+    if (message.length !== 0) {
+      writer.uint32(24).uint32(message.length);
+    }
+    if (message.traceparent !== "") {
+      writer.uint32(34).string(message.traceparent);
+    }
+    if (message.tracestate !== "") {
+      writer.uint32(42).string(message.tracestate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScanBlock {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScanBlock();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.length = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.traceparent = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.tracestate = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScanBlock {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      length: isSet(object.length) ? globalThis.Number(object.length) : 0,
+      traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
+      tracestate: isSet(object.tracestate) ? globalThis.String(object.tracestate) : "",
+    };
+  },
+
+  toJSON(message: ScanBlock): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.length !== 0) {
+      obj.length = Math.round(message.length);
+    }
+    if (message.traceparent !== "") {
+      obj.traceparent = message.traceparent;
+    }
+    if (message.tracestate !== "") {
+      obj.tracestate = message.tracestate;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScanBlock>, I>>(base?: I): ScanBlock {
+    return ScanBlock.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScanBlock>, I>>(object: I): ScanBlock {
+    const message = createBaseScanBlock();
+    message.id = object.id ?? 0;
+    message.offset = object.offset ?? 0;
+    message.length = object.length ?? 0;
+    message.traceparent = object.traceparent ?? "";
+    message.tracestate = object.tracestate ?? "";
+    return message;
+  },
+};
+
+function createBaseStoreBlock(): StoreBlock {
+  return { id: 0, blobUid: "", traceparent: "", tracestate: "" };
+}
+
+export const StoreBlock: MessageFns<StoreBlock> = {
+  encode(message: StoreBlock, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.blobUid !== "") {
+      writer.uint32(18).string(message.blobUid);
+    }
+    if (message.traceparent !== "") {
+      writer.uint32(26).string(message.traceparent);
+    }
+    if (message.tracestate !== "") {
+      writer.uint32(34).string(message.tracestate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoreBlock {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoreBlock();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.blobUid = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.traceparent = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.tracestate = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoreBlock {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      blobUid: isSet(object.blobUid)
+        ? globalThis.String(object.blobUid)
+        : isSet(object.blob_uid)
+        ? globalThis.String(object.blob_uid)
+        : "",
+      traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
+      tracestate: isSet(object.tracestate) ? globalThis.String(object.tracestate) : "",
+    };
+  },
+
+  toJSON(message: StoreBlock): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.blobUid !== "") {
+      obj.blobUid = message.blobUid;
+    }
+    if (message.traceparent !== "") {
+      obj.traceparent = message.traceparent;
+    }
+    if (message.tracestate !== "") {
+      obj.tracestate = message.tracestate;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StoreBlock>, I>>(base?: I): StoreBlock {
+    return StoreBlock.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StoreBlock>, I>>(object: I): StoreBlock {
+    const message = createBaseStoreBlock();
+    message.id = object.id ?? 0;
+    message.blobUid = object.blobUid ?? "";
+    message.traceparent = object.traceparent ?? "";
+    message.tracestate = object.tracestate ?? "";
+    return message;
+  },
+};
+
+function createBaseReleaseBlock(): ReleaseBlock {
+  return { id: 0 };
+}
+
+export const ReleaseBlock: MessageFns<ReleaseBlock> = {
+  encode(message: ReleaseBlock, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseBlock {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseBlock();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseBlock {
+    return { id: isSet(object.id) ? globalThis.Number(object.id) : 0 };
+  },
+
+  toJSON(message: ReleaseBlock): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReleaseBlock>, I>>(base?: I): ReleaseBlock {
+    return ReleaseBlock.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReleaseBlock>, I>>(object: I): ReleaseBlock {
+    const message = createBaseReleaseBlock();
+    message.id = object.id ?? 0;
+    return message;
+  },
+};
+
+function createBaseScanResponse(): ScanResponse {
+  return { opened: undefined, scanned: undefined, stored: undefined };
+}
+
+export const ScanResponse: MessageFns<ScanResponse> = {
+  encode(message: ScanResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.opened !== undefined) {
+      ScanOpened.encode(message.opened, writer.uint32(10).fork()).join();
+    }
+    if (message.scanned !== undefined) {
+      ScannedBlock.encode(message.scanned, writer.uint32(18).fork()).join();
+    }
+    if (message.stored !== undefined) {
+      StoredBlock.encode(message.stored, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScanResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScanResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.opened = ScanOpened.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scanned = ScannedBlock.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.stored = StoredBlock.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScanResponse {
+    return {
+      opened: isSet(object.opened) ? ScanOpened.fromJSON(object.opened) : undefined,
+      scanned: isSet(object.scanned) ? ScannedBlock.fromJSON(object.scanned) : undefined,
+      stored: isSet(object.stored) ? StoredBlock.fromJSON(object.stored) : undefined,
+    };
+  },
+
+  toJSON(message: ScanResponse): unknown {
+    const obj: any = {};
+    if (message.opened !== undefined) {
+      obj.opened = ScanOpened.toJSON(message.opened);
+    }
+    if (message.scanned !== undefined) {
+      obj.scanned = ScannedBlock.toJSON(message.scanned);
+    }
+    if (message.stored !== undefined) {
+      obj.stored = StoredBlock.toJSON(message.stored);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScanResponse>, I>>(base?: I): ScanResponse {
+    return ScanResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScanResponse>, I>>(object: I): ScanResponse {
+    const message = createBaseScanResponse();
+    message.opened = (object.opened !== undefined && object.opened !== null)
+      ? ScanOpened.fromPartial(object.opened)
+      : undefined;
+    message.scanned = (object.scanned !== undefined && object.scanned !== null)
+      ? ScannedBlock.fromPartial(object.scanned)
+      : undefined;
+    message.stored = (object.stored !== undefined && object.stored !== null)
+      ? StoredBlock.fromPartial(object.stored)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseScanOpened(): ScanOpened {
+  return { sizeBytes: 0 };
+}
+
+export const ScanOpened: MessageFns<ScanOpened> = {
+  encode(message: ScanOpened, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sizeBytes !== 0) {
+      writer.uint32(8).uint64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScanOpened {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScanOpened();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScanOpened {
+    return {
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ScanOpened): unknown {
+    const obj: any = {};
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScanOpened>, I>>(base?: I): ScanOpened {
+    return ScanOpened.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScanOpened>, I>>(object: I): ScanOpened {
+    const message = createBaseScanOpened();
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseScannedBlock(): ScannedBlock {
+  return { id: 0, sparse: false, digest: Buffer.alloc(0) };
+}
+
+export const ScannedBlock: MessageFns<ScannedBlock> = {
+  encode(message: ScannedBlock, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.sparse !== false) {
+      writer.uint32(16).bool(message.sparse);
+    }
+    if (message.digest.length !== 0) {
+      writer.uint32(26).bytes(message.digest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScannedBlock {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScannedBlock();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sparse = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.digest = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScannedBlock {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+      digest: isSet(object.digest) ? Buffer.from(bytesFromBase64(object.digest)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ScannedBlock): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.sparse !== false) {
+      obj.sparse = message.sparse;
+    }
+    if (message.digest.length !== 0) {
+      obj.digest = base64FromBytes(message.digest);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScannedBlock>, I>>(base?: I): ScannedBlock {
+    return ScannedBlock.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScannedBlock>, I>>(object: I): ScannedBlock {
+    const message = createBaseScannedBlock();
+    message.id = object.id ?? 0;
+    message.sparse = object.sparse ?? false;
+    message.digest = object.digest ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseStoredBlock(): StoredBlock {
+  return { id: 0, storedSize: 0 };
+}
+
+export const StoredBlock: MessageFns<StoredBlock> = {
+  encode(message: StoredBlock, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.storedSize !== 0) {
+      writer.uint32(16).uint64(message.storedSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredBlock {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredBlock();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.storedSize = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredBlock {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      storedSize: isSet(object.storedSize)
+        ? globalThis.Number(object.storedSize)
+        : isSet(object.stored_size)
+        ? globalThis.Number(object.stored_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: StoredBlock): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.storedSize !== 0) {
+      obj.storedSize = Math.round(message.storedSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StoredBlock>, I>>(base?: I): StoredBlock {
+    return StoredBlock.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StoredBlock>, I>>(object: I): StoredBlock {
+    const message = createBaseStoredBlock();
+    message.id = object.id ?? 0;
+    message.storedSize = object.storedSize ?? 0;
+    return message;
+  },
+};
+
 /** Block I/O on sources and restore targets by URL. */
 export type ReaderServiceService = typeof ReaderServiceService;
 export const ReaderServiceService = {
@@ -918,6 +2006,25 @@ export const ReaderServiceService = {
     requestDeserialize: (value: Buffer): WriteRequest => WriteRequest.decode(value),
     responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  /**
+   * Backs up where the data is. The first request opens the source (open) and is answered with
+   * its size (opened). Each scan request is answered with the block's digest, or as sparse,
+   * while the reader holds the block's bytes; a store request then stores them as a blob through
+   * the reader's own blob store, answered once the blob is durable, and a release drops them.
+   * Only digests cross for blocks the repository has; a new block's bytes go from here to the
+   * blob store once. Answers come in the order they finish and carry the request's id.
+   * FAILED_PRECONDITION when this reader has no blob store configured (the worker then reads
+   * through Read); INVALID_ARGUMENT when more blocks are held than the window allows.
+   */
+  scan: {
+    path: "/blockvault.v1.ReaderService/Scan" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ScanRequest): Buffer => Buffer.from(ScanRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ScanRequest => ScanRequest.decode(value),
+    responseSerialize: (value: ScanResponse): Buffer => Buffer.from(ScanResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ScanResponse => ScanResponse.decode(value),
   },
   /** Hints the source gives itself (rbd diff); an empty hints_json means none. */
   deriveHints: {
@@ -956,6 +2063,17 @@ export interface ReaderServiceServer extends UntypedServiceImplementation {
    * is answered, in order, once done.
    */
   write: handleBidiStreamingCall<WriteRequest, WriteResponse>;
+  /**
+   * Backs up where the data is. The first request opens the source (open) and is answered with
+   * its size (opened). Each scan request is answered with the block's digest, or as sparse,
+   * while the reader holds the block's bytes; a store request then stores them as a blob through
+   * the reader's own blob store, answered once the blob is durable, and a release drops them.
+   * Only digests cross for blocks the repository has; a new block's bytes go from here to the
+   * blob store once. Answers come in the order they finish and carry the request's id.
+   * FAILED_PRECONDITION when this reader has no blob store configured (the worker then reads
+   * through Read); INVALID_ARGUMENT when more blocks are held than the window allows.
+   */
+  scan: handleBidiStreamingCall<ScanRequest, ScanResponse>;
   /** Hints the source gives itself (rbd diff); an empty hints_json means none. */
   deriveHints: handleUnaryCall<DeriveHintsRequest, DeriveHintsResponse>;
   /**
@@ -981,6 +2099,19 @@ export interface ReaderServiceClient extends Client {
   write(): ClientDuplexStream<WriteRequest, WriteResponse>;
   write(options: Partial<CallOptions>): ClientDuplexStream<WriteRequest, WriteResponse>;
   write(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<WriteRequest, WriteResponse>;
+  /**
+   * Backs up where the data is. The first request opens the source (open) and is answered with
+   * its size (opened). Each scan request is answered with the block's digest, or as sparse,
+   * while the reader holds the block's bytes; a store request then stores them as a blob through
+   * the reader's own blob store, answered once the blob is durable, and a release drops them.
+   * Only digests cross for blocks the repository has; a new block's bytes go from here to the
+   * blob store once. Answers come in the order they finish and carry the request's id.
+   * FAILED_PRECONDITION when this reader has no blob store configured (the worker then reads
+   * through Read); INVALID_ARGUMENT when more blocks are held than the window allows.
+   */
+  scan(): ClientDuplexStream<ScanRequest, ScanResponse>;
+  scan(options: Partial<CallOptions>): ClientDuplexStream<ScanRequest, ScanResponse>;
+  scan(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ScanRequest, ScanResponse>;
   /** Hints the source gives itself (rbd diff); an empty hints_json means none. */
   deriveHints(
     request: DeriveHintsRequest,

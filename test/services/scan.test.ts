@@ -1,0 +1,114 @@
+/**
+ * Hashing where the data is, through the reader service in this process: a backup through a
+ * reader that shares the repository's blob store sends only digests to the engine and stores new
+ * blocks from the reader; a reader with no blob store makes the engine read the blocks itself;
+ * a reader whose blob store is not the repository's fails the backup before any segment refers to
+ * a blob the repository cannot find.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { ConflictError, IoRegistry, type BlobStore } from '@blockvault/core';
+import { FsBlobStore } from '@blockvault/adapter-embedded';
+import { defaultConfig, localIo, openEmbedded } from '@blockvault/platform';
+import { RemoteIo, serveReader, type ReaderServer } from '@blockvault/service-reader';
+import { buildImage, tempDir, type TempDir } from '@blockvault/testing';
+
+const BS = 64 * 1024;
+let dir: TempDir;
+let image: Buffer;
+const servers: ReaderServer[] = [];
+
+before(async () => {
+  dir = await tempDir();
+  // New blocks, a duplicate of block 0, and a zero block.
+  image = buildImage(['r', 'r', 0, 'z', 'r', 'r', 1, 'r'], BS, 1000);
+  await writeFile(dir.file('disk.img'), image);
+});
+
+after(async () => {
+  for (const s of servers) await s.stop();
+  await dir?.remove();
+});
+
+/** A reader service for files under the test directory, storing through `blobs` (or nothing). */
+async function reader(blobs: BlobStore | undefined): Promise<string> {
+  const io = new IoRegistry(localIo(defaultConfig(dir.file('reader-home')).io));
+  const server = await serveReader(io, '127.0.0.1:0', undefined, blobs);
+  servers.push(server);
+  return `127.0.0.1:${server.port}`;
+}
+
+/** Counts the calls a blob store receives. */
+function counted(store: BlobStore): { store: BlobStore; puts: string[] } {
+  const puts: string[] = [];
+  return {
+    puts,
+    store: new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'put') return (key: string, chunks: Uint8Array[]) => (puts.push(key), target.put(key, chunks));
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    }),
+  };
+}
+
+describe('backups through a reader that hashes where the data is', () => {
+  it('sends only digests, stores each new block once from the reader, and restores byte for byte', async () => {
+    const home = dir.file('shared');
+    await mkdir(`${home}/blobs`, { recursive: true });
+    const readerStore = counted(new FsBlobStore(`${home}/blobs`));
+    const address = await reader(readerStore.store);
+    const repo = await openEmbedded({ home, blockSize: BS, blocksPerSegment: 4, io: new IoRegistry([new RemoteIo('file', address)]) });
+    const engineStore = counted(repo.blobs);
+    try {
+      const first = await repo.repository.backup({ source: dir.url('disk.img'), name: 'vm1' });
+      assert.equal(first.stats.blocksWritten, 6, 'six distinct non-zero blocks, the short tail included');
+      assert.equal(first.stats.blocksDedup, 2);
+      assert.equal(first.stats.blocksSparse, 1);
+      assert.equal(readerStore.puts.length, 6, 'the reader stored each new block once');
+      const again = await repo.repository.backup({ source: dir.url('disk.img'), name: 'vm1' });
+      assert.equal(again.stats.blocksWritten, 0);
+      assert.equal(readerStore.puts.length, 6, 'an unchanged backup stores nothing');
+      const restored = await repo.repository.restore({ uid: again.version.uid, target: dir.url('out.img') });
+      assert.deepEqual(restored.damagedBlocks, []);
+      assert.deepEqual(await dir.read('out.img'), image);
+      assert.equal(engineStore.puts.filter((k) => !k.includes('/')).length, 0, 'no block bytes reached the engine to store');
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('with a reader that stores no blobs, the engine reads the blocks itself', async () => {
+    const home = dir.file('fallback');
+    const address = await reader(undefined);
+    const repo = await openEmbedded({ home, blockSize: BS, blocksPerSegment: 4, io: new IoRegistry([new RemoteIo('file', address)]) });
+    try {
+      const r = await repo.repository.backup({ source: dir.url('disk.img'), name: 'vm1' });
+      assert.equal(r.stats.blocksWritten, 6);
+      await repo.repository.restore({ uid: r.version.uid, target: dir.url('fallback.img') });
+      assert.deepEqual(await dir.read('fallback.img'), image);
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it("refuses a reader whose blob store is not the repository's, before a segment refers to its blobs", async () => {
+    const home = dir.file('mismatch');
+    await mkdir(dir.file('elsewhere'), { recursive: true });
+    const address = await reader(new FsBlobStore(dir.file('elsewhere')));
+    const repo = await openEmbedded({ home, blockSize: BS, blocksPerSegment: 4, io: new IoRegistry([new RemoteIo('file', address)]) });
+    try {
+      await assert.rejects(repo.repository.backup({ source: dir.url('disk.img'), name: 'vm1' }), (err: Error) => {
+        assert.ok(err instanceof ConflictError, String(err));
+        assert.match(err.message, /BLOCKVAULT_BLOBSTORE_URL/);
+        return true;
+      });
+      const [version] = await repo.repository.ls();
+      assert.equal(version?.valid, false, 'the version stays invalid');
+      assert.deepEqual(await repo.metadata.getVersionSegments(version.uid), new Map(), 'no segment was committed');
+    } finally {
+      await repo.close();
+    }
+  });
+});
