@@ -6,6 +6,7 @@
  * a blob the repository cannot find.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { ConflictError, IoRegistry, type BlobStore } from '@blockvault/core';
@@ -74,6 +75,37 @@ describe('backups through a reader that hashes where the data is', () => {
       assert.deepEqual(restored.damagedBlocks, []);
       assert.deepEqual(await dir.read('out.img'), image);
       assert.equal(engineStore.puts.filter((k) => !k.includes('/')).length, 0, 'no block bytes reached the engine to store');
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it("encodes at the reader with the job's transforms: compressed and encrypted with the repository's data key", async () => {
+    const home = dir.file('sealed');
+    await mkdir(`${home}/blobs`, { recursive: true });
+    const readerStore = counted(new FsBlobStore(`${home}/blobs`));
+    const address = await reader(readerStore.store);
+    const text = Buffer.alloc(BS, 'a compressible line of text\n');
+    const img = Buffer.concat([text, randomBytes(BS)]);
+    await writeFile(dir.file('sealed.img'), img);
+    const repo = await openEmbedded({
+      home,
+      blockSize: BS,
+      blocksPerSegment: 4,
+      io: new IoRegistry([new RemoteIo('file', address)]),
+      transforms: { compressionLevel: 3, masterKeys: [{ id: 'k1', key: randomBytes(32) }] },
+    });
+    try {
+      const r = await repo.repository.backup({ source: dir.url('sealed.img'), name: 'sealed' });
+      assert.equal(readerStore.puts.length, 2);
+      const [textBlob, randomBlob] = await Promise.all(readerStore.puts.map((k) => repo.blobs.get(k)));
+      for (const blob of [textBlob!, randomBlob!]) {
+        assert.equal(blob.indexOf(Buffer.from('a compressible line')), -1, 'no plaintext in the store');
+        assert.equal(blob.indexOf(img.subarray(BS, BS + 64)), -1, 'no plaintext in the store');
+      }
+      assert.ok(Math.min(textBlob!.length, randomBlob!.length) < BS / 10, 'the text block was compressed before encryption');
+      await repo.repository.restore({ uid: r.version.uid, target: dir.url('sealed.out') });
+      assert.deepEqual(await dir.read('sealed.out'), img, "the repository decodes the reader's blobs");
     } finally {
       await repo.close();
     }
