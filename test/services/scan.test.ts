@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { ConflictError, IoRegistry, type BlobStore } from '@blockvault/core';
 import { FsBlobStore } from '@blockvault/adapter-embedded';
@@ -40,15 +40,20 @@ async function reader(blobs: BlobStore | undefined): Promise<string> {
   return `127.0.0.1:${server.port}`;
 }
 
-/** Counts the calls a blob store receives. */
-function counted(store: BlobStore): { store: BlobStore; puts: string[] } {
+/** Counts the puts and gets of block blobs a blob store receives. */
+function counted(store: BlobStore): { store: BlobStore; puts: string[]; gets: string[] } {
   const puts: string[] = [];
+  const gets: string[] = [];
+  const block = (key: string): boolean => !key.includes('/');
   return {
     puts,
+    gets,
     store: new Proxy(store, {
       get(target, prop, receiver) {
-        if (prop === 'put') return (key: string, chunks: Uint8Array[]) => (puts.push(key), target.put(key, chunks));
-        return Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'put') return (key: string, chunks: Uint8Array[]) => (block(key) && puts.push(key), target.put(key, chunks));
+        if (prop === 'get') return (key: string) => (block(key) && gets.push(key), target.get(key));
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
     }),
   };
@@ -62,6 +67,7 @@ describe('backups through a reader that hashes where the data is', () => {
     const address = await reader(readerStore.store);
     const repo = await openEmbedded({ home, blockSize: BS, blocksPerSegment: 4, io: new IoRegistry([new RemoteIo('file', address)]) });
     const engineStore = counted(repo.blobs);
+    Object.defineProperty(repo.repository.ctx, 'blobs', { value: engineStore.store });
     try {
       const first = await repo.repository.backup({ source: dir.url('disk.img'), name: 'vm1' });
       assert.equal(first.stats.blocksWritten, 6, 'six distinct non-zero blocks, the short tail included');
@@ -74,7 +80,19 @@ describe('backups through a reader that hashes where the data is', () => {
       const restored = await repo.repository.restore({ uid: again.version.uid, target: dir.url('out.img') });
       assert.deepEqual(restored.damagedBlocks, []);
       assert.deepEqual(await dir.read('out.img'), image);
-      assert.equal(engineStore.puts.filter((k) => !k.includes('/')).length, 0, 'no block bytes reached the engine to store');
+      assert.deepEqual(engineStore.puts, [], 'no block bytes reached the engine to store');
+      assert.equal(readerStore.gets.length, 8, 'the reader fetched each non-zero block of the restore');
+      assert.deepEqual(engineStore.gets, [], 'no block bytes came through the engine to restore');
+
+      // A blob rotten in the store: the reader finds it unsound, the engine confirms, marks and reports it.
+      const victim = readerStore.puts[0]!;
+      const path = `${home}/blobs/${victim.slice(0, 2)}/${victim.slice(2, 4)}/${victim}`;
+      const rotten = await readFile(path);
+      rotten[rotten.length - 1]! ^= 0xff;
+      await writeFile(path, rotten);
+      const damaged = await repo.repository.restore({ uid: again.version.uid, target: dir.url('rot.img') });
+      assert.deepEqual(damaged.damagedBlocks, [0, 2], 'block 0 and its copy at 2');
+      assert.equal((await repo.repository.getVersion(again.version.uid)).valid, false, 'the version is marked damaged');
     } finally {
       await repo.close();
     }

@@ -60,6 +60,8 @@ export interface BlobCodec {
    * (`codecFromSpec`): the zstd level and the current data key, never a master key.
    */
   encoding(): Promise<TransformSpec>;
+  /** What a reader needs to decode any blob of the repository (`codecFromSpec`): every data key, never a master key. */
+  decoding(): Promise<TransformSpec>;
 }
 
 /** What a reader needs to encode new blobs for one job: sent over the authenticated channel, never logged or stored. */
@@ -68,6 +70,8 @@ export interface TransformSpec {
   readonly compressionLevel?: number;
   /** The data key new blobs are encrypted with (already unwrapped); undefined: no encryption. */
   readonly dataKey?: { readonly id: Buffer; readonly key: Buffer };
+  /** Further data keys that blobs to decode may use (a restore's). */
+  readonly dataKeys?: readonly { readonly id: Buffer; readonly key: Buffer }[];
 }
 
 /** Data keys by id, and the one new blobs use: a Keyring, or one key a worker handed over (TransformSpec). */
@@ -76,16 +80,24 @@ export interface DataKeys {
   dataKey(id: string): Promise<Buffer>;
 }
 
-/** A codec that encodes as `spec` says, for a reader storing blobs for a worker (it can decode only with that one data key). */
+/** A codec for a reader working for a worker: it encodes as `spec` says and decodes with the data keys it was handed. */
 export function codecFromSpec(spec: TransformSpec, maxBlockSize: number): BlobCodec {
   const key = spec.dataKey;
-  const dataKeys: DataKeys | undefined = key && {
-    current: async () => ({ id: key.id, key: key.key }),
-    dataKey: async (id) => {
-      if (id !== key.id.toString('hex')) throw new EncryptionKeyError(`data key ${id} was not handed to this reader`);
-      return key.key;
-    },
-  };
+  const known = new Map([...(spec.dataKeys ?? []), ...(key ? [key] : [])].map((k) => [k.id.toString('hex'), k.key]));
+  const dataKeys: DataKeys | undefined =
+    known.size > 0
+      ? {
+          current: async () => {
+            if (!key) throw new EncryptionKeyError('no data key was handed to this reader for new blobs');
+            return { id: key.id, key: key.key };
+          },
+          dataKey: async (id) => {
+            const found = known.get(id);
+            if (!found) throw new EncryptionKeyError(`data key ${id} was not handed to this reader`);
+            return found;
+          },
+        }
+      : undefined;
   return new TransformCodec({
     maxBlockSize,
     ...(spec.compressionLevel !== undefined ? { compressionLevel: spec.compressionLevel } : {}),
@@ -165,6 +177,10 @@ export class TransformCodec implements BlobCodec {
 
   get transforms(): boolean {
     return this.#level !== undefined || this.#keys !== undefined;
+  }
+
+  async decoding(): Promise<TransformSpec> {
+    return this.#keyring ? { dataKeys: await this.#keyring.all() } : {};
   }
 
   async encoding(): Promise<TransformSpec> {
@@ -306,6 +322,12 @@ export class Keyring {
       key.catch((_failed: unknown) => this.#keys.delete(id));
     }
     return key;
+  }
+
+  /** Every data key, unwrapped (for a reader decoding blobs for a restore). */
+  async all(): Promise<{ id: Buffer; key: Buffer }[]> {
+    const docs = await this.#documents();
+    return Promise.all(docs.map(async (d) => ({ id: Buffer.from(d.id, 'hex'), key: await this.dataKey(d.id) })));
   }
 
   /** Re-wraps every data key under the current master key; blobs are not touched. */

@@ -274,6 +274,15 @@ export interface BlockScanner {
 export interface BlockTarget {
   readonly url: string;
   write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Where the target can fetch blobs itself (the reader service with the deployment's blob
+   * store, opened with `placing`): fetches blob `uid`, decodes it, checks it against `checksum`
+   * and writes it at `offset`. False when the blob is missing or unsound there: the engine then
+   * checks with its own store and writes the block itself. Other failures throw.
+   */
+  place?(offset: number, length: number, blob: { readonly uid: string; readonly checksum: Buffer }): Promise<boolean>;
+  /** Writes `length` zero bytes at `offset` without sending them (a remote target); else write() gets zeros. */
+  zero?(offset: number, length: number): Promise<void>;
   /** Makes the target exactly `sizeBytes` long (holes where nothing was written) and durable. */
   finish(sizeBytes: number): Promise<void>;
   close(): Promise<void>;
@@ -284,6 +293,17 @@ export interface OpenTargetOptions {
   /** Resuming a restore: an existing target is expected. */
   readonly resume: boolean;
   readonly sizeBytes: number;
+  /** What a target that fetches blobs itself needs (see BlockTarget.place); others ignore it. */
+  readonly placing?: PlaceSpec;
+}
+
+/** How blobs are checked and decoded, for a target that places them itself. */
+export interface PlaceSpec {
+  readonly hash: HashAlgorithm;
+  /** The largest block a blob decodes to. */
+  readonly blockSize: number;
+  /** The data keys (see BlobCodec.decoding). */
+  readonly transforms: TransformSpec;
 }
 
 /** Sources and restore targets of one URL scheme. */

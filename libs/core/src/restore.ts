@@ -73,7 +73,16 @@ async function restoreVersion(ctx: EngineContext, req: RestoreRequest): Promise<
         `version ${version.uid} is incomplete (${pointers.size} of ${layout.segments} segments); finish its backup first: blockvault backup SOURCE NAME --continue ${version.uid}`,
       );
     }
-    const target = await module.openTarget(url, { force: req.force ?? false, resume: continueFrom > 0, sizeBytes: version.sizeBytes });
+    // A module that works where the data is (the reader service) may place blobs itself.
+    const placing = module.openScanner
+      ? { hash: ctx.config.hash, blockSize: ctx.config.blockSize, transforms: await ctx.codec.decoding() }
+      : undefined;
+    const target = await module.openTarget(url, {
+      force: req.force ?? false,
+      resume: continueFrom > 0,
+      sizeBytes: version.sizeBytes,
+      ...(placing ? { placing } : {}),
+    });
     try {
       const result = await new RestoreRun(ctx, req, version, layout, pointers, target).run(continueFrom);
       ctx.events.publish({
@@ -106,6 +115,8 @@ class RestoreRun {
   readonly #badChecksums = new Set<string>();
   #blocks = 0;
   #bytes = 0;
+  /** Whether blobs go to the target for it to place (see BlockTarget.place). */
+  #placing = true;
 
   constructor(
     ctx: EngineContext,
@@ -190,11 +201,22 @@ class RestoreRun {
     const length = blockLength(id, this.#version.sizeBytes, this.#ctx.config.blockSize);
     const offset = id * this.#ctx.config.blockSize;
     if (isSparseDigest(checksum)) {
-      if (!this.#req.sparse) await this.#target.write(offset, zeroBuffer(length));
+      if (!this.#req.sparse) await (this.#target.zero ? this.#target.zero(offset, length) : this.#target.write(offset, zeroBuffer(length)));
       this.#count(length);
       return length;
     }
+    // Where the target fetches blobs itself (the reader service), only the plan travels from here;
+    // a blob it finds missing or unsound is checked again here before anything is marked.
+    const placed =
+      ref && this.#placing && this.#target.place ? await this.#target.place(offset, length, { uid: ref.uid, checksum }) : undefined;
+    if (placed) {
+      this.#count(length);
+      return length;
+    }
+    const damagedBefore = this.#damaged.length;
     const data = ref ? await this.#readVerified(id, checksum, ref, length) : undefined;
+    // Sound here but not there: the target's blob store is not ours; place nothing more through it.
+    if (placed === false && this.#damaged.length === damagedBefore) this.#placing = false;
     if (!ref) this.#damaged.push(id);
     // Damaged data of the right length is still the best copy there is; otherwise zeros.
     await this.#target.write(offset, data && data.length === length ? data : zeroBuffer(length));

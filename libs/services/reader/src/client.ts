@@ -22,7 +22,7 @@ import {
   type ReadResponse,
   type ScanRequest,
   type ScanResponse,
-  type WriteRequest,
+  WriteRequest,
 } from '@blockvault/proto';
 import { currentTraceCarrier } from '@blockvault/telemetry';
 
@@ -32,21 +32,24 @@ const ReaderClient = grpc.makeGenericClientConstructor(
     ...ReaderServiceService,
     write: {
       ...ReaderServiceService.write,
+      // Block bytes in one copy; messages without them (open, place, finish) through the generated encoder.
       requestSerialize: (m: WriteRequest): Buffer =>
-        encodeWithBytes(
-          [
-            { no: 1, type: 'string', value: m.url },
-            { no: 2, type: 'bool', value: m.force },
-            { no: 3, type: 'bool', value: m.resume },
-            { no: 4, type: 'uint64', value: m.sizeBytes },
-            { no: 5, type: 'uint64', value: m.offset },
-            { no: 7, type: 'bool', value: m.finish },
-            { no: 8, type: 'string', value: m.traceparent },
-            { no: 9, type: 'string', value: m.tracestate },
-          ],
-          6,
-          m.data,
-        ),
+        m.data.length === 0
+          ? Buffer.from(WriteRequest.encode(m).finish())
+          : encodeWithBytes(
+              [
+                { no: 1, type: 'string', value: m.url },
+                { no: 2, type: 'bool', value: m.force },
+                { no: 3, type: 'bool', value: m.resume },
+                { no: 4, type: 'uint64', value: m.sizeBytes },
+                { no: 5, type: 'uint64', value: m.offset },
+                { no: 7, type: 'bool', value: m.finish },
+                { no: 8, type: 'string', value: m.traceparent },
+                { no: 9, type: 'string', value: m.tracestate },
+              ],
+              6,
+              m.data,
+            ),
     },
   },
   'blockvault.v1.ReaderService',
@@ -120,7 +123,7 @@ export class RemoteIo implements IoModule {
 
   async openTarget(url: URL, options: OpenTargetOptions): Promise<BlockTarget> {
     const pipe = new Pipeline(this.#client.write(), this.#where);
-    const base = {
+    const base: WriteRequest = {
       url: '',
       force: false,
       resume: false,
@@ -130,13 +133,46 @@ export class RemoteIo implements IoModule {
       finish: false,
       traceparent: '',
       tracestate: '',
+      hash: '',
+      blockSize: 0,
+      dataKeys: [],
+      blobUid: '',
+      checksum: Buffer.alloc(0),
+      length: 0,
+      zeros: 0,
     };
-    await pipe.request({ ...base, url: url.href, force: options.force, resume: options.resume, sizeBytes: options.sizeBytes });
+    const placing = options.placing;
+    const opened = await pipe.request({
+      ...base,
+      url: url.href,
+      force: options.force,
+      resume: options.resume,
+      sizeBytes: options.sizeBytes,
+      ...(placing
+        ? {
+            hash: placing.hash,
+            blockSize: placing.blockSize,
+            dataKeys: [...(placing.transforms.dataKeys ?? [])].map((k) => ({ id: k.id, key: k.key })),
+          }
+        : {}),
+    });
     return {
       url: url.href,
       write: async (offset: number, data: Uint8Array): Promise<void> => {
         await pipe.request({ ...base, offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), ...traceFields() });
       },
+      zero: async (offset: number, length: number): Promise<void> => {
+        await pipe.request({ ...base, offset, zeros: length });
+      },
+      // Restores where the data goes: the reader fetches, decodes and checks each blob itself.
+      ...(opened.places
+        ? {
+            place: async (offset: number, length: number, blob: { uid: string; checksum: Buffer }): Promise<boolean> => {
+              const r = await pipe.request({ ...base, offset, length, blobUid: blob.uid, checksum: blob.checksum, ...traceFields() });
+              return !r.unsound;
+            },
+          }
+        : {}),
       finish: async (sizeBytes: number): Promise<void> => {
         await pipe.request({ ...base, sizeBytes, finish: true });
       },

@@ -14,6 +14,10 @@ import {
   type BlockSource,
   type BlockTarget,
   type IoRegistry,
+  isDamage,
+  zeroBuffer,
+  type BlobCodec,
+  type Hasher,
   type ScannedBlock,
 } from '@blockvault/core';
 import { contextFromCarrier } from '@blockvault/telemetry';
@@ -35,6 +39,7 @@ import {
   type ScanRequest,
   type ScanResponse,
   type WriteRequest,
+  type WriteResponse,
   reflectionDescriptors,
 } from '@blockvault/proto';
 
@@ -158,6 +163,106 @@ function scanStream(call: Parameters<ReaderServiceServer['scan']>[0], io: IoRegi
   call.on('cancelled', () => void close());
 }
 
+/** A placed blob's bytes, checked: undefined when it is missing or unsound here (the worker checks again). */
+async function fetchVerified(blobs: BlobStore, codec: BlobCodec, hasher: Hasher, m: WriteRequest): Promise<Buffer | undefined> {
+  try {
+    const data = await codec.decode(m.blobUid, await blobs.get(m.blobUid));
+    return data.length === m.length && hasher.digest(data).equals(m.checksum) ? data : undefined;
+  } catch (err) {
+    // Missing or unsound is the worker's to judge; a store that is down or a key not handed over fails the stream.
+    if (isDamage(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * One Write stream: the first request opens the target; later ones write bytes or place blobs
+ * (fetched, decoded and checked here) as they come, several at once, and are answered in order;
+ * finish waits for every earlier request.
+ */
+function writeStream(call: Parameters<ReaderServiceServer['write']>[0], io: IoRegistry, blobs: BlobStore | undefined): void {
+  let target: Promise<BlockTarget> | undefined;
+  let placing: { codec: BlobCodec; hasher: Hasher } | undefined;
+  /** Every request's work, in order: an answer goes out once its work and every earlier answer are done. */
+  let answered: Promise<void> = Promise.resolve();
+  const started: Promise<unknown>[] = [];
+  let failed = false;
+  const fail = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    call.emit('error', toServiceError(err));
+  };
+  const work = (m: WriteRequest): Promise<WriteResponse> => {
+    if (!target) {
+      const { module, url } = io.resolve(m.url);
+      target = module.openTarget(url, { force: m.force, resume: m.resume, sizeBytes: m.sizeBytes });
+      if (m.hash && blobs) {
+        if (!isHashAlgorithm(m.hash)) throw new InvalidArgumentError(`unknown hash ${JSON.stringify(m.hash)}: blake3, sha256 or sha512`);
+        const codec = codecFromSpec({ dataKeys: m.dataKeys.map((k) => ({ id: k.id, key: k.key })) }, m.blockSize);
+        placing = { codec, hasher: createHasher(m.hash) };
+      }
+      return target.then(() => ({ places: placing !== undefined, unsound: false }));
+    }
+    const open = target;
+    if (m.finish) {
+      const earlier = [...started];
+      return (async () => {
+        await Promise.all(earlier);
+        await (await open).finish(m.sizeBytes);
+        return { places: false, unsound: false };
+      })();
+    }
+    if (m.blobUid) {
+      if (!placing || !blobs)
+        throw new InvalidArgumentError('this Write stream places no blobs: open it with hash, on a reader with a blob store');
+      const { codec, hasher } = placing;
+      const store = blobs;
+      return traced(SPAN.readerWrite, m, async () => {
+        const data = await fetchVerified(store, codec, hasher, m);
+        if (data) await (await open).write(m.offset, data);
+        return { places: false, unsound: data === undefined };
+      });
+    }
+    if (m.zeros > 0) {
+      if (m.zeros > MAX_READ) throw new InvalidArgumentError(`zero runs are at most ${MAX_READ} bytes`);
+      return (async () => {
+        await (await open).write(m.offset, zeroBuffer(m.zeros));
+        return { places: false, unsound: false };
+      })();
+    }
+    return traced(SPAN.readerWrite, m, async () => {
+      await (await open).write(m.offset, m.data);
+      return { places: false, unsound: false };
+    });
+  };
+  call.on('data', (m: WriteRequest) => {
+    if (failed) return;
+    let done: Promise<WriteResponse>;
+    try {
+      done = work(m);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    started.push(done.catch((_reported: unknown) => undefined));
+    answered = answered.then(async () => {
+      if (failed) return;
+      try {
+        const answer = await done;
+        if (!call.write(answer)) await new Promise((r) => call.once('drain', r));
+      } catch (err) {
+        fail(err);
+      }
+    });
+  });
+  const close = async (): Promise<void> => {
+    await answered;
+    if (target) await (await target.catch((_failed: unknown) => undefined))?.close();
+  };
+  call.on('end', () => void close().finally(() => call.end()));
+  call.on('error', () => void close());
+}
+
 export function readerService(io: IoRegistry, blobs?: BlobStore): ReaderServiceServer {
   return {
     scan: (call) => scanStream(call, io, blobs),
@@ -185,27 +290,7 @@ export function readerService(io: IoRegistry, blobs?: BlobStore): ReaderServiceS
       call.on('end', () => void (source?.close() ?? Promise.resolve()).finally(() => call.end()));
       call.on('error', () => void source?.close());
     },
-    write: (call) => {
-      let target: BlockTarget | undefined;
-      const fail = (err: unknown): void => void call.emit('error', toServiceError(err));
-      call.on(
-        'data',
-        serially<WriteRequest>(async (m) => {
-          if (!target) {
-            const { module, url } = io.resolve(m.url);
-            target = await module.openTarget(url, { force: m.force, resume: m.resume, sizeBytes: m.sizeBytes });
-          } else if (m.finish) {
-            await target.finish(m.sizeBytes);
-          } else {
-            const open = target;
-            await traced(SPAN.readerWrite, m, () => open.write(m.offset, m.data));
-          }
-          call.write({});
-        }, fail),
-      );
-      call.on('end', () => void (target?.close() ?? Promise.resolve()).finally(() => call.end()));
-      call.on('error', () => void target?.close());
-    },
+    write: (call) => writeStream(call, io, blobs),
     check: (call, callback) => {
       void (async () => {
         try {

@@ -81,10 +81,36 @@ export interface WriteRequest {
   /** W3C trace context of this one write; empty: not traced. */
   traceparent: string;
   tracestate: string;
+  /** First request, to place blobs: the repository's block hash (blake3, sha256 or sha512) */
+  hash: string;
+  /** First request, to place blobs: the repository's block size */
+  blockSize: number;
+  /** First request, to place blobs: the data keys blobs may be encrypted with (never logged) */
+  dataKeys: DataKey[];
+  /** Later requests: place this blob at offset instead of writing data */
+  blobUid: string;
+  /** With blob_uid: the block's hash, checked before it is written */
+  checksum: Buffer;
+  /** With blob_uid: the block's length */
+  length: number;
+  /** Later requests: write this many zero bytes at offset instead of data (a sparse block) */
+  zeros: number;
+}
+
+/** A data key, unwrapped. */
+export interface DataKey {
+  /** 8 bytes */
+  id: Buffer;
+  /** 32 bytes */
+  key: Buffer;
 }
 
 /** Answers each Write request once it is done. */
 export interface WriteResponse {
+  /** The first answer: this reader places blobs (it has a blob store, and hash was given) */
+  places: boolean;
+  /** A placed blob was missing or unsound here: nothing of it was written */
+  unsound: boolean;
 }
 
 /** Which changes to ask the source for. */
@@ -542,6 +568,13 @@ function createBaseWriteRequest(): WriteRequest {
     finish: false,
     traceparent: "",
     tracestate: "",
+    hash: "",
+    blockSize: 0,
+    dataKeys: [],
+    blobUid: "",
+    checksum: Buffer.alloc(0),
+    length: 0,
+    zeros: 0,
   };
 }
 
@@ -573,6 +606,27 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     }
     if (message.tracestate !== "") {
       writer.uint32(74).string(message.tracestate);
+    }
+    if (message.hash !== "") {
+      writer.uint32(82).string(message.hash);
+    }
+    if (message.blockSize !== 0) {
+      writer.uint32(88).uint32(message.blockSize);
+    }
+    for (const v of message.dataKeys) {
+      DataKey.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.blobUid !== "") {
+      writer.uint32(106).string(message.blobUid);
+    }
+    if (message.checksum.length !== 0) {
+      writer.uint32(114).bytes(message.checksum);
+    }
+    if (message.length !== 0) {
+      writer.uint32(120).uint32(message.length);
+    }
+    if (message.zeros !== 0) {
+      writer.uint32(128).uint32(message.zeros);
     }
     return writer;
   },
@@ -662,6 +716,62 @@ export const WriteRequest: MessageFns<WriteRequest> = {
             message.tracestate = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.hash = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.blockSize = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.dataKeys.push(DataKey.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.blobUid = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.checksum = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.length = reader.uint32();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.zeros = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -689,6 +799,25 @@ export const WriteRequest: MessageFns<WriteRequest> = {
       finish: isSet(object.finish) ? globalThis.Boolean(object.finish) : false,
       traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
       tracestate: isSet(object.tracestate) ? globalThis.String(object.tracestate) : "",
+      hash: isSet(object.hash) ? globalThis.String(object.hash) : "",
+      blockSize: isSet(object.blockSize)
+        ? globalThis.Number(object.blockSize)
+        : isSet(object.block_size)
+        ? globalThis.Number(object.block_size)
+        : 0,
+      dataKeys: globalThis.Array.isArray(object?.dataKeys)
+        ? object.dataKeys.map((e: any) => DataKey.fromJSON(e))
+        : globalThis.Array.isArray(object?.data_keys)
+        ? object.data_keys.map((e: any) => DataKey.fromJSON(e))
+        : [],
+      blobUid: isSet(object.blobUid)
+        ? globalThis.String(object.blobUid)
+        : isSet(object.blob_uid)
+        ? globalThis.String(object.blob_uid)
+        : "",
+      checksum: isSet(object.checksum) ? Buffer.from(bytesFromBase64(object.checksum)) : Buffer.alloc(0),
+      length: isSet(object.length) ? globalThis.Number(object.length) : 0,
+      zeros: isSet(object.zeros) ? globalThis.Number(object.zeros) : 0,
     };
   },
 
@@ -721,6 +850,27 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     if (message.tracestate !== "") {
       obj.tracestate = message.tracestate;
     }
+    if (message.hash !== "") {
+      obj.hash = message.hash;
+    }
+    if (message.blockSize !== 0) {
+      obj.blockSize = Math.round(message.blockSize);
+    }
+    if (message.dataKeys?.length) {
+      obj.dataKeys = message.dataKeys.map((e) => DataKey.toJSON(e));
+    }
+    if (message.blobUid !== "") {
+      obj.blobUid = message.blobUid;
+    }
+    if (message.checksum.length !== 0) {
+      obj.checksum = base64FromBytes(message.checksum);
+    }
+    if (message.length !== 0) {
+      obj.length = Math.round(message.length);
+    }
+    if (message.zeros !== 0) {
+      obj.zeros = Math.round(message.zeros);
+    }
     return obj;
   },
 
@@ -738,16 +888,114 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     message.finish = object.finish ?? false;
     message.traceparent = object.traceparent ?? "";
     message.tracestate = object.tracestate ?? "";
+    message.hash = object.hash ?? "";
+    message.blockSize = object.blockSize ?? 0;
+    message.dataKeys = object.dataKeys?.map((e) => DataKey.fromPartial(e)) || [];
+    message.blobUid = object.blobUid ?? "";
+    message.checksum = object.checksum ?? Buffer.alloc(0);
+    message.length = object.length ?? 0;
+    message.zeros = object.zeros ?? 0;
+    return message;
+  },
+};
+
+function createBaseDataKey(): DataKey {
+  return { id: Buffer.alloc(0), key: Buffer.alloc(0) };
+}
+
+export const DataKey: MessageFns<DataKey> = {
+  encode(message: DataKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id.length !== 0) {
+      writer.uint32(10).bytes(message.id);
+    }
+    if (message.key.length !== 0) {
+      writer.uint32(18).bytes(message.key);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataKey {
+    return {
+      id: isSet(object.id) ? Buffer.from(bytesFromBase64(object.id)) : Buffer.alloc(0),
+      key: isSet(object.key) ? Buffer.from(bytesFromBase64(object.key)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: DataKey): unknown {
+    const obj: any = {};
+    if (message.id.length !== 0) {
+      obj.id = base64FromBytes(message.id);
+    }
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DataKey>, I>>(base?: I): DataKey {
+    return DataKey.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DataKey>, I>>(object: I): DataKey {
+    const message = createBaseDataKey();
+    message.id = object.id ?? Buffer.alloc(0);
+    message.key = object.key ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseWriteResponse(): WriteResponse {
-  return {};
+  return { places: false, unsound: false };
 }
 
 export const WriteResponse: MessageFns<WriteResponse> = {
-  encode(_: WriteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: WriteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.places !== false) {
+      writer.uint32(8).bool(message.places);
+    }
+    if (message.unsound !== false) {
+      writer.uint32(16).bool(message.unsound);
+    }
     return writer;
   },
 
@@ -764,6 +1012,22 @@ export const WriteResponse: MessageFns<WriteResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.places = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.unsound = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -776,20 +1040,31 @@ export const WriteResponse: MessageFns<WriteResponse> = {
     }
   },
 
-  fromJSON(_: any): WriteResponse {
-    return {};
+  fromJSON(object: any): WriteResponse {
+    return {
+      places: isSet(object.places) ? globalThis.Boolean(object.places) : false,
+      unsound: isSet(object.unsound) ? globalThis.Boolean(object.unsound) : false,
+    };
   },
 
-  toJSON(_: WriteResponse): unknown {
+  toJSON(message: WriteResponse): unknown {
     const obj: any = {};
+    if (message.places !== false) {
+      obj.places = message.places;
+    }
+    if (message.unsound !== false) {
+      obj.unsound = message.unsound;
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<WriteResponse>, I>>(base?: I): WriteResponse {
     return WriteResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<WriteResponse>, I>>(_: I): WriteResponse {
+  fromPartial<I extends Exact<DeepPartial<WriteResponse>, I>>(object: I): WriteResponse {
     const message = createBaseWriteResponse();
+    message.places = object.places ?? false;
+    message.unsound = object.unsound ?? false;
     return message;
   },
 };
@@ -1994,9 +2269,11 @@ export const ReaderServiceService = {
     responseDeserialize: (value: Buffer): ReadResponse => ReadResponse.decode(value),
   },
   /**
-   * The first request opens the target (url, force, resume, size_bytes); every later request
-   * writes data at offset, or finishes (finish: exactly size_bytes long, durable). Each request
-   * is answered, in order, once done.
+   * The first request opens the target (url, force, resume, size_bytes, and for placing blobs
+   * hash, block_size and data_keys); every later request writes data at offset, places a blob
+   * at offset (blob_uid: fetched from this reader's blob store, decoded and checked against
+   * checksum here), or finishes (finish: exactly size_bytes long, durable, after every earlier
+   * request). Requests run as they come; each is answered, in order, once done.
    */
   write: {
     path: "/blockvault.v1.ReaderService/Write" as const,
@@ -2058,9 +2335,11 @@ export interface ReaderServiceServer extends UntypedServiceImplementation {
    */
   read: handleBidiStreamingCall<ReadRequest, ReadResponse>;
   /**
-   * The first request opens the target (url, force, resume, size_bytes); every later request
-   * writes data at offset, or finishes (finish: exactly size_bytes long, durable). Each request
-   * is answered, in order, once done.
+   * The first request opens the target (url, force, resume, size_bytes, and for placing blobs
+   * hash, block_size and data_keys); every later request writes data at offset, places a blob
+   * at offset (blob_uid: fetched from this reader's blob store, decoded and checked against
+   * checksum here), or finishes (finish: exactly size_bytes long, durable, after every earlier
+   * request). Requests run as they come; each is answered, in order, once done.
    */
   write: handleBidiStreamingCall<WriteRequest, WriteResponse>;
   /**
@@ -2092,9 +2371,11 @@ export interface ReaderServiceClient extends Client {
   read(options: Partial<CallOptions>): ClientDuplexStream<ReadRequest, ReadResponse>;
   read(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ReadRequest, ReadResponse>;
   /**
-   * The first request opens the target (url, force, resume, size_bytes); every later request
-   * writes data at offset, or finishes (finish: exactly size_bytes long, durable). Each request
-   * is answered, in order, once done.
+   * The first request opens the target (url, force, resume, size_bytes, and for placing blobs
+   * hash, block_size and data_keys); every later request writes data at offset, places a blob
+   * at offset (blob_uid: fetched from this reader's blob store, decoded and checked against
+   * checksum here), or finishes (finish: exactly size_bytes long, durable, after every earlier
+   * request). Requests run as they come; each is answered, in order, once done.
    */
   write(): ClientDuplexStream<WriteRequest, WriteResponse>;
   write(options: Partial<CallOptions>): ClientDuplexStream<WriteRequest, WriteResponse>;
