@@ -11,9 +11,11 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createHasher } from '@blockvault/core';
 import { addMasterKey } from '@blockvault/platform';
-import { BLOCKVAULT_BIN, startNats, startOtlpReceiver } from '@blockvault/testing';
+import { Client as MinioClient } from 'minio';
+import { BLOCKVAULT_BIN, startCeph, startFerretDb, startNats, startOtlpReceiver, type S3Config } from '@blockvault/testing';
 import { BLOCK, changeBlocks, mixedImage, sparseFile } from './images.ts';
 
 const { values } = parseArgs({
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     'no-tib': { type: 'boolean', default: false },
     'no-services': { type: 'boolean', default: false },
     'no-transforms': { type: 'boolean', default: false },
+    'no-ceph': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -365,30 +368,16 @@ async function services(dir: string, img1: string): Promise<void> {
   console.error('blockvault services (job API + NATS JetStream work queue)');
   const nats = await startNats();
   try {
-    for (const mode of ['all-in-one', 'separate processes', 'five services: reader, blob-store, metadata apart'] as const) {
+    for (const mode of ['all-in-one', 'separate processes'] as const) {
       const home = join(dir, `svc-${mode.length}`);
       let procs: { child: ChildProcess; port: number | null }[];
       let port: number | null;
       if (mode === 'all-in-one') {
         procs = [await startService(home, 'all', nats.url)];
         port = procs[0]!.port;
-      } else if (mode === 'separate processes') {
+      } else {
         procs = [await startService(home, 'scheduler', nats.url), await startService(home, 'worker', nats.url)];
         port = procs[0]!.port;
-      } else {
-        // Block bytes: reader -> worker (every block), worker -> blob-store (new blocks only);
-        // checksums and segments: worker -> metadata.
-        const reader = await startService(`${home}-reader`, 'reader', nats.url);
-        const store = await startService(`${home}-store`, 'blob-store', nats.url);
-        const metadata = await startService(`${home}-metadata`, 'metadata', nats.url);
-        const env = {
-          BLOCKVAULT_READER_URL: `127.0.0.1:${reader.port}`,
-          BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}`,
-          BLOCKVAULT_METADATA_URL: `127.0.0.1:${metadata.port}`,
-        };
-        const scheduler = await startService(home, 'scheduler', nats.url, env);
-        procs = [scheduler, await startService(home, 'worker', nats.url, env), reader, store, metadata];
-        port = scheduler.port;
       }
       for (const kind of ['fresh', 'unchanged'] as const) {
         const before = procs.reduce((t, p) => t + cpuSeconds(p.child.pid!), 0);
@@ -413,6 +402,207 @@ async function services(dir: string, img1: string): Promise<void> {
         p.child.kill('SIGTERM');
         await new Promise((r) => p.child.once('exit', r));
       }
+    }
+  } finally {
+    await nats.stop();
+  }
+}
+
+/** bytes_sent of every established TCP socket, by socket and owning pid (`ss -tinp`). */
+function socketsSent(): Map<string, { pid: number; sent: number }> {
+  const out = execFileSync('ss', ['-tinpH', 'state', 'established'], { encoding: 'utf8' });
+  const sockets = new Map<string, { pid: number; sent: number }>();
+  let current: { key: string; pid: number } | undefined;
+  for (const line of out.split('\n')) {
+    const head = /^\S+\s+\S+\s+(\S+)\s+(\S+)\s+users:\(\("[^"]*",pid=(\d+)/.exec(line);
+    if (head) {
+      current = { key: `${head[1]} ${head[2]} ${head[3]}`, pid: Number(head[3]) };
+      continue;
+    }
+    const sent = /bytes_sent:(\d+)/.exec(line);
+    if (current && sent) sockets.set(current.key, { pid: current.pid, sent: Number(sent[1]) });
+  }
+  return sockets;
+}
+
+/** Bytes each pid sent over TCP between two `socketsSent` samples (sockets opened meanwhile count from 0). */
+function sentBetween(
+  before: Map<string, { pid: number; sent: number }>,
+  after: Map<string, { pid: number; sent: number }>,
+): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const [key, s] of after) byPid.set(s.pid, (byPid.get(s.pid) ?? 0) + s.sent - (before.get(key)?.sent ?? 0));
+  return byPid;
+}
+
+/** The five services apart (metadata, blob-store, reader, scheduler, worker), each its own process. */
+interface Deployment {
+  readonly procs: { readonly name: string; readonly child: ChildProcess }[];
+  readonly api: number;
+  stop(): Promise<void>;
+}
+
+async function fiveApart(home: string, natsUrl: string, metadataEnv: NodeJS.ProcessEnv, blobEnv: NodeJS.ProcessEnv): Promise<Deployment> {
+  const metadata = await startService(`${home}-metadata`, 'metadata', natsUrl, metadataEnv);
+  const store = await startService(`${home}-store`, 'blob-store', natsUrl, blobEnv);
+  // The reader hashes where the data is and stores new blocks through the blob-store service.
+  const reader = await startService(`${home}-reader`, 'reader', natsUrl, { BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}` });
+  const env = {
+    BLOCKVAULT_READER_URL: `127.0.0.1:${reader.port}`,
+    BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}`,
+    BLOCKVAULT_METADATA_URL: `127.0.0.1:${metadata.port}`,
+  };
+  const scheduler = await startService(home, 'scheduler', natsUrl, env);
+  const worker = await startService(home, 'worker', natsUrl, env);
+  const procs = [
+    { name: 'worker', child: worker.child },
+    { name: 'reader', child: reader.child },
+    { name: 'blob-store', child: store.child },
+    { name: 'metadata', child: metadata.child },
+    { name: 'scheduler', child: scheduler.child },
+  ];
+  return {
+    procs,
+    api: scheduler.port!,
+    stop: async () => {
+      for (const p of procs) {
+        p.child.kill('SIGTERM');
+        await new Promise((r) => p.child.once('exit', r));
+      }
+    },
+  };
+}
+
+/** Runs the CLI against the job API; its JSON output. The data is durable when it returns (fsync before commit). */
+function throughApi(api: number, ...args: string[]): Record<string, unknown> {
+  const r = spawnSync(process.execPath, [BLOCKVAULT_BIN, '--server', `127.0.0.1:${api}`, '--json', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args[0]} through the job API failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/**
+ * Fresh, unchanged (no hints) and hinted backups and a restore through the five services apart:
+ * MB/s of source, and per service CPU-s per GiB and MB sent over TCP, each in one window.
+ */
+async function dataPath(
+  label: string,
+  d: Deployment,
+  img1: string,
+  img2: string,
+  hints2: string,
+  target: string,
+  limits: { put?: string; get?: string },
+): Promise<void> {
+  const measure = (what: string, run: () => Record<string, unknown>): { row: Row; out: Record<string, unknown> } => {
+    const cpu0 = d.procs.map((p) => cpuSeconds(p.child.pid!));
+    settle();
+    const sockets0 = socketsSent();
+    const t = performance.now();
+    const out = run();
+    const seconds = (performance.now() - t) / 1000;
+    const sent = sentBetween(sockets0, socketsSent());
+    const gib = BYTES / 2 ** 30;
+    const parts = d.procs.map((p, i) => {
+      const cpu = (cpuSeconds(p.child.pid!) - cpu0[i]!) / gib;
+      const mb = (sent.get(p.child.pid!) ?? 0) / 1e6;
+      return { name: p.name, cpu, mb };
+    });
+    const total = parts.reduce((t, p) => t + p.cpu, 0);
+    const row = record({
+      what: `services, five apart (${label}): ${what}`,
+      seconds,
+      bytes: BYTES,
+      note: `${total.toFixed(2)} CPU-s/GiB (${parts.map((p) => `${p.name} ${p.cpu.toFixed(2)}`).join(', ')}); MB sent: ${parts.map((p) => `${p.name} ${p.mb.toFixed(0)}`).join(', ')}`,
+    });
+    return { row, out };
+  };
+  const fresh = measure('fresh backup', () => throughApi(d.api, 'backup', `file://${img1}`, 'svc'));
+  const uid = (fresh.out['version'] as { uid: string }).uid;
+  const written = (fresh.out['stats'] as { bytesWritten: number }).bytesWritten;
+  if (limits.put) {
+    record({
+      what: `services, five apart (${label}): fresh backup, new bytes stored`,
+      seconds: fresh.row.seconds,
+      bytes: written,
+      limit: limits.put,
+      note: 'target: >= 0.8 x the raw PUT rate',
+    });
+  }
+  measure('unchanged backup, no hints', () => throughApi(d.api, 'backup', `file://${img1}`, 'svc'));
+  const inc = measure('incremental, 5% changed, hints', () =>
+    throughApi(d.api, 'backup', `file://${img2}`, 'svc', '--from', uid, '--hints', hints2),
+  );
+  inc.row.note = `read ${(inc.out['stats'] as { blocksRead: number }).blocksRead} blocks; ${inc.row.note}`;
+  const restored = measure('restore', () => throughApi(d.api, 'restore', uid, `file://${target}`));
+  const same = spawnSync('cmp', ['-s', img1, target]).status === 0;
+  restored.row.note = `${same ? 'verified identical' : 'RESTORE DIFFERS'}; ${restored.row.note}`;
+  if (limits.get) restored.row.limit = limits.get;
+  await rm(target, { force: true });
+  if (!same) throw new Error('the restored image differs from the source');
+}
+
+/** The raw minio client against the same S3 store: 4 MiB objects, 8 in flight. */
+async function rawS3(s3: S3Config, label: string): Promise<{ put: string; get: string }> {
+  const client = new MinioClient({ ...s3, pathStyle: true });
+  const bucket = `raw-${Date.now().toString(36)}`;
+  await client.makeBucket(bucket, s3.region);
+  const objects = 96;
+  const body = randomBytes(BLOCK);
+  const inFlight = async (fn: (i: number) => Promise<void>): Promise<number> => {
+    const t = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = next++; i < objects; i = next++) await fn(i);
+      }),
+    );
+    return (performance.now() - t) / 1000;
+  };
+  const put = `limit: raw S3 PUT (${label}, minio client, 8 in flight)`;
+  const get = `limit: raw S3 GET (${label}, minio client, 8 in flight)`;
+  record({ what: put, seconds: await inFlight(async (i) => void (await client.putObject(bucket, `o${i}`, body))), bytes: objects * BLOCK });
+  record({
+    what: get,
+    seconds: await inFlight(async (i) => {
+      for await (const _chunk of await client.getObject(bucket, `o${i}`)) void _chunk;
+    }),
+    bytes: objects * BLOCK,
+  });
+  return { put, get };
+}
+
+/** The five services apart: on files, then on FerretDB and Ceph RGW started here. */
+async function fiveServices(dir: string, img1: string, img2: string, hints2: string): Promise<void> {
+  console.error('blockvault services, five apart (reader hashes where the data is)');
+  const nats = await startNats();
+  try {
+    const files = await fiveApart(join(dir, 'five-files'), nats.url, {}, {});
+    try {
+      await dataPath('files', files, img1, img2, hints2, join(dir, 'five-restored.img'), {});
+    } finally {
+      await files.stop();
+    }
+    if (values['no-ceph']) return;
+    const [mongo, ceph] = await Promise.all([startFerretDb(), startCeph()]);
+    try {
+      const raw = await rawS3(ceph.s3, 'RGW');
+      const s3Env = {
+        BLOCKVAULT_S3_ENDPOINT: ceph.s3.endPoint,
+        BLOCKVAULT_S3_PORT: String(ceph.s3.port),
+        BLOCKVAULT_S3_USE_SSL: 'false',
+        BLOCKVAULT_S3_ACCESS_KEY: ceph.s3.accessKey,
+        BLOCKVAULT_S3_SECRET_KEY: ceph.s3.secretKey,
+        BLOCKVAULT_S3_REGION: ceph.s3.region,
+        BLOCKVAULT_S3_BUCKET: `bench-${Date.now().toString(36)}`,
+      };
+      const real = await fiveApart(join(dir, 'five-real'), nats.url, { BLOCKVAULT_MONGO_URL: mongo.url }, s3Env);
+      try {
+        await dataPath('FerretDB, RGW', real, img1, img2, hints2, join(dir, 'five-real-restored.img'), raw);
+      } finally {
+        await real.stop();
+      }
+    } finally {
+      await Promise.all([mongo.stop(), ceph.stop()]);
     }
   } finally {
     await nats.stop();
@@ -512,6 +702,7 @@ async function main(): Promise<void> {
     await engine(dir, img1, img2, hints2);
     if (!values['no-transforms']) await transforms(dir, img1);
     if (!values['no-services']) await services(dir, img1);
+    if (!values['no-services']) await fiveServices(dir, img1, img2, hints2);
     if (!values['no-services']) await tracing(dir, img1);
     if (!values['no-tib']) await tebibyte(dir);
     report();
