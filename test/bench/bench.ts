@@ -442,12 +442,22 @@ interface Deployment {
   stop(): Promise<void>;
 }
 
-async function fiveApart(home: string, natsUrl: string, metadataEnv: NodeJS.ProcessEnv, blobEnv: NodeJS.ProcessEnv): Promise<Deployment> {
+async function fiveApart(
+  home: string,
+  natsUrl: string,
+  metadataEnv: NodeJS.ProcessEnv,
+  blobEnv: NodeJS.ProcessEnv,
+  clientEnv: NodeJS.ProcessEnv = {},
+): Promise<Deployment> {
   const metadata = await startService(`${home}-metadata`, 'metadata', natsUrl, metadataEnv);
   const store = await startService(`${home}-store`, 'blob-store', natsUrl, blobEnv);
   // The reader hashes where the data is and stores new blocks through the blob-store service.
-  const reader = await startService(`${home}-reader`, 'reader', natsUrl, { BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}` });
+  const reader = await startService(`${home}-reader`, 'reader', natsUrl, {
+    ...clientEnv,
+    BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}`,
+  });
   const env = {
+    ...clientEnv,
     BLOCKVAULT_READER_URL: `127.0.0.1:${reader.port}`,
     BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}`,
     BLOCKVAULT_METADATA_URL: `127.0.0.1:${metadata.port}`,
@@ -595,11 +605,25 @@ async function fiveServices(dir: string, img1: string, img2: string, hints2: str
         BLOCKVAULT_S3_REGION: ceph.s3.region,
         BLOCKVAULT_S3_BUCKET: `bench-${Date.now().toString(36)}`,
       };
-      const real = await fiveApart(join(dir, 'five-real'), nats.url, { BLOCKVAULT_MONGO_URL: mongo.url }, s3Env);
-      try {
-        await dataPath('FerretDB, RGW', real, img1, img2, hints2, join(dir, 'five-real-restored.img'), raw);
-      } finally {
-        await real.stop();
+      // Blob bytes between the reader and RGW: straight, by URLs the blob-store service presigns
+      // (the default), or through the blob-store service.
+      for (const [label, presigned] of [
+        ['FerretDB, RGW, presigned', 'true'],
+        ['FerretDB, RGW, through the blob-store service', 'false'],
+      ] as const) {
+        const bucket = `bench-${presigned}-${Date.now().toString(36)}`;
+        const real = await fiveApart(
+          join(dir, `five-real-${presigned}`),
+          nats.url,
+          { BLOCKVAULT_MONGO_URL: mongo.url, BLOCKVAULT_MONGO_DATABASE: bucket.replaceAll('-', '_') },
+          { ...s3Env, BLOCKVAULT_S3_BUCKET: bucket },
+          { BLOCKVAULT_BLOBSTORE_PRESIGNED: presigned },
+        );
+        try {
+          await dataPath(label, real, img1, img2, hints2, join(dir, 'five-real-restored.img'), raw);
+        } finally {
+          await real.stop();
+        }
       }
     } finally {
       await Promise.all([mongo.stop(), ceph.stop()]);

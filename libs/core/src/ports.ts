@@ -176,6 +176,11 @@ export interface BlobStore {
   list(prefix?: string): AsyncIterable<string>;
   /** Keys with their last-modified time (by the store's clock), for `cleanup --full`. */
   listWithDates(prefix?: string): AsyncIterable<{ key: string; modified: Date }>;
+  /**
+   * A URL that lets its holder PUT or GET this one blob for `expirySeconds`, without the store's
+   * credentials (an S3 presigned URL); absent where the store has no such thing (files).
+   */
+  presign?(method: 'PUT' | 'GET', key: string, expirySeconds: number): Promise<string>;
   close(): Promise<void>;
 }
 

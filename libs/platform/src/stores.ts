@@ -113,7 +113,7 @@ export const BLOB_BACKENDS: readonly BlobBackend[] = [
     open: async (c) => {
       const { RemoteBlobStore } = await import('@blockvault/service-blob-store');
       const address = c.stores.blobs.service!;
-      const blobs = new RemoteBlobStore(address, internalClientSecurity(c.security));
+      const blobs = new RemoteBlobStore(address, internalClientSecurity(c.security), { presigned: c.stores.blobs.presigned });
       return { blobs, where: `blob-store service ${address}`, close: () => blobs.close() };
     },
   },

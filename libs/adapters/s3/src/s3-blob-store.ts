@@ -106,6 +106,12 @@ export class S3BlobStore implements BlobStore {
     await this.#call(`store blob ${key}`, () => this.#client.putObject(this.bucket, name, body, body.length));
   }
 
+  /** Signed here, with no request to the store (the region is configured). */
+  async presign(method: 'PUT' | 'GET', key: string, expirySeconds: number): Promise<string> {
+    const name = objectName(key);
+    return this.#call(`sign a ${method} of blob ${key}`, () => this.#client.presignedUrl(method, this.bucket, name, expirySeconds));
+  }
+
   async get(key: string): Promise<Buffer> {
     const name = objectName(key);
     return this.#call(

@@ -23,7 +23,14 @@ export interface StoresConfig {
   /** Where the metadata lives: the metadata service, else MongoDB, else SQLite under the home. */
   readonly metadata: { readonly service?: string; readonly mongo?: { readonly url: string; readonly database?: string } };
   /** Where the blobs live: the blob-store service, else S3, else files under the home. */
-  readonly blobs: { readonly service?: string; readonly s3?: S3Options; readonly retryMs: number; readonly deadlineMs: number };
+  readonly blobs: {
+    readonly service?: string;
+    /** Block blobs straight to and from the S3 store behind the service, by presigned URL. */
+    readonly presigned: boolean;
+    readonly s3?: S3Options;
+    readonly retryMs: number;
+    readonly deadlineMs: number;
+  };
   /** How new blobs are transformed (every blob records its own, so any setting reads any blob). */
   readonly transforms?: TransformSettings;
 }
@@ -217,6 +224,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
       },
       blobs: {
         ...(blobService ? { service: blobService } : {}),
+        presigned: e.oneOf('BLOCKVAULT_BLOBSTORE_PRESIGNED', ['true', 'false'], 'true') === 'true',
         ...(s3 ? { s3 } : {}),
         retryMs: e.int('BLOCKVAULT_STORE_RETRY_MS', 30_000, 0, 3_600_000),
         deadlineMs: e.int('BLOCKVAULT_STORE_DEADLINE_MS', 120_000, 100, 3_600_000),

@@ -67,6 +67,14 @@ export const VARIABLES: readonly Variable[] = [
     meaning: 'blobs through the blob-store service (its own process uses files or S3)',
   },
   {
+    name: 'BLOCKVAULT_BLOBSTORE_PRESIGNED',
+    section: 'stores',
+    accepts: 'true, false',
+    default: 'true',
+    meaning:
+      'with S3 behind the blob-store service: block blobs go straight to and from S3 by URLs the service presigns (false: through the service)',
+  },
+  {
     name: 'BLOCKVAULT_METADATA_URL',
     section: 'stores',
     accepts: 'host:port',

@@ -3,11 +3,13 @@
  * themselves. gRPC statuses become the port's typed errors again.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { BlobStore } from '@blockvault/core';
+import { AuthenticationError, BlobNotFoundError, UnavailableError, type BlobStore } from '@blockvault/core';
 import { channelCredentials, clientOptions, encodeWithBytes, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
 import { BlobStoreServiceClient, BlobStoreServiceService, type BlobChunk, type ListedBlob, type PutBlobRequest } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
+/** Block blobs go straight to S3 when presigned; metadata copies and data keys always through the service. */
+const BLOCK_BLOB_KEY = /^[0-9a-f]{8,64}$/;
 /** A put, get, stat or delete that takes longer than this is abandoned as UNAVAILABLE (a hung store). */
 const DEADLINE_MS = 300_000;
 const deadline = (): Partial<grpc.CallOptions> => ({ deadline: Date.now() + DEADLINE_MS });
@@ -24,20 +26,75 @@ const BlobClient = grpc.makeGenericClientConstructor(
   'blockvault.v1.BlobStoreService',
 ) as unknown as typeof BlobStoreServiceClient;
 
+export interface RemoteBlobStoreOptions {
+  /**
+   * Move blob bytes straight to and from the S3 store behind the service, with URLs it presigns,
+   * so that they skip the service; stores that sign nothing (files) are used through it.
+   * @default false
+   */
+  readonly presigned?: boolean;
+}
+
 export class RemoteBlobStore implements BlobStore {
   readonly #client: BlobStoreServiceClient;
   readonly #address: string;
+  /** Whether the store behind signs URLs: unknown until the first answer. */
+  #signs: boolean | undefined;
 
-  constructor(address: string, security?: ClientSecurity) {
+  constructor(address: string, security?: ClientSecurity, options: RemoteBlobStoreOptions = {}) {
     this.#address = address;
     this.#client = new BlobClient(address, channelCredentials(security?.tls), clientOptions(security));
+    if (!options.presigned) this.#signs = false;
+  }
+
+  /** A presigned URL for one blob, or undefined when the store behind signs none. */
+  async #signed(method: 'PUT' | 'GET', key: string): Promise<string | undefined> {
+    if (this.#signs === false || !BLOCK_BLOB_KEY.test(key)) return undefined;
+    try {
+      const urls = await new Promise<string[]>((done, fail) =>
+        this.#client.presign({ method, keys: [key] }, new grpc.Metadata(), deadline(), (err, res) => (err ? fail(err) : done(res.urls))),
+      );
+      this.#signs = true;
+      return urls[0];
+    } catch (err) {
+      const code = (err as grpc.ServiceError).code;
+      if (code === grpc.status.FAILED_PRECONDITION || code === grpc.status.UNIMPLEMENTED) {
+        this.#signs = false;
+        return undefined;
+      }
+      throw this.#error(err as grpc.ServiceError, key);
+    }
+  }
+
+  /** One HTTP request to a presigned URL; S3's answers become the port's errors. */
+  async #http(method: 'PUT' | 'GET', url: string, key: string, body?: Buffer): Promise<Response> {
+    const where = `S3 (presigned by blob-store service ${this.#address})`;
+    let res: Response;
+    try {
+      res = await fetch(url, { method, ...(body ? { body } : {}), signal: AbortSignal.timeout(DEADLINE_MS) });
+    } catch (err) {
+      throw new UnavailableError(`${where}: cannot ${method} blob ${key}: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.ok) return res;
+    await res.body?.cancel();
+    if (res.status === 404) throw new BlobNotFoundError(key);
+    if (res.status === 403) throw new AuthenticationError(`${where}: ${method} of blob ${key} refused (403): the URL's signature or clock`);
+    throw new UnavailableError(`${where}: ${method} of blob ${key} answered ${res.status}`);
   }
 
   #error(err: grpc.ServiceError, key?: string): Error {
     return fromServiceError(err, `blob-store service ${this.#address}`, key);
   }
 
-  put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
+  async put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
+    const url = await this.#signed('PUT', key);
+    if (!url) return this.#putThrough(key, chunks);
+    // S3 answers a PUT only once the object is durable.
+    const body = chunks.length === 1 ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength) : Buffer.concat(chunks);
+    await this.#http('PUT', url, key, body);
+  }
+
+  #putThrough(key: string, chunks: readonly Uint8Array[]): Promise<void> {
     return new Promise((done, fail) => {
       const call = this.#client.put(new grpc.Metadata(), deadline(), (err) => (err ? fail(this.#error(err, key)) : done()));
       void (async () => {
@@ -56,7 +113,13 @@ export class RemoteBlobStore implements BlobStore {
     });
   }
 
-  get(key: string): Promise<Buffer> {
+  async get(key: string): Promise<Buffer> {
+    const url = await this.#signed('GET', key);
+    if (!url) return this.#getThrough(key);
+    return Buffer.from(await (await this.#http('GET', url, key)).arrayBuffer());
+  }
+
+  #getThrough(key: string): Promise<Buffer> {
     return new Promise((done, fail) => {
       const parts: Buffer[] = [];
       const stream = this.#client.get({ key }, new grpc.Metadata(), deadline());

@@ -1,5 +1,5 @@
 /** Serves a BlobStore (files or S3) over gRPC: proto/blockvault/v1/blobstore.proto. */
-import { InvalidArgumentError, type BlobStore } from '@blockvault/core';
+import { ConflictError, InvalidArgumentError, type BlobStore } from '@blockvault/core';
 import {
   encodeWithBytes,
   MESSAGE_LIMIT_BYTES,
@@ -20,6 +20,10 @@ const CHUNK = 1024 * 1024;
 export const BLOB_MESSAGE_LIMIT = MESSAGE_LIMIT_BYTES;
 
 const status = toServiceError;
+
+/** How long a presigned URL stays valid: long enough for a slow transfer, short enough to be worth little when leaked. */
+export const PRESIGN_SECONDS = 900;
+const BLOCK_BLOB_KEY = /^[0-9a-f]{8,64}$/;
 
 /** The largest blob a Put takes: the largest block (64 MiB) with its header; more is refused, not buffered. */
 export const MAX_BLOB_BYTES = 64 * 1024 * 1024 + 1024;
@@ -76,6 +80,24 @@ export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
         () => callback(null, {}),
         (err: unknown) => callback(status(err)),
       );
+    },
+    presign: (call, callback) => {
+      void (async () => {
+        try {
+          const { method, keys } = call.request;
+          if (method !== 'PUT' && method !== 'GET')
+            throw new InvalidArgumentError(`method ${JSON.stringify(method.slice(0, 16))}: PUT or GET`);
+          if (keys.length > 1000) throw new InvalidArgumentError(`${keys.length} keys: at most 1000 per call`);
+          const bad = keys.find((k) => !BLOCK_BLOB_KEY.test(k));
+          if (bad !== undefined) throw new InvalidArgumentError(`${JSON.stringify(bad.slice(0, 80))} is not a block blob key`);
+          const presign = store.presign?.bind(store);
+          if (!presign) throw new ConflictError('the store behind this blob-store service signs no URLs (files): use Put and Get');
+          const urls = await Promise.all(keys.map((k) => presign(method, k, PRESIGN_SECONDS)));
+          callback(null, { urls, expirySeconds: PRESIGN_SECONDS });
+        } catch (err) {
+          callback(status(err));
+        }
+      })();
     },
     list: (call) => {
       void (async () => {

@@ -83,6 +83,21 @@ export interface ListBlobsRequest {
   prefix: string;
 }
 
+/** Blobs to sign URLs for. */
+export interface PresignRequest {
+  /** PUT or GET */
+  method: string;
+  /** Block blob keys (8-64 lowercase hex digits), at most 1000 */
+  keys: string[];
+}
+
+/** One URL per key, in order. */
+export interface PresignResponse {
+  urls: string[];
+  /** Seconds each URL stays valid */
+  expirySeconds: number;
+}
+
 /** One listed blob. */
 export interface ListedBlob {
   key: string;
@@ -647,6 +662,180 @@ export const ListBlobsRequest: MessageFns<ListBlobsRequest> = {
   },
 };
 
+function createBasePresignRequest(): PresignRequest {
+  return { method: "", keys: [] };
+}
+
+export const PresignRequest: MessageFns<PresignRequest> = {
+  encode(message: PresignRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.method !== "") {
+      writer.uint32(10).string(message.method);
+    }
+    for (const v of message.keys) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PresignRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePresignRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keys.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PresignRequest {
+    return {
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: PresignRequest): unknown {
+    const obj: any = {};
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PresignRequest>, I>>(base?: I): PresignRequest {
+    return PresignRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PresignRequest>, I>>(object: I): PresignRequest {
+    const message = createBasePresignRequest();
+    message.method = object.method ?? "";
+    message.keys = object.keys?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBasePresignResponse(): PresignResponse {
+  return { urls: [], expirySeconds: 0 };
+}
+
+export const PresignResponse: MessageFns<PresignResponse> = {
+  encode(message: PresignResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.urls) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.expirySeconds !== 0) {
+      writer.uint32(16).uint32(message.expirySeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PresignResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePresignResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.urls.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.expirySeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PresignResponse {
+    return {
+      urls: globalThis.Array.isArray(object?.urls) ? object.urls.map((e: any) => globalThis.String(e)) : [],
+      expirySeconds: isSet(object.expirySeconds)
+        ? globalThis.Number(object.expirySeconds)
+        : isSet(object.expiry_seconds)
+        ? globalThis.Number(object.expiry_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: PresignResponse): unknown {
+    const obj: any = {};
+    if (message.urls?.length) {
+      obj.urls = message.urls;
+    }
+    if (message.expirySeconds !== 0) {
+      obj.expirySeconds = Math.round(message.expirySeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PresignResponse>, I>>(base?: I): PresignResponse {
+    return PresignResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PresignResponse>, I>>(object: I): PresignResponse {
+    const message = createBasePresignResponse();
+    message.urls = object.urls?.map((e) => e) || [];
+    message.expirySeconds = object.expirySeconds ?? 0;
+    return message;
+  },
+};
+
 function createBaseListedBlob(): ListedBlob {
   return { key: "", modified: "" };
 }
@@ -785,6 +974,20 @@ export const BlobStoreServiceService = {
     responseSerialize: (value: ListedBlob): Buffer => Buffer.from(ListedBlob.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListedBlob => ListedBlob.decode(value),
   },
+  /**
+   * URLs that let the caller PUT or GET these blobs straight at the S3 store for a few minutes,
+   * without its credentials (presigned URLs), so that blob bytes skip this service.
+   * FAILED_PRECONDITION when the store behind has no such thing (files): use Put and Get.
+   */
+  presign: {
+    path: "/blockvault.v1.BlobStoreService/Presign" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PresignRequest): Buffer => Buffer.from(PresignRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PresignRequest => PresignRequest.decode(value),
+    responseSerialize: (value: PresignResponse): Buffer => Buffer.from(PresignResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PresignResponse => PresignResponse.decode(value),
+  },
 } as const;
 
 export interface BlobStoreServiceServer extends UntypedServiceImplementation {
@@ -798,6 +1001,12 @@ export interface BlobStoreServiceServer extends UntypedServiceImplementation {
   delete: handleUnaryCall<DeleteBlobsRequest, DeleteBlobsResponse>;
   /** Keys under a prefix (block blobs only, unless the prefix starts with `versions/`). */
   list: handleServerStreamingCall<ListBlobsRequest, ListedBlob>;
+  /**
+   * URLs that let the caller PUT or GET these blobs straight at the S3 store for a few minutes,
+   * without its credentials (presigned URLs), so that blob bytes skip this service.
+   * FAILED_PRECONDITION when the store behind has no such thing (files): use Put and Get.
+   */
+  presign: handleUnaryCall<PresignRequest, PresignResponse>;
 }
 
 export interface BlobStoreServiceClient extends Client {
@@ -858,6 +1067,26 @@ export interface BlobStoreServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ListedBlob>;
+  /**
+   * URLs that let the caller PUT or GET these blobs straight at the S3 store for a few minutes,
+   * without its credentials (presigned URLs), so that blob bytes skip this service.
+   * FAILED_PRECONDITION when the store behind has no such thing (files): use Put and Get.
+   */
+  presign(
+    request: PresignRequest,
+    callback: (error: ServiceError | null, response: PresignResponse) => void,
+  ): ClientUnaryCall;
+  presign(
+    request: PresignRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PresignResponse) => void,
+  ): ClientUnaryCall;
+  presign(
+    request: PresignRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PresignResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const BlobStoreServiceClient = makeGenericClientConstructor(
