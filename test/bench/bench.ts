@@ -328,6 +328,12 @@ async function tebibyte(dir: string): Promise<void> {
   });
 }
 
+/** A process's peak resident set so far (VmHWM), in MiB. */
+function peakRssMiB(pid: number): number {
+  const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kib ?? 0) / 1024;
+}
+
 /** utime + stime of a process so far, in seconds. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -546,6 +552,10 @@ async function dataPath(
   const restored = measure('restore', () => throughApi(d.api, 'restore', uid, `file://${target}`));
   const same = spawnSync('cmp', ['-s', img1, target]).status === 0;
   restored.row.note = `${same ? 'verified identical' : 'RESTORE DIFFERS'}; ${restored.row.note}`;
+  // Peak memory of each service over all four rows (bounded in-flight blocks: <= 300 MB each).
+  const peaks = d.procs.map((p) => ({ name: p.name, mib: peakRssMiB(p.child.pid!) }));
+  restored.row.rssMiB = Math.max(...peaks.map((p) => p.mib));
+  restored.row.note += `; peak RSS MiB over these rows: ${peaks.map((p) => `${p.name} ${p.mib.toFixed(0)}`).join(', ')}`;
   if (limits.get) restored.row.limit = limits.get;
   await rm(target, { force: true });
   if (!same) throw new Error('the restored image differs from the source');
