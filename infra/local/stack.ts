@@ -2,18 +2,22 @@
  * `npm run stack`: a local distributed deployment on loopback, each service its own process:
  * nats-server (JetStream), the metadata service (SQLite under --home, or MongoDB from
  * BLOCKVAULT_MONGO_*), the blob-store service (files under --home, or S3 from BLOCKVAULT_S3_*),
- * the reader service, the scheduler (job API) and two workers. The scheduler and workers reach
- * the database, the blobs and the sources only through those services.
+ * the reader service (or several), the scheduler (job API) and two workers. The scheduler and
+ * workers reach the database, the blobs and the sources only through those services; readers
+ * store new blocks through the blob-store service. With `--readers N` (N > 1) each reader serves
+ * its own root, `<home>/sources-<i>`, and announces it in NATS; the scheduler and workers route
+ * each URL to the reader whose root holds it (BLOCKVAULT_READER_URL=discover).
  *
  * It supervises what it starts, as a pod's restart policy would: a service that dies is started
  * again with its own command line and port, after a backoff (`stack: restarted TARGET (pid N)`).
  * SIGINT or SIGTERM stops every process it started, whatever happened before, and removes
  * NATS's temporary directory; the repository under --home stays.
  *
- *   npm run stack [-- --home DIR] [-- --listen 127.0.0.1:7070] [-- --workers 2]
+ *   npm run stack [-- --home DIR] [-- --listen 127.0.0.1:7070] [-- --workers 2] [-- --readers 1]
  * Then: npx blockvault --server 127.0.0.1:7070 backup file:///path/disk.img vm1
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -24,6 +28,7 @@ const { values } = parseArgs({
     home: { type: 'string', default: process.env['BLOCKVAULT_HOME'] ?? join(homedir(), '.local', 'share', 'blockvault-stack') },
     listen: { type: 'string', default: '127.0.0.1:7070' },
     workers: { type: 'string', default: '2' },
+    readers: { type: 'string', default: '1' },
   },
 });
 
@@ -35,6 +40,8 @@ const STOP_GRACE_MS = 10_000;
 interface Service {
   readonly target: string;
   readonly args: readonly string[];
+  /** Its own settings beside the shared ones (a reader's root). */
+  readonly env?: Record<string, string>;
   child?: ChildProcess;
   backoffMs: number;
   started: number;
@@ -53,7 +60,7 @@ function launch(s: Service): Promise<void> {
     [BLOCKVAULT_BIN, '--json', '--home', values.home, 'serve', '--target', s.target, '--nats', nats.url, ...s.args],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ...serviceEnv },
+      env: { ...process.env, ...serviceEnv, ...s.env },
     },
   );
   s.child = child;
@@ -87,8 +94,8 @@ function launch(s: Service): Promise<void> {
   });
 }
 
-async function start(target: string, ...args: string[]): Promise<void> {
-  const s: Service = { target, args, backoffMs: FIRST_BACKOFF_MS, started: 0 };
+async function start(target: string, args: string[], env?: Record<string, string>): Promise<void> {
+  const s: Service = { target, args, ...(env ? { env } : {}), backoffMs: FIRST_BACKOFF_MS, started: 0 };
   services.push(s);
   await launch(s);
 }
@@ -122,15 +129,28 @@ try {
   for (const [target, variable] of [
     ['metadata', 'BLOCKVAULT_METADATA_URL'],
     ['blob-store', 'BLOCKVAULT_BLOBSTORE_URL'],
-    ['reader', 'BLOCKVAULT_READER_URL'],
   ] as const) {
     // A fixed port: a restarted service comes back where its clients look for it.
     const address = `127.0.0.1:${await freePort()}`;
     serviceEnv[variable] = address;
-    await start(target, '--listen', address);
+    await start(target, ['--listen', address]);
   }
-  await start('scheduler', '--listen', values.listen);
-  for (let i = 0; i < Number(values.workers); i++) await start('worker');
+  const readers = Number(values.readers);
+  if (readers === 1) {
+    const address = `127.0.0.1:${await freePort()}`;
+    await start('reader', ['--listen', address]);
+    serviceEnv['BLOCKVAULT_READER_URL'] = address;
+  } else {
+    for (let i = 1; i <= readers; i++) {
+      const root = join(values.home, `sources-${i}`);
+      mkdirSync(root, { recursive: true });
+      await start('reader', ['--listen', `127.0.0.1:${await freePort()}`], { BLOCKVAULT_IO_ROOTS: root });
+      process.stderr.write(`stack: reader ${i} serves ${root}\n`);
+    }
+    serviceEnv['BLOCKVAULT_READER_URL'] = 'discover';
+  }
+  await start('scheduler', ['--listen', values.listen]);
+  for (let i = 0; i < Number(values.workers); i++) await start('worker', []);
   process.stderr.write(
     `stack: up. NATS ${nats.url}; job API ${values.listen}; repository ${values.home}\nstack: try  npx blockvault --server ${values.listen} ls\n`,
   );

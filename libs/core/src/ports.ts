@@ -311,6 +311,26 @@ export interface PlaceSpec {
   readonly transforms: TransformSpec;
 }
 
+/** A reader service as it announces itself: where it listens and what it reaches. */
+export interface ReaderEntry {
+  /** Unique while it runs (host, pid, port). */
+  readonly id: string;
+  /** host:port its clients dial. */
+  readonly address: string;
+  /** Directories whose files it reads and writes; empty with no pools: every file:// and rbd:// URL. */
+  readonly roots: readonly string[];
+  /** RBD pools it reaches. */
+  readonly pools: readonly string[];
+}
+
+/** The live reader services of a deployment (NATS KV, each entry a lease its reader renews). */
+export interface ReaderDirectory {
+  /** Announces a reader until `stop` (or its process dies and the entry expires). */
+  announce(entry: ReaderEntry): Promise<{ stop(): Promise<void> }>;
+  /** The readers whose announcements are live now. */
+  live(): Promise<ReaderEntry[]>;
+}
+
 /** Sources and restore targets of one URL scheme. */
 export interface IoModule {
   readonly scheme: string;

@@ -231,7 +231,12 @@ export async function openRepository(config: BlockvaultConfig, options: Reposito
       ...(t?.compressionLevel !== undefined ? { compressionLevel: t.compressionLevel } : {}),
       ...(t?.masterKeys ? { keyring: new Keyring(blobs, t.masterKeys, clock) } : {}),
     });
-    const io = options.io ?? new IoRegistry(await choose(IO_BACKENDS, config).open(config));
+    let io = options.io;
+    if (!io) {
+      const opened = await choose(IO_BACKENDS, config).open(config);
+      closers.add(() => opened.close());
+      io = new IoRegistry(opened.modules);
+    }
     const repository = new Repository({
       config: repoConfig,
       hasher: createHasher(repoConfig.hash),

@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InvalidArgumentError, IoRegistry, isBlockvaultError, systemClock, type BlobStore, type Clock, type Locks } from '@blockvault/core';
-import { NatsEventBus, NatsLocks, openNats } from '@blockvault/adapter-nats';
+import { NatsEventBus, NatsLocks, NatsReaderDirectory, openNats } from '@blockvault/adapter-nats';
 import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-store';
 import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
@@ -91,6 +91,8 @@ interface Context {
   loop?: SchedulerLoop;
   server?: BlobStoreServer | ReaderServer | MetadataServer;
   closeStore?: () => Promise<void>;
+  /** A reader's announcement in NATS. */
+  stopAnnouncing?: () => Promise<void>;
   metrics?: MetricsServer;
 }
 
@@ -250,9 +252,37 @@ const REGISTRY: Record<ModuleName, Module> = {
           'no blob store configured (BLOCKVAULT_BLOBSTORE_URL or BLOCKVAULT_S3_*): backups through this reader send every block to the worker',
         );
       }
-      ctx.server = await serveReader(io, listen(ctx, 'reader'), withRefusalLog(internalServerSecurity(config.security), ctx.log), blobs);
+      const address = listen(ctx, 'reader');
+      ctx.server = await serveReader(io, address, withRefusalLog(internalServerSecurity(config.security), ctx.log), blobs);
+      // With NATS, announce what this reader reaches, so that workers with BLOCKVAULT_READER_URL=discover route to it.
+      if (config.nats.url) {
+        const nc = await openNats({
+          url: config.nats.url,
+          name: 'blockvault-reader',
+          ...(config.nats.auth ? { auth: config.nats.auth } : {}),
+        });
+        const host = address.slice(0, address.lastIndexOf(':'));
+        const advertised = `${['0.0.0.0', '::', '[::]', ''].includes(host) ? hostname() : host}:${ctx.server.port}`;
+        const announced = await (
+          await NatsReaderDirectory.open(nc)
+        ).announce({
+          id: `${hostname()}-${process.pid}-${ctx.server.port}`,
+          address: advertised,
+          roots: config.io.roots?.paths ?? [],
+          pools: config.io.roots?.pools ?? [],
+        });
+        ctx.stopAnnouncing = async () => {
+          await announced.stop();
+          await nc.drain();
+        };
+        ctx.log.info(
+          { address: advertised, roots: config.io.roots?.paths ?? [], pools: config.io.roots?.pools ?? [] },
+          'announced in NATS',
+        );
+      }
     },
     stop: async (ctx) => {
+      await ctx.stopAnnouncing?.();
       await ctx.server?.stop();
       await ctx.closeStore?.();
     },

@@ -8,7 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BlobStore, Clock, IoModule, Locks, MetadataStore } from '@blockvault/core';
+import { InvalidArgumentError, type BlobStore, type Clock, type IoModule, type Locks, type MetadataStore } from '@blockvault/core';
 import { FileIo } from '@blockvault/adapter-file-io';
 import { RbdIo } from '@blockvault/adapter-rbd';
 import { FsBlobStore, SqliteLocks, SqliteMetadataStore } from '@blockvault/adapter-embedded';
@@ -55,7 +55,7 @@ export interface BlobBackend {
 export interface IoBackend {
   readonly name: 'reader-service' | 'local';
   configured(config: BlockvaultConfig): boolean;
-  open(config: BlockvaultConfig): Promise<IoModule[]>;
+  open(config: BlockvaultConfig): Promise<{ readonly modules: IoModule[]; close(): Promise<void> }>;
 }
 
 export type MetadataBackendName = MetadataBackend['name'];
@@ -145,17 +145,36 @@ export function localIo(io: IoConfig): IoModule[] {
   return [new FileIo(roots ? { roots: roots.paths } : {}), new RbdIo({ python: io.rbdPython, ...(roots ? { pools: roots.pools } : {}) })];
 }
 
+/** Modules that hold nothing open. */
+const nothingToClose = async (): Promise<void> => undefined;
+
 export const IO_BACKENDS: readonly IoBackend[] = [
   {
     name: 'reader-service',
     configured: (c) => c.io.reader !== undefined,
     open: async (c) => {
-      const { RemoteIo } = await import('@blockvault/service-reader');
+      const { RemoteIo, RoutedIo } = await import('@blockvault/service-reader');
       const security = internalClientSecurity(c.security);
-      return [new RemoteIo('file', c.io.reader!, security), new RemoteIo('rbd', c.io.reader!, security)];
+      if (c.io.reader !== 'discover') {
+        return {
+          modules: [new RemoteIo('file', c.io.reader!, security), new RemoteIo('rbd', c.io.reader!, security)],
+          close: nothingToClose,
+        };
+      }
+      if (!c.nats.url)
+        throw new InvalidArgumentError('BLOCKVAULT_READER_URL=discover finds the readers in NATS: set BLOCKVAULT_NATS_URL too');
+      const { NatsReaderDirectory, openNats } = await import('@blockvault/adapter-nats');
+      const nc = await openNats({ url: c.nats.url, name: 'blockvault-readers', ...(c.nats.auth ? { auth: c.nats.auth } : {}) });
+      const directory = await NatsReaderDirectory.open(nc);
+      return {
+        modules: [new RoutedIo('file', directory, security), new RoutedIo('rbd', directory, security)],
+        close: async () => {
+          await nc.drain();
+        },
+      };
     },
   },
-  { name: 'local', configured: () => true, open: async (c) => localIo(c.io) },
+  { name: 'local', configured: () => true, open: async (c) => ({ modules: localIo(c.io), close: nothingToClose }) },
 ];
 
 /**

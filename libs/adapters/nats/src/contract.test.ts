@@ -6,6 +6,7 @@ import { UnavailableError, VersionLockedError } from '@blockvault/core';
 import { eventsContract, locksContract, useNats, type NatsHandle } from '@blockvault/testing';
 import { NatsEventBus } from './nats-events.ts';
 import { NatsLocks } from './nats-locks.ts';
+import { NatsReaderDirectory } from './nats-readers.ts';
 import { openNats } from './open.ts';
 
 let nats: NatsHandle;
@@ -49,5 +50,19 @@ describe('NATS locks when NATS is out of reach', () => {
       locks.acquire('version:gone-nats', { owner: 'test' }),
       (err: unknown) => err instanceof UnavailableError && !(err instanceof VersionLockedError),
     );
+  });
+});
+
+describe('NATS reader directory', () => {
+  it('lists the readers that announced themselves, and forgets one that stops', async () => {
+    const directory = await NatsReaderDirectory.open(await connection());
+    const id = `test-${Date.now()}`;
+    const a = await directory.announce({ id: `${id}-a`, address: 'a:1', roots: ['/srv/a'], pools: [] });
+    const b = await directory.announce({ id: `${id}-b`, address: 'b:1', roots: [], pools: ['rbd'] });
+    const mine = async (): Promise<string[]> => (await directory.live()).filter((r) => r.id.startsWith(id)).map((r) => r.address);
+    assert.deepEqual(await mine(), ['a:1', 'b:1']);
+    await a.stop();
+    assert.deepEqual(await mine(), ['b:1'], 'a reader that stops is gone at once');
+    await b.stop();
   });
 });

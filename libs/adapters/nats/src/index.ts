@@ -8,3 +8,4 @@ export {
 } from './nats-events.ts';
 export { NatsLocks, LOCKS_BUCKET, type NatsLocksOptions } from './nats-locks.ts';
 export { openNats, type NatsAuth, type NatsOptions } from './open.ts';
+export { NatsReaderDirectory, READERS_BUCKET, DEFAULT_READER_TTL_MS } from './nats-readers.ts';

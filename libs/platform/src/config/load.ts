@@ -38,7 +38,10 @@ export interface StoresConfig {
 export interface IoConfig {
   /** Where local sources and targets may be; undefined: anywhere. */
   readonly roots?: IoRoots;
-  /** host:port of a reader service: file:// and rbd:// I/O then happens on its host. */
+  /**
+   * host:port of a reader service: file:// and rbd:// I/O then happens on its host; or
+   * `discover`: the live readers announced in NATS, each URL going to the one that reaches it.
+   */
   readonly reader?: string;
   readonly rbdPython: string;
 }
@@ -208,7 +211,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
   const s3 = s3Options(e);
   const t = transforms(e);
   const roots = ioRoots(e);
-  const reader = e.hostPort('BLOCKVAULT_READER_URL');
+  const reader = e.get('BLOCKVAULT_READER_URL') === 'discover' ? 'discover' : e.hostPort('BLOCKVAULT_READER_URL');
   const listen = e.hostPort('BLOCKVAULT_GRPC_LISTEN', flags.listen, '--listen');
   const metricsListen = e.hostPort('BLOCKVAULT_METRICS_LISTEN');
   const natsUrl = natsUrls(e, flags.natsUrl);

@@ -115,9 +115,10 @@ export const VARIABLES: readonly Variable[] = [
   {
     name: 'BLOCKVAULT_READER_URL',
     section: 'io',
-    accepts: 'host:port',
+    accepts: 'host:port, discover',
     default: 'unset: I/O on this host',
-    meaning: 'sources and targets through the reader service',
+    meaning:
+      'sources and targets through the reader service; discover: the live readers announced in NATS, by the roots and pools each reaches',
   },
   {
     name: 'BLOCKVAULT_RBD_PYTHON',
