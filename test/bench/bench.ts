@@ -591,6 +591,60 @@ async function rawS3(s3: S3Config, label: string): Promise<{ put: string; get: s
   return { put, get };
 }
 
+/**
+ * Scale-out on one machine: two readers (each its own root) and two workers on files. One fresh
+ * backup alone, then two fresh backups of two volumes at once; the ratio of their aggregate rate
+ * to the single one (target >= 1.6 where the store is not the bottleneck).
+ */
+async function twoWorkers(dir: string): Promise<void> {
+  console.error('blockvault services: two readers, two workers (files)');
+  const nats = await startNats();
+  const procs: ChildProcess[] = [];
+  try {
+    const home = join(dir, 'scale');
+    for (const d of ['a', 'b']) await mkdir(join(dir, `scale-${d}`), { recursive: true });
+    const [one, a, b] = [join(dir, 'scale-a', 'one.img'), join(dir, 'scale-a', 'a.img'), join(dir, 'scale-b', 'b.img')];
+    for (const img of [one, a, b]) await mixedImage(img, BLOCKS);
+    const metadata = await startService(`${home}-metadata`, 'metadata', nats.url);
+    const store = await startService(`${home}-store`, 'blob-store', nats.url);
+    const shared = { BLOCKVAULT_BLOBSTORE_URL: `127.0.0.1:${store.port}`, BLOCKVAULT_NATS_URL: nats.url };
+    const readers = await Promise.all(
+      ['a', 'b'].map((d) =>
+        startService(`${home}-reader-${d}`, 'reader', nats.url, { ...shared, BLOCKVAULT_IO_ROOTS: join(dir, `scale-${d}`) }),
+      ),
+    );
+    const env = { ...shared, BLOCKVAULT_METADATA_URL: `127.0.0.1:${metadata.port}`, BLOCKVAULT_READER_URL: 'discover' };
+    const scheduler = await startService(home, 'scheduler', nats.url, env);
+    const workers = [await startService(home, 'worker', nats.url, env), await startService(home, 'worker', nats.url, env)];
+    procs.push(...[metadata, store, ...readers, scheduler, ...workers].map((p) => p.child));
+    const backup = (img: string, name: string): Promise<void> =>
+      new Promise((done, fail) => {
+        const c = spawn(
+          process.execPath,
+          [BLOCKVAULT_BIN, '--server', `127.0.0.1:${scheduler.port}`, '--json', 'backup', `file://${img}`, name],
+          {
+            stdio: 'ignore',
+          },
+        );
+        c.once('exit', (code) => (code === 0 ? done() : fail(new Error(`backup of ${img} exited with ${code}`))));
+      });
+    const single = await timedAsync(() => backup(one, 'one'));
+    const single1 = record({ what: 'services, two readers + two workers: one fresh backup alone', seconds: single, bytes: BYTES });
+    const both = await timedAsync(async () => {
+      await Promise.all([backup(a, 'a'), backup(b, 'b')]);
+    });
+    const pair = record({ what: 'services, two readers + two workers: two fresh backups at once', seconds: both, bytes: 2 * BYTES });
+    pair.note = `aggregate ${((pair.bytes / pair.seconds / (single1.bytes / single1.seconds)) as number).toFixed(2)} x one alone (target >= 1.6 where the store is not the bottleneck)`;
+    pair.limit = single1.what;
+  } finally {
+    for (const c of procs) {
+      c.kill('SIGTERM');
+      await new Promise((r) => c.once('exit', r));
+    }
+    await nats.stop();
+  }
+}
+
 /** The five services apart: on files, then on FerretDB and Ceph RGW started here. */
 async function fiveServices(dir: string, img1: string, img2: string, hints2: string): Promise<void> {
   console.error('blockvault services, five apart (reader hashes where the data is)');
@@ -737,6 +791,7 @@ async function main(): Promise<void> {
     if (!values['no-transforms']) await transforms(dir, img1);
     if (!values['no-services']) await services(dir, img1);
     if (!values['no-services']) await fiveServices(dir, img1, img2, hints2);
+    if (!values['no-services']) await twoWorkers(dir);
     if (!values['no-services']) await tracing(dir, img1);
     if (!values['no-tib']) await tebibyte(dir);
     report();
