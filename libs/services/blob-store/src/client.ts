@@ -89,14 +89,24 @@ export class RemoteBlobStore implements BlobStore {
           headers: body ? { 'content-length': body.length } : {},
         },
         (res) => {
+          // One buffer of the announced length, filled as parts arrive: no list of parts, no concatenation.
+          const length = Number(res.headers['content-length'] ?? NaN);
+          const whole = method === 'GET' && Number.isSafeInteger(length) && length >= 0 ? Buffer.allocUnsafeSlow(length) : undefined;
+          let filled = 0;
           const parts: Buffer[] = [];
-          res.on('data', (part: Buffer) => parts.push(part));
+          res.on('data', (part: Buffer) => {
+            if (whole && filled + part.length <= whole.length) filled += part.copy(whole, filled);
+            else parts.push(part);
+          });
           res.on('error', (err) =>
             fail(new UnavailableError(`${where}: ${method} of blob ${key} broke off: ${err.message}`, { cause: err })),
           );
           res.on('end', () => {
             const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return done(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+            if (status >= 200 && status < 300) {
+              if (whole && parts.length === 0 && filled === whole.length) return done(whole);
+              return done(Buffer.concat([...(whole ? [whole.subarray(0, filled)] : []), ...parts]));
+            }
             if (status === 404) return fail(new BlobNotFoundError(key));
             if (status === 403) {
               return fail(new AuthenticationError(`${where}: ${method} of blob ${key} refused (403): the URL's signature or clock`));
