@@ -17,7 +17,7 @@ export interface MongoOptions {
 /** How often the driver checks each server (polling: a dead check shows as missing heartbeats). */
 const HEARTBEAT_MS = 2000;
 /** No heartbeat at all for this long: the driver's monitor is stuck, and the client is reconnected. */
-const STUCK_MONITOR_MS = 20_000;
+const STUCK_MONITOR_MS = 10_000;
 
 /** Connects, checks the server answers, and creates the indexes. */
 export async function openMongo(options: MongoOptions): Promise<{ client: MongoClient; store: MongoMetadataStore }> {
@@ -47,7 +47,7 @@ export async function openMongo(options: MongoOptions): Promise<{ client: MongoC
  * The fault suite found a client whose server monitor had stopped after its database was killed
  * mid-commit: no connection, no heartbeat, and every call failing server selection for minutes
  * while the database was back. When no heartbeat (succeeded or failed) arrives for
- * STUCK_MONITOR_MS, this closes the client and connects it again, which starts a new monitor.
+ * STUCK_MONITOR_MS (five missed heartbeats), this closes the client and connects it again, which starts a new monitor.
  */
 function watchMonitor(client: MongoClient): () => void {
   let last = performance.now();
