@@ -1,9 +1,10 @@
 /** The `blockvault` binary, run as a user runs it: a child process, its stdout, stderr and exit code. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildImage, overwrite, tempDir, type TempDir } from '@blockvault/testing';
-import { assertUserError, cli as runCli, json, type Run } from '@blockvault/testing';
+import { assertUserError, BLOCKVAULT_BIN, cli as runCli, json, type Run } from '@blockvault/testing';
 
 const BS = 4 * 1024 * 1024;
 const cli = (...args: string[]): Promise<Run> => runCli(args);
@@ -172,5 +173,18 @@ describe('blockvault CLI', () => {
     for (const c of ['backup', 'restore', 'ls', 'show', 'stats', 'du', 'rm', 'protect', 'unprotect', 'tag', 'expire'])
       assert.match(run.stdout, new RegExp(`\\n  ${c}\\b`));
     assert.match(run.stdout, /Exit codes:/);
+  });
+});
+
+describe('blockvault CLI in a pipeline', () => {
+  it('stops quietly, exit 0, when its reader has closed the pipe (blockvault --help | true)', async () => {
+    const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Like `| true` or a `head` that is already done: the pipe is closed before the CLI writes.
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((done) => child.once('close', done));
+    assert.equal(code, 0);
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
   });
 });

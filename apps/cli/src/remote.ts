@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, InvalidArgumentError, UnavailableError } from '@blockvault/core';
-import { channelCredentials, clientOptions, codeOfStatus, type ClientSecurity } from '@blockvault/grpc-edge';
+import { channelCredentials, clientOptions, codeOfStatus, readable, type ClientSecurity } from '@blockvault/grpc-edge';
 import { JobServiceClient, JobState, type Job, type ListVersionsResponse, type SubmitJobRequest } from '@blockvault/proto';
 import { exitCodeForCode } from './exit-codes.ts';
 import { progressBar } from './progress.ts';
@@ -63,7 +63,7 @@ export class Remote {
   #translate(err: grpc.ServiceError): Error {
     const code = codeOfStatus(err.code);
     if (!code || code === ErrorCode.Unavailable)
-      return new UnavailableError(`the server did not answer: ${err.details || err.message}`, { cause: err });
+      return new UnavailableError(`the server did not answer: ${readable(err.details || err.message)}`, { cause: err });
     return new RemoteJobError({ id: '', errorCode: code, error: err.details } as Job);
   }
 
@@ -167,7 +167,7 @@ export class Remote {
       stream.on('error', (e: grpc.ServiceError) =>
         fail(
           dropped.has(e.code)
-            ? new UnavailableError(`the watch of job ${id} broke: ${e.details || e.message}`, { cause: e })
+            ? new UnavailableError(`the watch of job ${id} broke: ${readable(e.details || e.message)}`, { cause: e })
             : this.#translate(e),
         ),
       );

@@ -76,6 +76,17 @@ export function codeOfStatus(status: grpc.status): string | undefined {
 }
 
 /** A client's typed error for a failed call; `blobKey` makes NOT_FOUND a BlobNotFoundError. */
+/**
+ * grpc-js's own wording of a failed connection, as one readable line: "No connection established.
+ * Last error: Error: connect ECONNREFUSED 127.0.0.1:7071. Resolution note: " becomes "no connection
+ * established (connect ECONNREFUSED 127.0.0.1:7071)": no empty "Resolution note", no doubled "Error:".
+ */
+export function readable(details: string): string {
+  const text = details.replace(/\s*Resolution note:\s*$/, '').trim();
+  const lost = /^No connection established\. Last error: (?:Error: )?(.*?)\.?$/s.exec(text);
+  return lost ? `no connection established (${lost[1]})` : text;
+}
+
 export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?: string): BlockvaultError {
   const named = err.metadata?.get(ERROR_CLASS)[0];
   const subject = err.metadata?.get(ERROR_SUBJECT)[0];
@@ -84,7 +95,7 @@ export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?
     const rebuilt = rebuild(subject);
     if (TO_STATUS[rebuilt.code] === err.code) return Object.assign(rebuilt, { cause: err });
   }
-  const message = `${where}: ${err.details || err.message}`;
+  const message = `${where}: ${readable(err.details || err.message)}`;
   switch (err.code) {
     case grpc.status.INVALID_ARGUMENT:
     case grpc.status.RESOURCE_EXHAUSTED:
