@@ -48,7 +48,7 @@ const BLOCK = 1024 * 1024;
 const BLOCKS_PER_SEGMENT = 8;
 const IMAGE_BLOCKS = 64;
 /** Added to every answer of the S3 store, so that a backup spans a few seconds of progress reports. */
-const S3_LATENCY_MS = 300;
+const S3_LATENCY_MS = 150;
 const RESTART_AFTER_MS = 2000;
 /** Bucket names are global to the cluster, which other test files and runs share. */
 const BUCKET = `faults-${randomBytes(4).toString('hex')}`;

@@ -73,13 +73,17 @@ export class LocalScanner implements BlockScanner {
         sparse: false,
         digest,
         store: async (uid) => {
+          let chunks: Uint8Array[];
           try {
-            const chunks = await this.#o.codec.encode(uid, data);
-            await this.#o.blobs.put(uid, chunks);
-            return chunks.reduce((n, c) => n + c.byteLength, 0);
+            // The put gets bytes of its own, and the block's buffer goes back to the pool now. A call
+            // abandoned at its deadline (and retried) may still read its chunks later: were they the
+            // pool's buffer, refilled by the next block, it would store that block under this uid.
+            chunks = (await this.#o.codec.encode(uid, data)).map((c) => (c.buffer === buf.buffer ? Buffer.from(c) : c));
           } finally {
             release();
           }
+          await this.#o.blobs.put(uid, chunks);
+          return chunks.reduce((n, c) => n + c.byteLength, 0);
         },
         release,
       };
