@@ -185,7 +185,6 @@ function writeStream(call: Parameters<ReaderServiceServer['write']>[0], io: IoRe
   let placing: { codec: BlobCodec; hasher: Hasher } | undefined;
   /** Every request's work, in order: an answer goes out once its work and every earlier answer are done. */
   let answered: Promise<void> = Promise.resolve();
-  const started: Promise<unknown>[] = [];
   let failed = false;
   const fail = (err: unknown): void => {
     if (failed) return;
@@ -205,9 +204,10 @@ function writeStream(call: Parameters<ReaderServiceServer['write']>[0], io: IoRe
     }
     const open = target;
     if (m.finish) {
-      const earlier = [...started];
+      // Every earlier request is answered (so done) once the answer chain so far settles.
+      const earlier = answered;
       return (async () => {
-        await Promise.all(earlier);
+        await earlier;
         await (await open).finish(m.sizeBytes);
         return { places: false, unsound: false };
       })();
@@ -244,7 +244,6 @@ function writeStream(call: Parameters<ReaderServiceServer['write']>[0], io: IoRe
       fail(err);
       return;
     }
-    started.push(done.catch((_reported: unknown) => undefined));
     answered = answered.then(async () => {
       if (failed) return;
       try {
