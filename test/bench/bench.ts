@@ -2,7 +2,7 @@
  * `npm run bench`: the machine's limits, BorgBackup and Blockvault side by side in one run.
  * See README.md beside this file for what each row measures and the targets.
  *
- *   npm run bench [-- --size-gib 2] [-- --no-borg] [-- --no-tib] [-- --keep]
+ *   npm run bench [-- --size-gib 2] [-- --no-borg] [-- --no-restic] [-- --no-tib] [-- --keep]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -22,6 +22,7 @@ const { values } = parseArgs({
   options: {
     'size-gib': { type: 'string', default: '2' },
     'no-borg': { type: 'boolean', default: false },
+    'no-restic': { type: 'boolean', default: false },
     'no-tib': { type: 'boolean', default: false },
     'no-services': { type: 'boolean', default: false },
     'no-transforms': { type: 'boolean', default: false },
@@ -143,6 +144,14 @@ async function limits(dir: string, image: string): Promise<void> {
     bytes: BYTES,
   });
   await rm(big);
+  // The same image copied by dd, synced before it ends: the sequential-write bound of a restore.
+  const dd = join(dir, 'dd.img');
+  record({
+    what: 'limit: dd of the image (bs=4M, conv=fsync)',
+    seconds: timed(() => execFileSync('dd', [`if=${image}`, `of=${dd}`, 'bs=4M', 'conv=fsync'], { stdio: 'ignore' })),
+    bytes: BYTES,
+  });
+  await rm(dd);
 }
 
 function borgAvailable(): boolean {
@@ -151,6 +160,45 @@ function borgAvailable(): boolean {
   console.error('borg is missing: installing Debian borgbackup');
   spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', 'borgbackup'], { stdio: 'ignore' });
   return spawnSync('borg', ['--version']).status === 0;
+}
+
+/** A Debian package's command, installed when missing and running as root. */
+function debianTool(command: string, pkg: string): boolean {
+  if (spawnSync(command, ['version']).status === 0 || spawnSync(command, ['--version']).status === 0) return true;
+  if (process.getuid?.() !== 0) return false;
+  console.error(`${command} is missing: installing Debian ${pkg}`);
+  spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', pkg], { stdio: 'ignore' });
+  return spawnSync(command, ['version']).status === 0;
+}
+
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+
+function treeBytesSync(dir: string): number {
+  return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+}
+
+/**
+ * restic (Debian's), beside borg: its content-defined chunks, compression and encryption are its
+ * defaults. `--force` re-reads an unchanged file, as a block device without metadata would be.
+ */
+function restic(dir: string): void {
+  console.error(`peer: ${execFileSync('restic', ['version'], { encoding: 'utf8' }).trim()}`);
+  const repo = join(dir, 'restic-repo');
+  const env = { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: join(dir, 'restic-cache') };
+  const run = (...args: string[]): void => {
+    execFileSync('restic', ['--quiet', ...args], { env, cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  };
+  run('init');
+  const full = record({ what: 'restic: full backup', seconds: timed(() => run('backup', 'img1')), bytes: BYTES });
+  full.note = `restic backup, its defaults; stored ${mib(treeBytesSync(repo))} MiB`;
+  record({ what: 'restic: unchanged, --force', seconds: timed(() => run('backup', '--force', 'img1')), bytes: BYTES });
+  const out = join(dir, 'restic-out');
+  const restore = (): void => {
+    run('restore', 'latest', '--target', out);
+    execFileSync('sync', [join(out, 'img1')]);
+  };
+  record({ what: 'restic: restore + sync', seconds: timed(restore), bytes: BYTES });
+  execFileSync('rm', ['-rf', out, repo]);
 }
 
 /** borg reads the images by relative name from `dir`, as img1 and img2. */
@@ -168,12 +216,12 @@ function borg(dir: string): void {
   };
   run('init', '--encryption=none', repo);
   const chunker = ['--chunker-params', 'fixed,4194304'];
-  record({
+  const full = record({
     what: 'borg: full backup',
     seconds: timed(() => run('create', ...chunker, `${repo}::v1`, 'img1')),
     bytes: BYTES,
-    note: 'borg create -e none, default lz4',
   });
+  full.note = `borg create -e none, default lz4; stored ${mib(treeBytesSync(repo))} MiB`;
   record({ what: 'borg: incremental (reads all)', seconds: timed(() => run('create', ...chunker, `${repo}::v2`, 'img2')), bytes: BYTES });
   const out = join(dir, 'borg-out');
   execFileSync('mkdir', ['-p', out]);
@@ -196,6 +244,7 @@ async function engine(dir: string, img1: string, img2: string, hints2: string): 
     limit: 'limit: read + BLAKE3',
     peer: 'borg: full backup',
     rssMiB: fresh.maxRssMiB,
+    note: `default settings (zstd-1); stored ${mib(await treeBytes(join(home, 'blobs')))} MiB`,
   });
   const again = worker('backup', home, img1, 'vm1');
   record({
@@ -222,7 +271,7 @@ async function engine(dir: string, img1: string, img2: string, hints2: string): 
     what: 'blockvault: restore',
     seconds: restored.seconds,
     bytes: BYTES,
-    limit: 'limit: write a new file (page cache + final fsync)',
+    limit: 'limit: dd of the image (bs=4M, conv=fsync)',
     peer: 'borg: extract + sync',
     rssMiB: restored.maxRssMiB,
     note: same ? 'verified identical' : 'RESTORE DIFFERS',
@@ -235,7 +284,7 @@ async function engine(dir: string, img1: string, img2: string, hints2: string): 
     what: 'blockvault: restore --sparse',
     seconds: sparse.seconds,
     bytes: BYTES,
-    limit: 'limit: write a new file (page cache + final fsync)',
+    limit: 'limit: dd of the image (bs=4M, conv=fsync)',
     peer: 'borg: extract + sync',
     rssMiB: sparse.maxRssMiB,
     note: sparseSame ? 'verified identical; zero blocks left as holes' : 'RESTORE DIFFERS',
@@ -260,10 +309,11 @@ async function transforms(dir: string, img1: string): Promise<void> {
   // A plain run in the same conditions: the earlier plain row follows borg's writes, whose
   // writeback slows it more than any transform does.
   const modes: [string, NodeJS.ProcessEnv][] = [
-    ['plain', {}],
-    ['zstd-3', { BLOCKVAULT_COMPRESSION: 'zstd' }],
-    ['AES-256-GCM', { BLOCKVAULT_ENCRYPTION_KEY_FILE: keyFile }],
-    ['zstd-3 + AES-256-GCM', { BLOCKVAULT_COMPRESSION: 'zstd', BLOCKVAULT_ENCRYPTION_KEY_FILE: keyFile }],
+    ['plain', { BLOCKVAULT_COMPRESSION: 'none' }],
+    ['zstd-1 (default)', {}],
+    ['zstd-3', { BLOCKVAULT_COMPRESSION_LEVEL: '3' }],
+    ['AES-256-GCM', { BLOCKVAULT_COMPRESSION: 'none', BLOCKVAULT_ENCRYPTION_KEY_FILE: keyFile }],
+    ['zstd-1 + AES-256-GCM', { BLOCKVAULT_ENCRYPTION_KEY_FILE: keyFile }],
   ];
   for (const [label, env] of modes) {
     const home = join(dir, `bv-${label.replace(/[^a-z0-9]/gi, '')}`);
@@ -288,7 +338,7 @@ async function transforms(dir: string, img1: string): Promise<void> {
       seconds: restored.seconds,
       bytes: BYTES,
       ...(label === 'plain' ? {} : { plain: 'blockvault plain: restore' }),
-      limit: 'limit: write a new file (page cache + final fsync)',
+      limit: 'limit: dd of the image (bs=4M, conv=fsync)',
       peer: 'borg: extract + sync',
       rssMiB: restored.maxRssMiB,
       note: same ? 'verified identical' : 'RESTORE DIFFERS',
@@ -297,6 +347,41 @@ async function transforms(dir: string, img1: string): Promise<void> {
     await rm(home, { recursive: true, force: true });
     if (!same) throw new Error(`the ${label} restore differs from the source`);
   }
+  await incompressible(dir);
+}
+
+/** What the default compression costs where nothing compresses: fresh backups of random data, without and with it. */
+async function incompressible(dir: string): Promise<void> {
+  const blocks = Math.max(1, Math.round(BLOCKS / 2));
+  const image = join(dir, 'random.img');
+  const fh = await open(image, 'w');
+  for (let i = 0; i < blocks; i++) await fh.write(randomBytes(BLOCK), 0, BLOCK, i * BLOCK);
+  await fh.close();
+  // Two rounds, interleaved, keeping each mode's faster run: the difference sought is a few percent.
+  const best = new Map<string, WorkerOut>();
+  for (let round = 0; round < 2; round++) {
+    for (const [label, env] of [
+      ['plain', { BLOCKVAULT_COMPRESSION: 'none' }],
+      ['zstd-1 (default)', {}],
+    ] as const) {
+      const home = join(dir, 'bv-random');
+      const run = workerWith(env, 'backup', home, image, 'random');
+      await rm(home, { recursive: true, force: true });
+      if (!best.has(label) || run.seconds < best.get(label)!.seconds) best.set(label, run);
+    }
+  }
+  for (const label of ['plain', 'zstd-1 (default)']) {
+    const run = best.get(label)!;
+    record({
+      what: `blockvault ${label}: fresh backup, random data`,
+      seconds: run.seconds,
+      bytes: blocks * BLOCK,
+      ...(label === 'plain' ? {} : { plain: 'blockvault plain: fresh backup, random data' }),
+      rssMiB: run.maxRssMiB,
+      note: 'best of 2; nothing compresses (target: the default within 5% of plain)',
+    });
+  }
+  await rm(image);
 }
 
 async function tebibyte(dir: string): Promise<void> {
@@ -753,11 +838,19 @@ async function tracing(dir: string, img1: string): Promise<void> {
   }
 }
 
+/** restic's row for the same task as each borg row a blockvault row is compared with. */
+const RESTIC_BESIDE_BORG: Record<string, string> = {
+  'borg: full backup': 'restic: full backup',
+  'borg: incremental (reads all)': 'restic: unchanged, --force',
+  'borg: extract + sync': 'restic: restore + sync',
+};
+
 function report(): void {
   const mbps = (r: Row): number => r.bytes / r.seconds / 1e6;
   const table = rows.map((r) => {
     const limit = r.limit ? results.get(r.limit) : undefined;
     const peer = r.peer ? results.get(r.peer) : undefined;
+    const resticPeer = r.peer ? results.get(RESTIC_BESIDE_BORG[r.peer] ?? '') : undefined;
     const plain = r.plain ? results.get(r.plain) : undefined;
     return {
       what: r.what,
@@ -765,6 +858,7 @@ function report(): void {
       'MB/s': Math.round(mbps(r)),
       'x limit': limit ? Number((mbps(r) / mbps(limit)).toFixed(2)) : '',
       'x borg': peer ? Number((mbps(r) / mbps(peer)).toFixed(2)) : '',
+      'x restic': resticPeer ? Number((mbps(r) / mbps(resticPeer)).toFixed(2)) : '',
       'x plain': plain ? Number((mbps(r) / mbps(plain)).toFixed(2)) : '',
       'peak RSS MiB': r.rssMiB ? Math.round(r.rssMiB) : '',
       note: r.note ?? '',
@@ -787,6 +881,8 @@ async function main(): Promise<void> {
     await limits(dir, img1);
     if (!values['no-borg'] && borgAvailable()) borg(dir);
     else console.error('peer: borg not available, skipped');
+    if (!values['no-restic'] && debianTool('restic', 'restic')) restic(dir);
+    else console.error('peer: restic not available, skipped');
     await engine(dir, img1, img2, hints2);
     if (!values['no-transforms']) await transforms(dir, img1);
     if (!values['no-services']) await services(dir, img1);

@@ -13,7 +13,8 @@ import { loadConfig, openEmbedded } from '@blockvault/platform';
 const [op, home, ...args] = process.argv.slice(2);
 // Compression and encryption as BLOCKVAULT_COMPRESSION / BLOCKVAULT_ENCRYPTION_KEY_FILE say.
 const transforms = loadConfig({ home: home as string }).stores.transforms;
-const repo = await openEmbedded({ home: home as string, ...(transforms ? { transforms } : {}) });
+// None configured (BLOCKVAULT_COMPRESSION=none, no key file) is an empty setting, not the defaults.
+const repo = await openEmbedded({ home: home as string, transforms: transforms ?? {} });
 const started = performance.now();
 let result: Record<string, unknown>;
 if (op === 'backup') {

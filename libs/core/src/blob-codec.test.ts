@@ -9,6 +9,7 @@ import {
   KEYS_PREFIX,
   plainCodec,
   TransformCodec,
+  worthCompressing,
   type MasterKey,
 } from './blob-codec.ts';
 import { BlobNotFoundError, IntegrityError } from './errors.ts';
@@ -67,6 +68,31 @@ describe('blob codec', () => {
     const raw = await stored(codec, 'u2', noise);
     assert.equal(raw[5], 0, 'random data is stored as it is');
     assert.equal(raw.length, BLOB_HEADER_LENGTH + noise.length);
+  });
+
+  it('judges a block by samples: random data is not worth compressing, a block with a compressible part anywhere is', () => {
+    const block = 1 << 20;
+    assert.equal(worthCompressing(randomBytes(block), 1), false, 'random');
+    const tail = Buffer.concat([randomBytes((block * 3) / 4), Buffer.alloc(block / 4, 'text ')]);
+    assert.equal(worthCompressing(tail, 1), true, 'compressible last quarter');
+    const head = Buffer.concat([Buffer.alloc(block / 4, 'text '), randomBytes((block * 3) / 4)]);
+    assert.equal(worthCompressing(head, 1), true, 'compressible first quarter');
+    assert.equal(worthCompressing(randomBytes(1000), 1), true, 'a small block is simply compressed');
+  });
+
+  it('stores a large random block as it is and compresses a large mixed one, both read back by any codec', async () => {
+    const block = 1 << 20;
+    const codec = new TransformCodec({ maxBlockSize: block, compressionLevel: 1 });
+    const noise = randomBytes(block);
+    const raw = await stored(codec, 'r', noise);
+    assert.equal(raw[5], 0, 'no zstd flag');
+    assert.equal(raw.length, BLOB_HEADER_LENGTH + block);
+    const mixed = Buffer.concat([randomBytes(block / 2), Buffer.alloc(block / 2, 'text ')]);
+    const packed = await stored(codec, 'm', mixed);
+    assert.equal(packed[5], 1, 'zstd flag');
+    assert.ok(packed.length < block * 0.6, `stored ${packed.length} of ${block}`);
+    assert.deepEqual(await plainCodec(block).decode('m', packed), mixed);
+    assert.deepEqual(await plainCodec(block).decode('r', raw), noise);
   });
 
   it('encrypts with AES-256-GCM under a wrapped data key; tampering anywhere is damage, a missing or wrong key is not', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import { NotFoundError, SourceNotFoundError, TargetExistsError, UnsupportedUrlError } from '@blockvault/core';
 import { tempDir } from '@blockvault/testing';
@@ -39,6 +39,26 @@ describe('file:// I/O', () => {
     await forced.finish(3);
     await forced.close();
     assert.deepEqual(await dir.read('t.img'), Buffer.alloc(3));
+  });
+
+  it('leaves zero ranges of a target it emptied as holes, and writes them where the file keeps older bytes', async () => {
+    const mib = 1024 * 1024;
+    const data = Buffer.alloc(mib, 'x');
+    // A fresh file (and one overwritten with force): zeros cost no write, the file reads them back.
+    await writeFile(dir.file('z.img'), Buffer.alloc(4 * mib, 'o'));
+    const forced = await io.openTarget(new URL(dir.url('z.img')), { ...target, force: true });
+    await forced.zero!(0, 3 * mib);
+    await forced.write(3 * mib, data);
+    await forced.finish(4 * mib);
+    await forced.close();
+    assert.deepEqual(await dir.read('z.img'), Buffer.concat([Buffer.alloc(3 * mib), data]));
+    assert.ok((await stat(dir.file('z.img'))).blocks * 512 <= 2 * mib, 'the zero range is not allocated');
+    // A continued restore keeps the file's bytes: zeros overwrite what was there.
+    const resumed = await io.openTarget(new URL(dir.url('z.img')), { ...target, resume: true });
+    await resumed.zero!(3 * mib, mib);
+    await resumed.finish(4 * mib);
+    await resumed.close();
+    assert.deepEqual(await dir.read('z.img'), Buffer.alloc(4 * mib));
   });
 
   it('resumes only into an existing target, keeping what it holds', async () => {

@@ -12,6 +12,7 @@ import {
   TargetExistsError,
   UnavailableError,
   UnsupportedUrlError,
+  zeroBuffer,
   type BlockSource,
   type BlockTarget,
   type IoModule,
@@ -78,11 +79,20 @@ class FileTarget implements BlockTarget {
   readonly url: string;
   readonly #fh: FileHandle;
   readonly #regular: boolean;
+  /** A regular file emptied when opened: every byte not written reads as zero once finish sets its size. */
+  readonly #empty: boolean;
 
-  constructor(url: string, fh: FileHandle, regular: boolean) {
+  constructor(url: string, fh: FileHandle, regular: boolean, empty: boolean) {
     this.url = url;
     this.#fh = fh;
     this.#regular = regular;
+    this.#empty = empty;
+  }
+
+  /** Zeros: nothing to write into a file that started empty (a hole reads as zeros); written elsewhere (a device, a continued restore). */
+  async zero(offset: number, length: number): Promise<void> {
+    if (this.#empty) return;
+    await this.write(offset, zeroBuffer(length));
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
@@ -229,6 +239,6 @@ export class FileIo implements IoModule {
     await this.#verifyOpened(fh, url.href);
     // A fresh restore into a regular file starts empty, so that holes left by --sparse read as zeros.
     if (fresh) await fh.truncate(0);
-    return new FileTarget(url.href, fh, regular);
+    return new FileTarget(url.href, fh, regular, fresh);
   }
 }

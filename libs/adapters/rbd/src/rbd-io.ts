@@ -20,6 +20,7 @@ import {
   UnavailableError,
   UnsupportedUrlError,
   parseHints,
+  zeroBuffer,
   type BlockSource,
   type BlockTarget,
   type Hint,
@@ -197,14 +198,25 @@ class RbdSource implements BlockSource {
 class RbdTarget implements BlockTarget {
   readonly url: string;
   readonly #h: RbdHandle;
+  /** A new image, or one discarded whole when opened: every byte not written reads as zero. */
+  readonly #empty: boolean;
 
-  constructor(url: string, h: RbdHandle) {
+  constructor(url: string, h: RbdHandle, empty: boolean) {
     this.url = url;
     this.#h = h;
+    this.#empty = empty;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     await this.#h.request(frame('W', [offset, 'u64'], [data.length, 'u32']), data);
+  }
+
+  /**
+   * Zeros cost nothing in an image that starts empty (nor allocate its objects); a continued
+   * restore writes them (a partial discard may be skipped by librbd and read back old bytes).
+   */
+  async zero(offset: number, length: number): Promise<void> {
+    if (!this.#empty) await this.write(offset, zeroBuffer(length));
   }
 
   async finish(sizeBytes: number): Promise<void> {
@@ -263,7 +275,7 @@ export class RbdIo implements IoModule {
       if (h.sizeBytes !== options.sizeBytes) await h.request(frame('S', [options.sizeBytes, 'u64']));
       await h.request(frame('Z', [0, 'u64'], [options.sizeBytes, 'u64']));
     }
-    return new RbdTarget(url.href, h);
+    return new RbdTarget(url.href, h, !options.resume);
   }
 
   /**

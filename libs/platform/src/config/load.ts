@@ -164,8 +164,8 @@ function s3Options(e: Env): S3Options | undefined {
 }
 
 function transforms(e: Env): TransformSettings | undefined {
-  const compression = e.oneOf('BLOCKVAULT_COMPRESSION', ['none', 'zstd'], 'none');
-  const level = e.int('BLOCKVAULT_COMPRESSION_LEVEL', 3, 1, 19);
+  const compression = e.oneOf('BLOCKVAULT_COMPRESSION', ['none', 'zstd'], 'zstd');
+  const level = e.int('BLOCKVAULT_COMPRESSION_LEVEL', 1, 1, 19);
   const keyFile = e.get('BLOCKVAULT_ENCRYPTION_KEY_FILE');
   if (compression === 'none' && !keyFile) return undefined;
   return {

@@ -95,8 +95,14 @@ export const VARIABLES: readonly Variable[] = [
     default: '120000',
     meaning: 'how long one blob store call may take before it is abandoned as unavailable (and retried)',
   },
-  { name: 'BLOCKVAULT_COMPRESSION', section: 'stores', accepts: 'zstd, none', default: 'none', meaning: 'how new blobs are compressed' },
-  { name: 'BLOCKVAULT_COMPRESSION_LEVEL', section: 'stores', accepts: '1-19', default: '3', meaning: 'the zstd level' },
+  {
+    name: 'BLOCKVAULT_COMPRESSION',
+    section: 'stores',
+    accepts: 'zstd, none',
+    default: 'zstd',
+    meaning: 'how new blobs are compressed (a block whose samples do not compress is stored as it is)',
+  },
+  { name: 'BLOCKVAULT_COMPRESSION_LEVEL', section: 'stores', accepts: '1-19', default: '1', meaning: 'the zstd level' },
   {
     name: 'BLOCKVAULT_ENCRYPTION_KEY_FILE',
     section: 'stores',

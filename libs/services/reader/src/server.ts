@@ -226,7 +226,9 @@ function writeStream(call: Parameters<ReaderServiceServer['write']>[0], io: IoRe
     if (m.zeros > 0) {
       if (m.zeros > MAX_READ) throw new InvalidArgumentError(`zero runs are at most ${MAX_READ} bytes`);
       return (async () => {
-        await (await open).write(m.offset, zeroBuffer(m.zeros));
+        const t = await open;
+        // The target's own zeros: a file this restore emptied needs no write for them.
+        await (t.zero ? t.zero(m.offset, m.zeros) : t.write(m.offset, zeroBuffer(m.zeros)));
         return { places: false, unsound: false };
       })();
     }
