@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests and `npm run stack` use, when missing:
 #   nats-server, ferretdb and toxiproxy-server (built with Go from the module proxy) into $BLOCKVAULT_TOOLS,
-#   Ceph (mon, osd, mgr, radosgw, rbd) from Debian's packages.
+#   Ceph (mon, osd, mgr, radosgw, rbd) from Debian's packages; qemu-img, qemu-io and nbdinfo
+#   (Debian's qemu-utils and libnbd-bin), the NBD clients the export is tested with.
 # Idempotent and quick when everything is there. Prints the tools directory on stdout.
-#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [ceph] [protoc]     (default: all)
+#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [ceph] [protoc] [qemu]     (default: all)
 set -euo pipefail
 
 TOOLS="${BLOCKVAULT_TOOLS:-$HOME/.cache/blockvault/bin}"
@@ -15,7 +16,7 @@ log() { echo "install: $*" >&2; }
 
 want() { [ $# -eq 0 ] && return 0; for w in "${WANTED[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 WANTED=("$@")
-[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy ceph protoc)
+[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy ceph protoc qemu)
 
 if want nats && ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
   log "nats-server $NATS_VERSION (go install)"
@@ -57,6 +58,13 @@ if want protoc && ! command -v protoc >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { log "installing protoc needs root (apt-get)"; exit 1; }
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends protobuf-compiler >/dev/null
+fi
+
+if want qemu && ! { command -v qemu-img && command -v qemu-io && command -v nbdinfo; } >/dev/null 2>&1; then
+  log "qemu-utils and libnbd-bin (Debian packages: NBD clients for the export's tests)"
+  [ "$(id -u)" = 0 ] || { log "installing qemu-utils needs root (apt-get)"; exit 1; }
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends qemu-utils libnbd-bin >/dev/null
 fi
 
 echo "$TOOLS"

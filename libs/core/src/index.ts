@@ -40,3 +40,4 @@ export {
   withDeadline,
   type RetryPolicy,
 } from './store-wrappers.ts';
+export * from './version-reader.ts';

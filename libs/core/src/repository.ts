@@ -12,6 +12,7 @@ import { blockLength, type BlockInfo, type Version } from './model.ts';
 import type { VersionFilter } from './ports.ts';
 import { restore, type RestoreRequest, type RestoreResult } from './restore.ts';
 import { isValidTag } from './tags.ts';
+import { VersionReader, type VersionReaderOptions } from './version-reader.ts';
 
 export interface ListOptions extends VersionFilter {
   /** Only versions whose expire date has passed. */
@@ -64,6 +65,11 @@ export class Repository {
 
   restore(req: RestoreRequest): Promise<RestoreResult> {
     return restore(this.ctx, req);
+  }
+
+  /** Random access to a complete, valid version (see VersionReader). */
+  openReader(uid: string, options?: VersionReaderOptions): Promise<VersionReader> {
+    return VersionReader.open(this.ctx, uid, options);
   }
 
   cleanup(options?: CleanupOptions): Promise<CleanupResult> {

@@ -8,6 +8,7 @@ import * as init from './init.ts';
 import * as jobs from './jobs.ts';
 import * as keys from './keys.ts';
 import * as lifecycle from './lifecycle.ts';
+import * as nbd from './nbd.ts';
 import * as restore from './restore.ts';
 import * as schedules from './schedules.ts';
 import * as scrub from './scrub.ts';
@@ -27,6 +28,7 @@ const COMMANDS: readonly { register(program: Command, cli: Cli): void }[] = [
   schedules,
   transfer,
   serve,
+  nbd,
   keys,
   jobs,
 ];

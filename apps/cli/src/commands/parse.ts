@@ -39,3 +39,10 @@ export function parseCount(value: string): number {
   if (!/^\d+$/.test(value)) throw new CommanderArgumentError('expected a non-negative integer');
   return Number(value);
 }
+
+/** `host:port` (port 0: any free port) as the listen options take it. */
+export function parseHostPort(value: string): { host: string; port: number } {
+  const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new CommanderArgumentError('expected host:port, e.g. 127.0.0.1:10809');
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}

@@ -27,6 +27,12 @@ export function installCeph(): void {
   if (r.status !== 0) throw new Error('infra/local/install.sh ceph failed');
 }
 
+/** qemu-img, qemu-io and nbdinfo (the NBD clients the export is tested with), installed when missing. */
+export function installQemu(): void {
+  const r = spawnSync(join(REPO, 'infra/local/install.sh'), ['qemu'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error('infra/local/install.sh qemu failed');
+}
+
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const server = createServer();
