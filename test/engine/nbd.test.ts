@@ -32,7 +32,8 @@ const bv = (...args: string[]): ReturnType<typeof cli> => cli(['--home', home(),
 /** `blockvault nbd` with `args`; resolves with the addresses it prints once it serves. */
 async function serveNbd(...args: string[]): Promise<{ nbd: string; http: string | null }> {
   const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--home', home(), '--json', 'nbd', '--listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, ...TOKEN_ENV },
+    // The embedded repository in --home: none of the stores the test servers configure.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_'))), ...TOKEN_ENV },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   servers.push(child);

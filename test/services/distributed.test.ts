@@ -5,18 +5,20 @@
  * SIGKILL mid-backup leaves its job to another worker, which continues the same version.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { JobState, type GetJobRequest, type Job } from '@blockvault/proto';
 import { cli as runCli, BLOCKVAULT_BIN } from '@blockvault/testing';
-import { startNats, tempDir, waitFor, type NatsServer, type TempDir } from '@blockvault/testing';
+import { installQemu, startNats, tempDir, waitFor, type NatsServer, type TempDir } from '@blockvault/testing';
 import { call, client, submit, watch } from './harness.ts';
 import { servicesSuite } from './suite.ts';
 
 const BIN = BLOCKVAULT_BIN;
+const execFileAsync = promisify(execFile);
 let nats: NatsServer;
 let dir: TempDir;
 const children: ChildProcess[] = [];
@@ -146,6 +148,40 @@ describe('services in separate processes', () => {
     const noNats = await runCli(['--home', dir.file('cli-home-unused'), 'ls'], undefined, serviceUrls);
     assert.equal(noNats.code, 2, 'the metadata service without NATS for locks is a usage error');
     assert.match(noNats.stderr, /BLOCKVAULT_NATS_URL/);
+  });
+
+  it("blockvault nbd beside the services exports the deployment's versions, reading blobs through the blob-store service", async () => {
+    installQemu();
+    const beside = { ...env(), BLOCKVAULT_NATS_URL: nats.url };
+    const listed = JSON.parse(
+      (await runCli(['--json', '--home', dir.file('cli-home-unused'), 'ls', 'small'], undefined, beside)).stdout,
+    ) as {
+      uid: string;
+    }[];
+    const child = spawn(process.execPath, [BIN, '--json', '--home', dir.file('nbd-home-unused'), 'nbd', '--listen', '127.0.0.1:0'], {
+      env: beside,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    const served = await new Promise<{ nbd: string }>((done, fail) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) done(JSON.parse(out) as { nbd: string });
+      });
+      child.once('exit', (code) => fail(new Error(`blockvault nbd exited with ${code}`)));
+    });
+    const compared = await execFileAsync('qemu-img', [
+      'compare',
+      '-f',
+      'raw',
+      '-F',
+      'raw',
+      `nbd://${served.nbd}/${listed[0]!.uid}`,
+      dir.file('small.img'),
+    ]);
+    assert.match(compared.stdout, /Images are identical/);
+    await stop(child);
   });
 
   it('a worker killed mid-backup leaves the job to another, which continues the same version', async () => {
