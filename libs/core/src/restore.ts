@@ -9,7 +9,7 @@ import { InvalidArgumentError, InvalidVersionStateError, isDamage, throwIfCancel
 import { ATTR, inSpan, SPAN } from './tracing.ts';
 import { blockLength, versionToJson, type BlobRef, type Version } from './model.ts';
 import { TaskGroup } from './pipeline.ts';
-import type { BlockTarget } from './ports.ts';
+import type { BlockTarget, MetadataStore } from './ports.ts';
 import { zeroBuffer } from './zero.ts';
 
 export interface RestoreRequest {
@@ -52,6 +52,24 @@ export function restoreResultToJson(r: RestoreResult, target: string): Record<st
 
 /** Segments fetched per metadata round trip. */
 const SEGMENT_BATCH = 16;
+
+/** The blob refs of the non-sparse digests in block-map segments, by hex checksum (one lookup). */
+export async function blobRefs(metadata: MetadataStore, segments: readonly Buffer[], digestLength: number): Promise<Map<string, BlobRef>> {
+  const wanted = new Map<string, Buffer>();
+  for (const segment of segments) {
+    for (let off = 0; off < segment.length; off += digestLength) {
+      const c = segment.subarray(off, off + digestLength);
+      if (!isSparseDigest(c)) wanted.set(c.toString('hex'), c);
+    }
+  }
+  const checksums = [...wanted.values()];
+  const found = await metadata.lookupBlobs(checksums);
+  const refs = new Map<string, BlobRef>();
+  found.forEach((ref, i) => {
+    if (ref) refs.set((checksums[i] as Buffer).toString('hex'), ref);
+  });
+  return refs;
+}
 
 export function restore(ctx: EngineContext, req: RestoreRequest): Promise<RestoreResult> {
   return inSpan(SPAN.restore, { [ATTR.versionUid]: req.uid, [ATTR.url]: req.target }, () => restoreVersion(ctx, req));
@@ -180,21 +198,8 @@ class RestoreRun {
     };
   }
 
-  async #lookupRefs(segments: Buffer[]): Promise<Map<string, BlobRef>> {
-    const wanted = new Map<string, Buffer>();
-    for (const segment of segments) {
-      for (let off = 0; off < segment.length; off += this.#layout.digestLength) {
-        const c = segment.subarray(off, off + this.#layout.digestLength);
-        if (!isSparseDigest(c)) wanted.set(c.toString('hex'), c);
-      }
-    }
-    const checksums = [...wanted.values()];
-    const found = await this.#ctx.metadata.lookupBlobs(checksums);
-    const refs = new Map<string, BlobRef>();
-    found.forEach((ref, i) => {
-      if (ref) refs.set((checksums[i] as Buffer).toString('hex'), ref);
-    });
-    return refs;
+  #lookupRefs(segments: Buffer[]): Promise<Map<string, BlobRef>> {
+    return blobRefs(this.#ctx.metadata, segments, this.#layout.digestLength);
   }
 
   async #restoreBlock(id: number, checksum: Buffer, ref: BlobRef | undefined): Promise<number> {

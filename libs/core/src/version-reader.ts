@@ -14,6 +14,7 @@
  */
 import { digestAt, isSparseDigest, SegmentLayout, type SegmentPointer } from './block-map.ts';
 import type { EngineContext } from './context.ts';
+import { blobRefs } from './restore.ts';
 import { DamagedBlocksError, InvalidArgumentError, InvalidVersionStateError, isDamage } from './errors.ts';
 import { blockLength, type BlobRef, type Version } from './model.ts';
 
@@ -204,17 +205,7 @@ export class VersionReader {
   async #loadSegment(segNo: number): Promise<SegmentEntry> {
     const ptr = this.#pointers.get(segNo) as SegmentPointer;
     const [digests] = (await this.#ctx.metadata.getSegments([ptr.segId])) as [Buffer];
-    const wanted = new Map<string, Buffer>();
-    for (let off = 0; off < digests.length; off += this.#layout.digestLength) {
-      const c = digests.subarray(off, off + this.#layout.digestLength);
-      if (!isSparseDigest(c)) wanted.set(c.toString('hex'), c);
-    }
-    const checksums = [...wanted.values()];
-    const found = await this.#ctx.metadata.lookupBlobs(checksums);
-    const refs = new Map<string, BlobRef>();
-    found.forEach((ref, i) => {
-      if (ref) refs.set((checksums[i] as Buffer).toString('hex'), ref);
-    });
+    const refs = await blobRefs(this.#ctx.metadata, [digests], this.#layout.digestLength);
     return { digests, refs };
   }
 }
