@@ -114,7 +114,10 @@ describe('backup', () => {
       (await repo.repository.ls()).map((v) => v.uid),
       [base.version.uid],
     );
-    assert.ok(events.some((e) => e.kind === 'backup.failed'));
+    assert.ok(
+      events.some((e) => e.kind === 'backup.failed' && e['code'] === 'INTEGRITY'),
+      'a failure names its error code',
+    );
   });
 
   it('refuses an invalid base version', async () => {
@@ -194,7 +197,12 @@ describe('backup', () => {
     assert.ok(finished < 40, `stopped early: ${finished} of 40 blocks stored`);
     const [cancelled] = await repo.repository.ls();
     assert.equal(cancelled?.valid, false, 'an incomplete version is never valid');
-    assert.ok(events.some((e) => e.kind === 'backup.failed' && e['versionUid'] === cancelled!.uid));
+    const stopped = events.filter((e) => e['versionUid'] === cancelled!.uid && /^backup\.(failed|cancelled)$/.test(e.kind));
+    assert.deepEqual(
+      stopped.map((e) => [e.kind, e['code']]),
+      [['backup.cancelled', 'CANCELLED']],
+      'one cancellation, not a failure',
+    );
     const { version } = await repo.repository.backup({ source: dir.url('a.img'), name: 'vm1', continueUid: cancelled!.uid });
     assert.equal(version.valid, true);
     await repo.repository.restore({ uid: version.uid, target: dir.url('out.img') });

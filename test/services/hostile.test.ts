@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type { SubmitJobRequest } from '@blockvault/proto';
+import type { ListJobsRequest, ListJobsResponse, SubmitJobRequest } from '@blockvault/proto';
 import { serve, type Running } from '@blockvault/platform/serve';
 import { buildImage, startNats, tempDir, type NatsServer, type TempDir } from '@blockvault/testing';
 import { call, client, submit, testConfig, watch } from './harness.ts';
@@ -132,7 +132,7 @@ describe('hostile job requests', () => {
         /time zone/,
       ],
     ];
-    const before = (await call<{ limit: number }, { jobs: unknown[] }>(c.listJobs.bind(c), { limit: 1000 })).jobs.length;
+    const before = (await call<ListJobsRequest, ListJobsResponse>(c.listJobs.bind(c), { limit: 1000, state: 0, type: '' })).jobs.length;
     for (const [what, req, status, message] of table) {
       const err = await submit(c, req).then(
         () => undefined,
@@ -141,7 +141,7 @@ describe('hostile job requests', () => {
       assert.equal(err?.code, status, `${what}: ${err?.details ?? 'accepted'}`);
       assert.match(err!.details, message, what);
     }
-    const after = (await call<{ limit: number }, { jobs: unknown[] }>(c.listJobs.bind(c), { limit: 1000 })).jobs.length;
+    const after = (await call<ListJobsRequest, ListJobsResponse>(c.listJobs.bind(c), { limit: 1000, state: 0, type: '' })).jobs.length;
     assert.equal(after, before, 'none of them was queued');
     assert.deepEqual(await readFile(`${outside}/secret.img`), Buffer.alloc(BS, 's'), 'nothing outside was touched');
   });

@@ -8,7 +8,15 @@ import { open, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import * as grpc from '@grpc/grpc-js';
-import { JobState, type CancelJobRequest, type Job, type ListVersionsRequest, type ListVersionsResponse } from '@blockvault/proto';
+import {
+  JobState,
+  type CancelJobRequest,
+  type Job,
+  type ListJobsRequest,
+  type ListJobsResponse,
+  type ListVersionsRequest,
+  type ListVersionsResponse,
+} from '@blockvault/proto';
 import { buildImage, cli as runCli, waitFor, type TempDir } from '@blockvault/testing';
 import { call, client, submit, watch } from './harness.ts';
 
@@ -26,7 +34,7 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
     it('backs up and restores through the job API, and a subscriber gets the events in order', async () => {
       const c = client(env().port);
       const nc = await connect({ servers: env().natsUrl });
-      const events: { kind: string; schemaVersion: number; versionUid?: string }[] = [];
+      const events: { kind: string; schemaVersion: number; versionUid?: string; jobId?: string }[] = [];
       const sub = nc.subscribe('blockvault.events.>', { callback: (_e, m) => void events.push(m.json()) });
       await nc.flush();
       const img = buildImage(['r', 'z', 0, 'r', 'r'], env().blockSize, 33);
@@ -38,23 +46,41 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
       const states = await watch(c, job.id);
       const done = states.at(-1)!;
       assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `${done.errorCode}: ${done.error}`);
-      const result = JSON.parse(done.resultJson) as { version: { uid: string }; stats: { blocksWritten: number } };
-      assert.equal(result.stats.blocksWritten, 4, 'three distinct blocks and the short tail');
+      states.slice(1).forEach((s, i) => assert.notDeepEqual(s, states[i], `WatchJob sent message ${i + 1} twice`));
+      // The result is a typed message; result_json keeps the CLI's --json for clients that read it.
+      const result = done.backupResult!;
+      assert.equal(result.stats?.blocksWritten, 4, 'three distinct blocks and the short tail');
+      assert.equal(result.version?.uid, done.versionUid);
+      assert.equal(result.version?.valid, true);
+      assert.equal((JSON.parse(done.resultJson) as { version: { uid: string } }).version.uid, done.versionUid);
+      const uid = done.versionUid;
       const restore = await submit(c, {
         requestId: `r-${Date.now()}`,
-        restore: { uid: result.version.uid, target: env().dir.url('out.img'), sparse: false, force: false, continueFrom: 0 },
+        restore: { uid, target: env().dir.url('out.img'), sparse: false, force: false, continueFrom: 0 },
       });
-      assert.equal((await watch(c, restore.id)).at(-1)!.state, JobState.JOB_STATE_SUCCEEDED);
+      const restored = (await watch(c, restore.id)).at(-1)!;
+      assert.equal(restored.state, JobState.JOB_STATE_SUCCEEDED);
+      assert.equal(restored.restoreResult?.bytesRestored, img.length);
       const { readFile } = await import('node:fs/promises');
       assert.deepEqual(await readFile(env().dir.file('out.img')), img);
+      const listed = await call<ListJobsRequest, ListJobsResponse>(c.listJobs.bind(c), {
+        limit: 100,
+        state: JobState.JOB_STATE_SUCCEEDED,
+        type: 'restore',
+      });
+      assert.ok(listed.jobs.some((j) => j.id === restore.id));
+      assert.ok(
+        listed.jobs.every((j) => j.type === 'restore' && j.state === JobState.JOB_STATE_SUCCEEDED),
+        'ListJobs filters',
+      );
       await nc.flush();
       sub.unsubscribe();
       await nc.close();
-      const kinds = events.filter((e) => e.versionUid === result.version.uid).map((e) => e.kind);
-      assert.deepEqual(
-        kinds.filter((k) => !k.endsWith('.progress')),
-        ['version.created', 'backup.completed', 'restore.completed'],
-      );
+      // Each job's events in order (two jobs' events may interleave): each names its job and version.
+      const of = (jobId: string): string[] =>
+        events.filter((e) => e.jobId === jobId && e.versionUid === uid && !e.kind.endsWith('.progress')).map((e) => e.kind);
+      assert.deepEqual(of(job.id), ['version.created', 'backup.completed', 'job.completed']);
+      assert.deepEqual(of(restore.id), ['restore.completed', 'job.completed']);
       assert.ok(events.every((e) => e.schemaVersion === 1));
     });
 
@@ -110,6 +136,10 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
   describe(`services (${mode}): cancelling`, () => {
     it('CancelJob stops a running backup between blocks: the job ends CANCELLED, the version stays invalid, the volume is free', async () => {
       const c = client(env().port);
+      const nc = await connect({ servers: env().natsUrl });
+      const events: { kind: string; jobId?: string; versionUid?: string; code?: string }[] = [];
+      const sub = nc.subscribe('blockvault.events.>', { callback: (_e, m) => void events.push(m.json()) });
+      await nc.flush();
       // Big enough that the backup is still running when the cancel arrives (it is sent as soon
       // as the job reports its version); 256 MiB of distinct blocks.
       const fh = await open(env().dir.file('long.img'), 'w');
@@ -136,6 +166,19 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
       const last = states.at(-1)!;
       assert.equal(last.state, JobState.JOB_STATE_CANCELLED, `${last.errorCode}: ${last.error}`);
       assert.equal(last.errorCode, 'CANCELLED');
+      await nc.flush();
+      sub.unsubscribe();
+      await nc.close();
+      assert.deepEqual(
+        events
+          .filter((e) => e.jobId === job.id && !e.kind.endsWith('.progress') && e.kind !== 'version.created')
+          .map((e) => [e.kind, e.versionUid, e.code]),
+        [
+          ['backup.cancelled', last.versionUid, 'CANCELLED'],
+          ['job.cancelled', last.versionUid, 'CANCELLED'],
+        ],
+        'one cancellation of the backup and one of the job, no failure',
+      );
       const versions = await call<ListVersionsRequest, ListVersionsResponse>(c.listVersions.bind(c), { name: 'long', tag: '' });
       assert.deepEqual(
         versions.versions.map((v) => [v.uid, v.valid]),
@@ -185,7 +228,10 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
         (e: grpc.ServiceError) => e,
       );
       assert.equal(malformed?.code, grpc.status.INVALID_ARGUMENT);
-      assert.ok((await call(c.listJobs.bind(c), { limit: 5 })) !== undefined, 'still serving');
+      assert.ok(
+        (await call(c.listJobs.bind(c), { limit: 5, state: JobState.JOB_STATE_UNSPECIFIED, type: '' })) !== undefined,
+        'still serving',
+      );
     });
   });
 

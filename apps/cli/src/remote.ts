@@ -193,8 +193,9 @@ export class Remote {
     return this.#call(this.#client.cancelJob, { id });
   }
 
-  async listJobs(limit: number): Promise<Job[]> {
-    return (await this.#call(this.#client.listJobs, { limit })).jobs;
+  /** The newest `limit` jobs, only those in `state` and of `type` when given. */
+  async listJobs(limit: number, state: JobState = JobState.JOB_STATE_UNSPECIFIED, type = ''): Promise<Job[]> {
+    return (await this.#call(this.#client.listJobs, { limit, state, type })).jobs;
   }
 
   async listVersions(name: string | undefined, tag: string | undefined): Promise<ListVersionsResponse> {

@@ -5,8 +5,15 @@
  */
 import { Action, BackupPlan } from './backup-plan.ts';
 import { digestAt, isSparseDigest, referencesAny, SegmentLayout, type SegmentPointer } from './block-map.ts';
-import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
-import { ConflictError, InvalidArgumentError, InvalidVersionStateError, SanityCheckError, throwIfCancelled } from './errors.ts';
+import { jobOf, ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
+import {
+  ConflictError,
+  InvalidArgumentError,
+  InvalidVersionStateError,
+  SanityCheckError,
+  stoppedEvent,
+  throwIfCancelled,
+} from './errors.ts';
 import { storeVersionMetadata } from './export.ts';
 import { classifyBlocks, type Hint } from './hints.ts';
 import { emptyStats, type BackupStats, type BlobRef, type Version } from './model.ts';
@@ -36,6 +43,8 @@ export interface BackupRequest {
   readonly lockOwner?: string;
   /** Take the version's lock over from a stalled holder whose owner starts with this (see LockOptions). */
   readonly takeOverFrom?: string;
+  /** The job running it (the job API's job id): its events carry it, so subscribers can join them. */
+  readonly jobId?: string;
 }
 
 export interface BackupResult {
@@ -112,10 +121,13 @@ class BackupRun {
 
   readonly #module: IoModule;
   readonly #url: URL;
+  /** `{ jobId }` for this run's events when a job runs it. */
+  readonly #job: { jobId?: string };
 
   constructor(ctx: EngineContext, req: BackupRequest, scanner: BlockScanner, module: IoModule, url: URL) {
     this.#ctx = ctx;
     this.#req = req;
+    this.#job = jobOf(req);
     this.#scanner = scanner;
     this.#module = module;
     this.#url = url;
@@ -148,7 +160,7 @@ class BackupRun {
         await this.#writeSegments(version, done);
         return await this.#finish(version);
       } catch (err) {
-        this.#ctx.events.publish({ kind: 'backup.failed', versionUid: version.uid, name: version.name, error: (err as Error).message });
+        this.#ctx.events.publish(stoppedEvent('backup', err, { versionUid: version.uid, name: version.name, ...this.#job }));
         throw err;
       } finally {
         await lease.release();
@@ -221,7 +233,7 @@ class BackupRun {
       await lease.release();
       throw err;
     }
-    this.#ctx.events.publish({ kind: 'version.created', versionUid: version.uid, name: version.name, sizeBytes });
+    this.#ctx.events.publish({ kind: 'version.created', versionUid: version.uid, name: version.name, sizeBytes, ...this.#job });
     return { version, lease };
   }
 
@@ -271,7 +283,7 @@ class BackupRun {
     this.#versionUid = version.uid;
     const meter = new ProgressMeter(
       this.#ctx,
-      { operation: 'backup', versionUid: version.uid, blocksTotal: layout.blocks },
+      { operation: 'backup', versionUid: version.uid, blocksTotal: layout.blocks, ...this.#job },
       this.#req.onProgress,
     );
     const tasks = new TaskGroup();
@@ -489,7 +501,7 @@ class BackupRun {
     await metadata.updateVersion(version.uid, { valid: true, stats: this.#stats, ...(tags ? { tags } : {}) });
     await this.#storeMetadataCopy(version.uid);
     const final = await metadata.getVersion(version.uid);
-    events.publish({ kind: 'backup.completed', versionUid: final.uid, name: final.name, stats: this.#stats });
+    events.publish({ kind: 'backup.completed', versionUid: final.uid, name: final.name, stats: this.#stats, ...this.#job });
     return { version: final, stats: { ...this.#stats } };
   }
 

@@ -44,6 +44,8 @@ export const defaultUids = {
 export interface Progress {
   readonly operation: 'backup' | 'restore';
   readonly versionUid: string;
+  /** The job running the operation, when one does. */
+  readonly jobId?: string;
   readonly blocksDone: number;
   readonly blocksTotal: number;
   readonly bytesDone: number;
@@ -53,6 +55,11 @@ export interface Progress {
 }
 
 export type ProgressListener = (progress: Progress) => void;
+
+/** `{ jobId }` when an operation runs as a job, for its events; else nothing. */
+export function jobOf(req: { readonly jobId?: string }): { jobId?: string } {
+  return req.jobId ? { jobId: req.jobId } : {};
+}
 
 /** Counts work done and reports it at most once a second. */
 export class ProgressMeter {

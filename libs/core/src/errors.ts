@@ -183,3 +183,19 @@ export function isDamage(err: unknown): boolean {
 export function isBlockvaultError(err: unknown): err is BlockvaultError {
   return err instanceof BlockvaultError;
 }
+
+/** The error's code: its class's, else INTERNAL (a bug or an error no adapter translated). */
+export function errorCodeOf(err: unknown): ErrorCode {
+  return isBlockvaultError(err) ? err.code : ErrorCode.Internal;
+}
+
+/**
+ * The event an operation publishes when it stops early: `<operation>.cancelled` when it was
+ * cancelled (one cancellation, never also a failure), else `<operation>.failed`; each with the
+ * error's message and code.
+ */
+export function stoppedEvent(operation: string, err: unknown, fields: Record<string, unknown>): { kind: string } & Record<string, unknown> {
+  const code = errorCodeOf(err);
+  const kind = code === ErrorCode.Cancelled ? `${operation}.cancelled` : `${operation}.failed`;
+  return { kind, ...fields, error: (err as Error)?.message ?? String(err), code };
+}

@@ -4,8 +4,8 @@
  * the restore goes on; the target ends at exactly the version's size.
  */
 import { digestAt, isSparseDigest, SegmentLayout, type SegmentPointer } from './block-map.ts';
-import { ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
-import { InvalidArgumentError, InvalidVersionStateError, isDamage, throwIfCancelled } from './errors.ts';
+import { jobOf, ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
+import { InvalidArgumentError, InvalidVersionStateError, isDamage, stoppedEvent, throwIfCancelled } from './errors.ts';
 import { ATTR, inSpan, SPAN } from './tracing.ts';
 import { blockLength, versionToJson, type BlobRef, type Version } from './model.ts';
 import { TaskGroup } from './pipeline.ts';
@@ -24,6 +24,8 @@ export interface RestoreRequest {
   readonly onProgress?: ProgressListener;
   /** Aborting it stops the restore between blocks with its reason (a CancelledError). */
   readonly signal?: AbortSignal;
+  /** The job running it (the job API's job id): its events carry it, so subscribers can join them. */
+  readonly jobId?: string;
 }
 
 export interface RestoreResult {
@@ -108,13 +110,14 @@ async function restoreVersion(ctx: EngineContext, req: RestoreRequest): Promise<
         versionUid: version.uid,
         target: req.target,
         damagedBlocks: result.damagedBlocks.length,
+        ...jobOf(req),
       });
       return result;
     } finally {
       await target.close();
     }
   } catch (err) {
-    ctx.events.publish({ kind: 'restore.failed', versionUid: version.uid, target: req.target, error: (err as Error).message });
+    ctx.events.publish(stoppedEvent('restore', err, { versionUid: version.uid, target: req.target, ...jobOf(req) }));
     throw err;
   } finally {
     await lease.release();
@@ -156,7 +159,7 @@ class RestoreRun {
     const started = this.#ctx.clock.now().getTime();
     const meter = new ProgressMeter(
       this.#ctx,
-      { operation: 'restore', versionUid: this.#version.uid, blocksTotal: this.#version.size - continueFrom },
+      { operation: 'restore', versionUid: this.#version.uid, blocksTotal: this.#version.size - continueFrom, ...jobOf(this.#req) },
       this.#req.onProgress,
     );
     const tasks = new TaskGroup();

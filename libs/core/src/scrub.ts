@@ -7,7 +7,7 @@
  */
 import { digestAt, isSparseDigest, SegmentLayout } from './block-map.ts';
 import { BLOB_HEADER_LENGTH } from './blob-format.ts';
-import type { EngineContext } from './context.ts';
+import { jobOf, type EngineContext } from './context.ts';
 import { InvalidArgumentError, isDamage, throwIfCancelled } from './errors.ts';
 import { blockLength, type BlobRef, type Version } from './model.ts';
 import type { BlockSource } from './ports.ts';
@@ -22,6 +22,8 @@ export interface ScrubOptions {
   readonly source?: string;
   /** Aborting it stops the scrub between blocks with its reason (a CancelledError): damage found so far stays marked; the version's validity is left as it was. */
   readonly signal?: AbortSignal;
+  /** The job running it (the job API's job id): its events carry it, so subscribers can join them. */
+  readonly jobId?: string;
 }
 
 export interface ScrubResult {
@@ -78,6 +80,7 @@ export async function scrub(
       damagedBlocks: result.damagedBlocks.length,
       sourceMismatches: result.sourceMismatches.length,
       valid: result.valid,
+      ...jobOf(options),
     });
     return result;
   } finally {

@@ -1,5 +1,5 @@
 /** A deployment's jobs: `jobs`, `cancel` (with --server). */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { InvalidArgumentError } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { withRemote, type Cli } from '../cli-context.ts';
@@ -10,10 +10,15 @@ export function register(program: Command, cli: Cli): void {
     .command('jobs')
     .description('recent jobs of the deployment, newest first (with --server)')
     .option('--limit <n>', 'how many', parseCount, 20)
-    .action(async (opts: { limit: number }, c: Command) => {
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(Object.values(STATE_NAMES)))
+    .addOption(new Option('--type <type>', 'only jobs of this type').choices(JOB_TYPES))
+    .action(async (opts: { limit: number; state?: string; type?: string }, c: Command) => {
       const g = cli.globals(c);
       if (!g.server) throw new InvalidArgumentError('jobs lists the jobs of a deployment: give --server HOST:PORT');
-      const jobs = (await withRemote(cli, g, (r) => r.listJobs(opts.limit))).map(jobJson);
+      const state = Object.entries(STATE_NAMES).find(([, n]) => n === opts.state)?.[0];
+      const jobs = (
+        await withRemote(cli, g, (r) => r.listJobs(opts.limit, state ? (Number(state) as JobState) : undefined, opts.type))
+      ).map(jobJson);
       cli.print(g, jobs, () =>
         jobs
           .map(
@@ -40,6 +45,8 @@ export function register(program: Command, cli: Cli): void {
       );
     });
 }
+
+const JOB_TYPES = ['backup', 'restore', 'scrub', 'cleanup', 'enforce'];
 
 const STATE_NAMES: Record<number, string> = {
   [JobState.JOB_STATE_QUEUED]: 'queued',

@@ -20,7 +20,17 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import { ConflictError, NotFoundError, UnavailableError } from '@blockvault/core';
 import type { Job, SubmitJobRequest } from '@blockvault/proto';
-import { ACK_WAIT_MS, isTerminal, MAX_ATTEMPTS, newJob, type JobConsumer, type JobDelivery, type JobQueue } from './queue.ts';
+import {
+  ACK_WAIT_MS,
+  isTerminal,
+  MAX_ATTEMPTS,
+  newJob,
+  newestMatching,
+  type JobConsumer,
+  type JobFilter,
+  type JobDelivery,
+  type JobQueue,
+} from './queue.ts';
 
 export const JOBS_STREAM = 'BLOCKVAULT_JOBS';
 export const JOBS_SUBJECT = 'blockvault.jobs';
@@ -154,14 +164,14 @@ export class JetStreamJobQueue implements JobQueue {
     throw new ConflictError(`job ${id}: too many concurrent updates; try again`);
   }
 
-  async list(limit: number): Promise<Job[]> {
+  async list(filter: JobFilter): Promise<Job[]> {
     return nats('list jobs', async () => {
       const jobs: Job[] = [];
       for await (const key of await this.#kv.keys()) {
         const entry = await this.#kv.get(key);
         if (entry && entry.operation === 'PUT') jobs.push(entry.json<Job>());
       }
-      return jobs.sort((a, b) => b.submitted.localeCompare(a.submitted)).slice(0, limit);
+      return newestMatching(jobs, filter);
     });
   }
 

@@ -27,8 +27,9 @@ import {
   type Clock,
   type Repository,
 } from '@blockvault/core';
-import { JobServiceService, JobState, type JobServiceServer, type Version, reflectionDescriptors } from '@blockvault/proto';
-import { checkJobId, isTerminal, jobType, type JobQueue } from './queue.ts';
+import { JobServiceService, JobState, type JobServiceServer, reflectionDescriptors } from '@blockvault/proto';
+import { versionPb } from './job-result.ts';
+import { checkJobId, isTerminal, JOB_TYPES, jobType, type JobQueue } from './queue.ts';
 
 export const MAX_MESSAGE_BYTES = MESSAGE_LIMIT_BYTES;
 
@@ -106,7 +107,15 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       return queue.submit(req, deps.clock.now());
     }),
     getJob: unary((req) => queue.get(checkJobId(req.id))),
-    listJobs: unary(async (req) => ({ jobs: await queue.list(req.limit || 100) })),
+    listJobs: unary(async (req) => {
+      if (req.type && !(JOB_TYPES as readonly string[]).includes(req.type))
+        throw new InvalidArgumentError(
+          `type ${JSON.stringify(req.type.slice(0, 32))} is not a job type: one of ${JOB_TYPES.join(', ')}, or empty for any`,
+        );
+      if (!Object.values(JobState).includes(req.state) || req.state === JobState.UNRECOGNIZED)
+        throw new InvalidArgumentError(`state ${req.state} is not a JobState`);
+      return { jobs: await queue.list({ limit: req.limit || 100, state: req.state || undefined, type: req.type || undefined }) };
+    }),
     cancelJob: unary(async (req) =>
       queue.update(checkJobId(req.id), (j) => {
         // A queued job is skipped by the worker that gets it. A running backup, restore or scrub
@@ -128,8 +137,14 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
     watchJob: (call) => {
       void (async () => {
         try {
+          // The queue may hand over the same state twice (a KV watch starts with the current entry,
+          // which the first message already was): each distinct state is sent once.
+          let last = '';
           for await (const job of queue.watch(checkJobId(call.request.id))) {
             if (call.cancelled) return;
+            const seen = JSON.stringify(job);
+            if (seen === last) continue;
+            last = seen;
             call.write(job);
           }
           call.end();
@@ -141,21 +156,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
     listVersions: unary(async (req) => {
       const versions = await repository.ls({ name: req.name || undefined, tag: req.tag || undefined });
       return {
-        versions: versions.map((v): Version => {
-          const j = versionToJson(v);
-          return {
-            uid: j.uid,
-            name: j.name,
-            snapshotName: j.snapshotName,
-            date: j.date,
-            size: j.size,
-            sizeBytes: j.sizeBytes,
-            valid: j.valid,
-            protected: j.protected,
-            tags: j.tags,
-            expire: j.expire ?? '',
-          };
-        }),
+        versions: versions.map((v) => versionPb(versionToJson(v))),
       };
     }),
   };

@@ -8,7 +8,16 @@
 import { EventEmitter, on } from 'node:events';
 import { ConflictError, NotFoundError } from '@blockvault/core';
 import type { Job, SubmitJobRequest } from '@blockvault/proto';
-import { ACK_WAIT_MS, isTerminal, newJob, type JobConsumer, type JobDelivery, type JobQueue } from './queue.ts';
+import {
+  ACK_WAIT_MS,
+  isTerminal,
+  newJob,
+  newestMatching,
+  type JobConsumer,
+  type JobDelivery,
+  type JobFilter,
+  type JobQueue,
+} from './queue.ts';
 
 interface Queued {
   readonly id: string;
@@ -66,11 +75,8 @@ export class MemoryJobQueue implements JobQueue {
     return next;
   }
 
-  async list(limit: number): Promise<Job[]> {
-    return [...this.#jobs.values()]
-      .sort((a, b) => b.submitted.localeCompare(a.submitted))
-      .slice(0, limit)
-      .map(copy);
+  async list(filter: JobFilter): Promise<Job[]> {
+    return newestMatching([...this.#jobs.values()], filter).map(copy);
   }
 
   async *watch(id: string): AsyncIterable<Job> {

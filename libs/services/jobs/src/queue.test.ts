@@ -85,7 +85,22 @@ for (const [name, open] of adapters) {
         queue.update(`missing-${tag}`, (j) => j),
         NotFoundError,
       );
-      assert.ok((await queue.list(100)).some((j) => j.id === job.id));
+      assert.ok((await queue.list({ limit: 100 })).some((j) => j.id === job.id));
+    });
+
+    it('list answers the newest jobs of one state and type, up to the limit', async () => {
+      const queue = await open();
+      const at = (day: number): Date => new Date(`2026-03-0${day}T00:00:00Z`);
+      const older = await queue.submit(cleanup(`list-old-${tag}`), at(1));
+      const newer = await queue.submit(cleanup(`list-new-${tag}`), at(2));
+      const scrub = await queue.submit({ requestId: `list-scrub-${tag}`, scrub: { uid: 'v', deep: false, percent: 0, source: '' } }, at(3));
+      await queue.update(older.id, (j) => ({ ...j, state: JobState.JOB_STATE_FAILED }));
+      const ours = (jobs: Job[]): string[] => jobs.filter((j) => j.id.startsWith('list-') && j.id.endsWith(tag)).map((j) => j.id);
+      assert.deepEqual(ours(await queue.list({ limit: 100, type: 'cleanup' })), [newer.id, older.id], 'newest first');
+      assert.deepEqual(ours(await queue.list({ limit: 100, state: JobState.JOB_STATE_FAILED })), [older.id]);
+      assert.deepEqual(ours(await queue.list({ limit: 100, state: JobState.JOB_STATE_QUEUED, type: 'scrub' })), [scrub.id]);
+      assert.equal((await queue.list({ limit: 1 })).length, 1);
+      await take(queue, 3, (d) => d.ack());
     });
 
     it('watch yields the job, then each change until it ends; watchCancel fires on a cancel request', async () => {

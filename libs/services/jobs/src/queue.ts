@@ -59,6 +59,21 @@ export function newJob(req: SubmitJobRequest, now: Date): Job {
   };
 }
 
+/** Which jobs ListJobs answers. */
+export interface JobFilter {
+  readonly limit: number;
+  readonly state?: JobState;
+  readonly type?: string;
+}
+
+/** The newest `filter.limit` of `jobs` that match the filter. */
+export function newestMatching(jobs: readonly Job[], filter: JobFilter): Job[] {
+  return jobs
+    .filter((j) => (filter.state === undefined || j.state === filter.state) && (filter.type === undefined || j.type === filter.type))
+    .sort((a, b) => b.submitted.localeCompare(a.submitted))
+    .slice(0, filter.limit);
+}
+
 /** One delivery of a job to a worker. */
 export interface JobDelivery {
   readonly id: string;
@@ -92,8 +107,8 @@ export interface JobQueue {
   get(id: string): Promise<Job>;
   /** Applies `change` atomically (check-and-set). @throws NotFoundError */
   update(id: string, change: (job: Job) => Job): Promise<Job>;
-  /** The newest `limit` jobs. */
-  list(limit: number): Promise<Job[]>;
+  /** The newest `limit` jobs (of those in `state` and of `type`, when given). */
+  list(filter: JobFilter): Promise<Job[]>;
   /** The job now, then each change until it ends. */
   watch(id: string): AsyncIterable<Job>;
   /** Calls `onCancel` once CancelJob asks the job to stop; returns the function that stops watching. */

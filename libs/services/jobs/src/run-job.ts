@@ -36,8 +36,12 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
   if (req?.backup) {
     const b = req.backup;
     // The version's lock names this attempt; a later attempt of the same job takes it over at once
-    // once this one stops renewing it (a worker that died), never while it is alive.
-    const locking = { lockOwner: `${jobLockPrefix(job.id)}${hooks.attempt ?? 1} ${repo.ctx.owner}`, takeOverFrom: jobLockPrefix(job.id) };
+    // once this one stops renewing it (a worker that died), never while it is alive. Its events name the job.
+    const locking = {
+      lockOwner: `${jobLockPrefix(job.id)}${hooks.attempt ?? 1} ${repo.ctx.owner}`,
+      takeOverFrom: jobLockPrefix(job.id),
+      jobId: job.id,
+    };
     if (b.continueUid && !job.versionUid) {
       // Asked to finish an interrupted version (`backup --continue UID` with --server).
       const r = await repo.backup({
@@ -96,12 +100,19 @@ export async function runJob(repo: Repository, job: Job, hooks: RunHooks = {}): 
       continueFrom: r.continueFrom || undefined,
       onProgress: hooks.onProgress,
       signal: hooks.signal,
+      jobId: job.id,
     });
     return restoreResultToJson(result, r.target);
   }
   if (req?.scrub) {
     const s = req.scrub;
-    return repo.scrub(s.uid, { deep: s.deep, percent: s.percent || undefined, source: s.source || undefined, signal: hooks.signal });
+    return repo.scrub(s.uid, {
+      deep: s.deep,
+      percent: s.percent || undefined,
+      source: s.source || undefined,
+      signal: hooks.signal,
+      jobId: job.id,
+    });
   }
   if (req?.cleanup) {
     const c = req.cleanup;

@@ -59,6 +59,7 @@ for (const [name, open] of adapters) {
       const [event] = (await failed.events) as BlockvaultEvent[];
       await worker.stop();
       assert.equal(event?.['jobId'], job.id);
+      assert.equal(event?.['code'], 'UNAVAILABLE', 'a failure names its error code');
       const final = await queue.get(job.id);
       assert.equal(final.state, JobState.JOB_STATE_FAILED);
       assert.match(final.error, /gave up after 3 attempts/);
@@ -173,6 +174,7 @@ describe('Worker and outages (in-process queue)', () => {
     await worker.stop();
     queue.close();
     assert.equal(event.kind, 'job.completed', JSON.stringify(event));
+    assert.equal(event['versionUid'], 'v1', 'a job event names the version');
     assert.deepEqual(forced, [false, true], 'the first delivery refuses an existing target; the redelivery overwrites its own');
   });
 
@@ -181,6 +183,7 @@ describe('Worker and outages (in-process queue)', () => {
     const { repository } = flaky(Infinity);
     const event = await runOne(queue, repository, 0, 'outage-long');
     assert.equal(event.kind, 'job.failed');
+    assert.equal(event['code'], 'UNAVAILABLE');
     const job = await queue.get('outage-long');
     assert.equal(job.state, JobState.JOB_STATE_FAILED);
     assert.equal(job.errorCode, 'UNAVAILABLE');

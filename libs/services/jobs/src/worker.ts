@@ -19,12 +19,14 @@ import {
   tracer,
   VersionLockedError,
   type BackupStats,
+  type BlockvaultEvent,
   type Clock,
   type EventBus,
   type Repository,
 } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { isTerminal, MAX_ATTEMPTS, type JobConsumer, type JobDelivery, type JobQueue } from './queue.ts';
+import { typedResult } from './job-result.ts';
 import { jobLockPrefix, runJob, type RunHooks } from './run-job.ts';
 
 export interface WorkerOptions {
@@ -115,7 +117,7 @@ export class Worker {
         error: `gave up after ${MAX_ATTEMPTS} attempts: the workers running it stopped`,
         errorCode: 'UNAVAILABLE',
       }));
-      events.publish({ kind: 'job.failed', jobId: id, type: failed.type, error: failed.error });
+      events.publish(jobEvent('job.failed', failed));
       m.term('attempts exhausted');
       return;
     }
@@ -262,11 +264,28 @@ export class Worker {
       state,
       finished: this.#o.clock.now().toISOString(),
       resultJson: result === undefined ? '' : JSON.stringify(result),
+      ...(result === undefined ? {} : typedResult(j.type, result)),
       error: err?.message ?? '',
       errorCode: code ?? '',
     }));
     const kind =
       state === JobState.JOB_STATE_SUCCEEDED ? 'job.completed' : state === JobState.JOB_STATE_CANCELLED ? 'job.cancelled' : 'job.failed';
-    this.#o.events.publish({ kind, jobId: id, type: job.type, ...(err ? { error: err.message } : {}) });
+    this.#o.events.publish(jobEvent(kind, job));
   }
+}
+
+/**
+ * A job event: the job's id and type, the version it wrote or read (so subscribers join it with
+ * the version's events), and for a failure or cancellation the error and its code.
+ */
+export function jobEvent(kind: string, job: Job): BlockvaultEvent {
+  const req = job.request;
+  const versionUid = job.versionUid || job.backupResult?.version?.uid || req?.restore?.uid || req?.scrub?.uid || '';
+  return {
+    kind,
+    jobId: job.id,
+    type: job.type,
+    ...(versionUid ? { versionUid } : {}),
+    ...(kind === 'job.completed' ? {} : { error: job.error, code: job.errorCode }),
+  };
 }

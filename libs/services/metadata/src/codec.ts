@@ -52,8 +52,8 @@ export function configFromPb(c: pb.RepositoryConfig): RepositoryConfig {
   };
 }
 
-export const statsToPb = (s: BackupStats): pb.BackupStats => ({ ...s });
-export const statsFromPb = (s: pb.BackupStats): BackupStats => ({ ...s });
+export const statsToPb = (s: BackupStats): pb.VersionStats => ({ ...s });
+export const statsFromPb = (s: pb.VersionStats): BackupStats => ({ ...s });
 
 export function versionToPb(v: Version): pb.VersionRecord {
   return {

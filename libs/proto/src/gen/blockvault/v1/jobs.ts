@@ -213,7 +213,10 @@ export interface Job {
   progress?:
     | Progress
     | undefined;
-  /** What the CLI prints with --json for this operation */
+  /**
+   * What the CLI prints with --json for this operation, as a JSON string. Kept for clients that
+   * read it (the CLI's --server --json prints it as it is); new clients read `result`.
+   */
   resultJson: string;
   /** Why it failed, in words */
   error: string;
@@ -225,6 +228,102 @@ export interface Job {
     | undefined;
   /** CancelJob asked a running job to stop; it ends CANCELLED */
   cancelRequested: boolean;
+  backupResult?: BackupResult | undefined;
+  restoreResult?: RestoreResult | undefined;
+  scrubResult?: ScrubResult | undefined;
+  cleanupResult?: CleanupResult | undefined;
+  enforceResult?: EnforceResult | undefined;
+}
+
+/** A backup's outcome. */
+export interface BackupResult {
+  /** The version written (valid) */
+  version?: Version | undefined;
+  stats?: BackupStats | undefined;
+}
+
+/** What a backup read and wrote. */
+export interface BackupStats {
+  bytesRead: number;
+  blocksRead: number;
+  /** New blobs stored */
+  bytesWritten: number;
+  blocksWritten: number;
+  /** Blocks the repository already held */
+  bytesDedup: number;
+  blocksDedup: number;
+  /** All-zero blocks, stored as nothing */
+  bytesSparse: number;
+  blocksSparse: number;
+  /** Blocks read only to check that they had not changed (the sanity check) */
+  bytesChecked: number;
+  blocksChecked: number;
+  durationSeconds: number;
+}
+
+/** A restore's outcome. */
+export interface RestoreResult {
+  version?:
+    | Version
+    | undefined;
+  /** Where it was written */
+  target: string;
+  blocksRestored: number;
+  bytesRestored: number;
+  /** Blocks whose blob was missing or corrupt (written as zeros, marked invalid) */
+  damagedBlocks: number[];
+  /** Versions marked invalid because they share a damaged blob */
+  invalidatedVersions: string[];
+  durationSeconds: number;
+}
+
+/** A scrub's outcome. */
+export interface ScrubResult {
+  /** The version scrubbed */
+  uid: string;
+  deep: boolean;
+  blocksChecked: number;
+  bytesChecked: number;
+  /** Blocks whose blob is missing, truncated or corrupt; marked invalid */
+  damagedBlocks: number[];
+  /** Deep with a source: blocks whose source data differs (nothing marked) */
+  sourceMismatches: number[];
+  /** Fewer blocks recorded than the version's size: an interrupted backup */
+  incomplete: boolean;
+  /** The version's validity after the scrub */
+  valid: boolean;
+}
+
+/** A cleanup's outcome. */
+export interface CleanupResult {
+  /** RFC 3339: blobs unreferenced since before this were candidates */
+  cutoff: string;
+  candidates: number;
+  /** Candidates a backup claimed meanwhile */
+  spared: number;
+  blobsDeleted: number;
+  bytesDeleted: number;
+  /** Superseded copies of repaired or re-uploaded blobs */
+  orphansDeleted: number;
+  /** With full: objects in the store that no metadata knows */
+  strayObjectsDeleted: number;
+  segmentsDeleted: number;
+  dryRun: boolean;
+}
+
+/** An enforce run's outcome: one decision per version it considered. */
+export interface EnforceResult {
+  decisions: RetentionDecision[];
+}
+
+/** What retention decided for one version. */
+export interface RetentionDecision {
+  version?: Version | undefined;
+  keep: boolean;
+  /** Removed by this run (false with dry_run) */
+  removed: boolean;
+  /** The rules that keep it, or why it goes */
+  reasons: string[];
 }
 
 /** How far a running job is. */
@@ -247,10 +346,14 @@ export interface GetJobRequest {
   id: string;
 }
 
-/** Recent jobs. */
+/** Recent jobs, optionally only those in one state and of one type. */
 export interface ListJobsRequest {
   /** 0 means 100 */
   limit: number;
+  /** Only jobs in this state; UNSPECIFIED: any */
+  state: JobState;
+  /** Only jobs of this type (backup, restore, scrub, cleanup, enforce); empty: any */
+  type: string;
 }
 
 /** Jobs, newest first. */
@@ -1197,6 +1300,11 @@ function createBaseJob(): Job {
     errorCode: "",
     request: undefined,
     cancelRequested: false,
+    backupResult: undefined,
+    restoreResult: undefined,
+    scrubResult: undefined,
+    cleanupResult: undefined,
+    enforceResult: undefined,
   };
 }
 
@@ -1246,6 +1354,21 @@ export const Job: MessageFns<Job> = {
     }
     if (message.cancelRequested !== false) {
       writer.uint32(120).bool(message.cancelRequested);
+    }
+    if (message.backupResult !== undefined) {
+      BackupResult.encode(message.backupResult, writer.uint32(130).fork()).join();
+    }
+    if (message.restoreResult !== undefined) {
+      RestoreResult.encode(message.restoreResult, writer.uint32(138).fork()).join();
+    }
+    if (message.scrubResult !== undefined) {
+      ScrubResult.encode(message.scrubResult, writer.uint32(146).fork()).join();
+    }
+    if (message.cleanupResult !== undefined) {
+      CleanupResult.encode(message.cleanupResult, writer.uint32(154).fork()).join();
+    }
+    if (message.enforceResult !== undefined) {
+      EnforceResult.encode(message.enforceResult, writer.uint32(162).fork()).join();
     }
     return writer;
   },
@@ -1383,6 +1506,46 @@ export const Job: MessageFns<Job> = {
             message.cancelRequested = reader.bool();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.backupResult = BackupResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.restoreResult = RestoreResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.scrubResult = ScrubResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.cleanupResult = CleanupResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.enforceResult = EnforceResult.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1428,6 +1591,31 @@ export const Job: MessageFns<Job> = {
         : isSet(object.cancel_requested)
         ? globalThis.Boolean(object.cancel_requested)
         : false,
+      backupResult: isSet(object.backupResult)
+        ? BackupResult.fromJSON(object.backupResult)
+        : isSet(object.backup_result)
+        ? BackupResult.fromJSON(object.backup_result)
+        : undefined,
+      restoreResult: isSet(object.restoreResult)
+        ? RestoreResult.fromJSON(object.restoreResult)
+        : isSet(object.restore_result)
+        ? RestoreResult.fromJSON(object.restore_result)
+        : undefined,
+      scrubResult: isSet(object.scrubResult)
+        ? ScrubResult.fromJSON(object.scrubResult)
+        : isSet(object.scrub_result)
+        ? ScrubResult.fromJSON(object.scrub_result)
+        : undefined,
+      cleanupResult: isSet(object.cleanupResult)
+        ? CleanupResult.fromJSON(object.cleanupResult)
+        : isSet(object.cleanup_result)
+        ? CleanupResult.fromJSON(object.cleanup_result)
+        : undefined,
+      enforceResult: isSet(object.enforceResult)
+        ? EnforceResult.fromJSON(object.enforceResult)
+        : isSet(object.enforce_result)
+        ? EnforceResult.fromJSON(object.enforce_result)
+        : undefined,
     };
   },
 
@@ -1478,6 +1666,21 @@ export const Job: MessageFns<Job> = {
     if (message.cancelRequested !== false) {
       obj.cancelRequested = message.cancelRequested;
     }
+    if (message.backupResult !== undefined) {
+      obj.backupResult = BackupResult.toJSON(message.backupResult);
+    }
+    if (message.restoreResult !== undefined) {
+      obj.restoreResult = RestoreResult.toJSON(message.restoreResult);
+    }
+    if (message.scrubResult !== undefined) {
+      obj.scrubResult = ScrubResult.toJSON(message.scrubResult);
+    }
+    if (message.cleanupResult !== undefined) {
+      obj.cleanupResult = CleanupResult.toJSON(message.cleanupResult);
+    }
+    if (message.enforceResult !== undefined) {
+      obj.enforceResult = EnforceResult.toJSON(message.enforceResult);
+    }
     return obj;
   },
 
@@ -1505,6 +1708,1259 @@ export const Job: MessageFns<Job> = {
       ? SubmitJobRequest.fromPartial(object.request)
       : undefined;
     message.cancelRequested = object.cancelRequested ?? false;
+    message.backupResult = (object.backupResult !== undefined && object.backupResult !== null)
+      ? BackupResult.fromPartial(object.backupResult)
+      : undefined;
+    message.restoreResult = (object.restoreResult !== undefined && object.restoreResult !== null)
+      ? RestoreResult.fromPartial(object.restoreResult)
+      : undefined;
+    message.scrubResult = (object.scrubResult !== undefined && object.scrubResult !== null)
+      ? ScrubResult.fromPartial(object.scrubResult)
+      : undefined;
+    message.cleanupResult = (object.cleanupResult !== undefined && object.cleanupResult !== null)
+      ? CleanupResult.fromPartial(object.cleanupResult)
+      : undefined;
+    message.enforceResult = (object.enforceResult !== undefined && object.enforceResult !== null)
+      ? EnforceResult.fromPartial(object.enforceResult)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBackupResult(): BackupResult {
+  return { version: undefined, stats: undefined };
+}
+
+export const BackupResult: MessageFns<BackupResult> = {
+  encode(message: BackupResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== undefined) {
+      Version.encode(message.version, writer.uint32(10).fork()).join();
+    }
+    if (message.stats !== undefined) {
+      BackupStats.encode(message.stats, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = Version.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stats = BackupStats.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupResult {
+    return {
+      version: isSet(object.version) ? Version.fromJSON(object.version) : undefined,
+      stats: isSet(object.stats) ? BackupStats.fromJSON(object.stats) : undefined,
+    };
+  },
+
+  toJSON(message: BackupResult): unknown {
+    const obj: any = {};
+    if (message.version !== undefined) {
+      obj.version = Version.toJSON(message.version);
+    }
+    if (message.stats !== undefined) {
+      obj.stats = BackupStats.toJSON(message.stats);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupResult>, I>>(base?: I): BackupResult {
+    return BackupResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupResult>, I>>(object: I): BackupResult {
+    const message = createBaseBackupResult();
+    message.version = (object.version !== undefined && object.version !== null)
+      ? Version.fromPartial(object.version)
+      : undefined;
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? BackupStats.fromPartial(object.stats)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBackupStats(): BackupStats {
+  return {
+    bytesRead: 0,
+    blocksRead: 0,
+    bytesWritten: 0,
+    blocksWritten: 0,
+    bytesDedup: 0,
+    blocksDedup: 0,
+    bytesSparse: 0,
+    blocksSparse: 0,
+    bytesChecked: 0,
+    blocksChecked: 0,
+    durationSeconds: 0,
+  };
+}
+
+export const BackupStats: MessageFns<BackupStats> = {
+  encode(message: BackupStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytesRead !== 0) {
+      writer.uint32(8).uint64(message.bytesRead);
+    }
+    if (message.blocksRead !== 0) {
+      writer.uint32(16).uint64(message.blocksRead);
+    }
+    if (message.bytesWritten !== 0) {
+      writer.uint32(24).uint64(message.bytesWritten);
+    }
+    if (message.blocksWritten !== 0) {
+      writer.uint32(32).uint64(message.blocksWritten);
+    }
+    if (message.bytesDedup !== 0) {
+      writer.uint32(40).uint64(message.bytesDedup);
+    }
+    if (message.blocksDedup !== 0) {
+      writer.uint32(48).uint64(message.blocksDedup);
+    }
+    if (message.bytesSparse !== 0) {
+      writer.uint32(56).uint64(message.bytesSparse);
+    }
+    if (message.blocksSparse !== 0) {
+      writer.uint32(64).uint64(message.blocksSparse);
+    }
+    if (message.bytesChecked !== 0) {
+      writer.uint32(72).uint64(message.bytesChecked);
+    }
+    if (message.blocksChecked !== 0) {
+      writer.uint32(80).uint64(message.blocksChecked);
+    }
+    if (message.durationSeconds !== 0) {
+      writer.uint32(89).double(message.durationSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytesRead = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.blocksRead = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytesWritten = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.blocksWritten = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bytesDedup = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.blocksDedup = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.bytesSparse = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.blocksSparse = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.bytesChecked = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.blocksChecked = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.durationSeconds = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupStats {
+    return {
+      bytesRead: isSet(object.bytesRead)
+        ? globalThis.Number(object.bytesRead)
+        : isSet(object.bytes_read)
+        ? globalThis.Number(object.bytes_read)
+        : 0,
+      blocksRead: isSet(object.blocksRead)
+        ? globalThis.Number(object.blocksRead)
+        : isSet(object.blocks_read)
+        ? globalThis.Number(object.blocks_read)
+        : 0,
+      bytesWritten: isSet(object.bytesWritten)
+        ? globalThis.Number(object.bytesWritten)
+        : isSet(object.bytes_written)
+        ? globalThis.Number(object.bytes_written)
+        : 0,
+      blocksWritten: isSet(object.blocksWritten)
+        ? globalThis.Number(object.blocksWritten)
+        : isSet(object.blocks_written)
+        ? globalThis.Number(object.blocks_written)
+        : 0,
+      bytesDedup: isSet(object.bytesDedup)
+        ? globalThis.Number(object.bytesDedup)
+        : isSet(object.bytes_dedup)
+        ? globalThis.Number(object.bytes_dedup)
+        : 0,
+      blocksDedup: isSet(object.blocksDedup)
+        ? globalThis.Number(object.blocksDedup)
+        : isSet(object.blocks_dedup)
+        ? globalThis.Number(object.blocks_dedup)
+        : 0,
+      bytesSparse: isSet(object.bytesSparse)
+        ? globalThis.Number(object.bytesSparse)
+        : isSet(object.bytes_sparse)
+        ? globalThis.Number(object.bytes_sparse)
+        : 0,
+      blocksSparse: isSet(object.blocksSparse)
+        ? globalThis.Number(object.blocksSparse)
+        : isSet(object.blocks_sparse)
+        ? globalThis.Number(object.blocks_sparse)
+        : 0,
+      bytesChecked: isSet(object.bytesChecked)
+        ? globalThis.Number(object.bytesChecked)
+        : isSet(object.bytes_checked)
+        ? globalThis.Number(object.bytes_checked)
+        : 0,
+      blocksChecked: isSet(object.blocksChecked)
+        ? globalThis.Number(object.blocksChecked)
+        : isSet(object.blocks_checked)
+        ? globalThis.Number(object.blocks_checked)
+        : 0,
+      durationSeconds: isSet(object.durationSeconds)
+        ? globalThis.Number(object.durationSeconds)
+        : isSet(object.duration_seconds)
+        ? globalThis.Number(object.duration_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: BackupStats): unknown {
+    const obj: any = {};
+    if (message.bytesRead !== 0) {
+      obj.bytesRead = Math.round(message.bytesRead);
+    }
+    if (message.blocksRead !== 0) {
+      obj.blocksRead = Math.round(message.blocksRead);
+    }
+    if (message.bytesWritten !== 0) {
+      obj.bytesWritten = Math.round(message.bytesWritten);
+    }
+    if (message.blocksWritten !== 0) {
+      obj.blocksWritten = Math.round(message.blocksWritten);
+    }
+    if (message.bytesDedup !== 0) {
+      obj.bytesDedup = Math.round(message.bytesDedup);
+    }
+    if (message.blocksDedup !== 0) {
+      obj.blocksDedup = Math.round(message.blocksDedup);
+    }
+    if (message.bytesSparse !== 0) {
+      obj.bytesSparse = Math.round(message.bytesSparse);
+    }
+    if (message.blocksSparse !== 0) {
+      obj.blocksSparse = Math.round(message.blocksSparse);
+    }
+    if (message.bytesChecked !== 0) {
+      obj.bytesChecked = Math.round(message.bytesChecked);
+    }
+    if (message.blocksChecked !== 0) {
+      obj.blocksChecked = Math.round(message.blocksChecked);
+    }
+    if (message.durationSeconds !== 0) {
+      obj.durationSeconds = floatToJson(message.durationSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupStats>, I>>(base?: I): BackupStats {
+    return BackupStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupStats>, I>>(object: I): BackupStats {
+    const message = createBaseBackupStats();
+    message.bytesRead = object.bytesRead ?? 0;
+    message.blocksRead = object.blocksRead ?? 0;
+    message.bytesWritten = object.bytesWritten ?? 0;
+    message.blocksWritten = object.blocksWritten ?? 0;
+    message.bytesDedup = object.bytesDedup ?? 0;
+    message.blocksDedup = object.blocksDedup ?? 0;
+    message.bytesSparse = object.bytesSparse ?? 0;
+    message.blocksSparse = object.blocksSparse ?? 0;
+    message.bytesChecked = object.bytesChecked ?? 0;
+    message.blocksChecked = object.blocksChecked ?? 0;
+    message.durationSeconds = object.durationSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseRestoreResult(): RestoreResult {
+  return {
+    version: undefined,
+    target: "",
+    blocksRestored: 0,
+    bytesRestored: 0,
+    damagedBlocks: [],
+    invalidatedVersions: [],
+    durationSeconds: 0,
+  };
+}
+
+export const RestoreResult: MessageFns<RestoreResult> = {
+  encode(message: RestoreResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== undefined) {
+      Version.encode(message.version, writer.uint32(10).fork()).join();
+    }
+    if (message.target !== "") {
+      writer.uint32(18).string(message.target);
+    }
+    if (message.blocksRestored !== 0) {
+      writer.uint32(24).uint64(message.blocksRestored);
+    }
+    if (message.bytesRestored !== 0) {
+      writer.uint32(32).uint64(message.bytesRestored);
+    }
+    if (message.damagedBlocks.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.damagedBlocks) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    for (const v of message.invalidatedVersions) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.durationSeconds !== 0) {
+      writer.uint32(57).double(message.durationSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = Version.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.blocksRestored = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytesRestored = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.damagedBlocks.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.damagedBlocks.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.invalidatedVersions.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.durationSeconds = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreResult {
+    return {
+      version: isSet(object.version) ? Version.fromJSON(object.version) : undefined,
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      blocksRestored: isSet(object.blocksRestored)
+        ? globalThis.Number(object.blocksRestored)
+        : isSet(object.blocks_restored)
+        ? globalThis.Number(object.blocks_restored)
+        : 0,
+      bytesRestored: isSet(object.bytesRestored)
+        ? globalThis.Number(object.bytesRestored)
+        : isSet(object.bytes_restored)
+        ? globalThis.Number(object.bytes_restored)
+        : 0,
+      damagedBlocks: globalThis.Array.isArray(object?.damagedBlocks)
+        ? object.damagedBlocks.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.damaged_blocks)
+        ? object.damaged_blocks.map((e: any) => globalThis.Number(e))
+        : [],
+      invalidatedVersions: globalThis.Array.isArray(object?.invalidatedVersions)
+        ? object.invalidatedVersions.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.invalidated_versions)
+        ? object.invalidated_versions.map((e: any) => globalThis.String(e))
+        : [],
+      durationSeconds: isSet(object.durationSeconds)
+        ? globalThis.Number(object.durationSeconds)
+        : isSet(object.duration_seconds)
+        ? globalThis.Number(object.duration_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: RestoreResult): unknown {
+    const obj: any = {};
+    if (message.version !== undefined) {
+      obj.version = Version.toJSON(message.version);
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.blocksRestored !== 0) {
+      obj.blocksRestored = Math.round(message.blocksRestored);
+    }
+    if (message.bytesRestored !== 0) {
+      obj.bytesRestored = Math.round(message.bytesRestored);
+    }
+    if (message.damagedBlocks?.length) {
+      obj.damagedBlocks = message.damagedBlocks.map((e) => Math.round(e));
+    }
+    if (message.invalidatedVersions?.length) {
+      obj.invalidatedVersions = message.invalidatedVersions;
+    }
+    if (message.durationSeconds !== 0) {
+      obj.durationSeconds = floatToJson(message.durationSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreResult>, I>>(base?: I): RestoreResult {
+    return RestoreResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreResult>, I>>(object: I): RestoreResult {
+    const message = createBaseRestoreResult();
+    message.version = (object.version !== undefined && object.version !== null)
+      ? Version.fromPartial(object.version)
+      : undefined;
+    message.target = object.target ?? "";
+    message.blocksRestored = object.blocksRestored ?? 0;
+    message.bytesRestored = object.bytesRestored ?? 0;
+    message.damagedBlocks = object.damagedBlocks?.map((e) => e) || [];
+    message.invalidatedVersions = object.invalidatedVersions?.map((e) => e) || [];
+    message.durationSeconds = object.durationSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseScrubResult(): ScrubResult {
+  return {
+    uid: "",
+    deep: false,
+    blocksChecked: 0,
+    bytesChecked: 0,
+    damagedBlocks: [],
+    sourceMismatches: [],
+    incomplete: false,
+    valid: false,
+  };
+}
+
+export const ScrubResult: MessageFns<ScrubResult> = {
+  encode(message: ScrubResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.uid !== "") {
+      writer.uint32(10).string(message.uid);
+    }
+    if (message.deep !== false) {
+      writer.uint32(16).bool(message.deep);
+    }
+    if (message.blocksChecked !== 0) {
+      writer.uint32(24).uint64(message.blocksChecked);
+    }
+    if (message.bytesChecked !== 0) {
+      writer.uint32(32).uint64(message.bytesChecked);
+    }
+    if (message.damagedBlocks.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.damagedBlocks) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.sourceMismatches.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.sourceMismatches) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.incomplete !== false) {
+      writer.uint32(56).bool(message.incomplete);
+    }
+    if (message.valid !== false) {
+      writer.uint32(64).bool(message.valid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScrubResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScrubResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.uid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.deep = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.blocksChecked = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytesChecked = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.damagedBlocks.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.damagedBlocks.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag === 48) {
+              message.sourceMismatches.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.sourceMismatches.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.incomplete = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.valid = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScrubResult {
+    return {
+      uid: isSet(object.uid) ? globalThis.String(object.uid) : "",
+      deep: isSet(object.deep) ? globalThis.Boolean(object.deep) : false,
+      blocksChecked: isSet(object.blocksChecked)
+        ? globalThis.Number(object.blocksChecked)
+        : isSet(object.blocks_checked)
+        ? globalThis.Number(object.blocks_checked)
+        : 0,
+      bytesChecked: isSet(object.bytesChecked)
+        ? globalThis.Number(object.bytesChecked)
+        : isSet(object.bytes_checked)
+        ? globalThis.Number(object.bytes_checked)
+        : 0,
+      damagedBlocks: globalThis.Array.isArray(object?.damagedBlocks)
+        ? object.damagedBlocks.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.damaged_blocks)
+        ? object.damaged_blocks.map((e: any) => globalThis.Number(e))
+        : [],
+      sourceMismatches: globalThis.Array.isArray(object?.sourceMismatches)
+        ? object.sourceMismatches.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.source_mismatches)
+        ? object.source_mismatches.map((e: any) => globalThis.Number(e))
+        : [],
+      incomplete: isSet(object.incomplete) ? globalThis.Boolean(object.incomplete) : false,
+      valid: isSet(object.valid) ? globalThis.Boolean(object.valid) : false,
+    };
+  },
+
+  toJSON(message: ScrubResult): unknown {
+    const obj: any = {};
+    if (message.uid !== "") {
+      obj.uid = message.uid;
+    }
+    if (message.deep !== false) {
+      obj.deep = message.deep;
+    }
+    if (message.blocksChecked !== 0) {
+      obj.blocksChecked = Math.round(message.blocksChecked);
+    }
+    if (message.bytesChecked !== 0) {
+      obj.bytesChecked = Math.round(message.bytesChecked);
+    }
+    if (message.damagedBlocks?.length) {
+      obj.damagedBlocks = message.damagedBlocks.map((e) => Math.round(e));
+    }
+    if (message.sourceMismatches?.length) {
+      obj.sourceMismatches = message.sourceMismatches.map((e) => Math.round(e));
+    }
+    if (message.incomplete !== false) {
+      obj.incomplete = message.incomplete;
+    }
+    if (message.valid !== false) {
+      obj.valid = message.valid;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScrubResult>, I>>(base?: I): ScrubResult {
+    return ScrubResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScrubResult>, I>>(object: I): ScrubResult {
+    const message = createBaseScrubResult();
+    message.uid = object.uid ?? "";
+    message.deep = object.deep ?? false;
+    message.blocksChecked = object.blocksChecked ?? 0;
+    message.bytesChecked = object.bytesChecked ?? 0;
+    message.damagedBlocks = object.damagedBlocks?.map((e) => e) || [];
+    message.sourceMismatches = object.sourceMismatches?.map((e) => e) || [];
+    message.incomplete = object.incomplete ?? false;
+    message.valid = object.valid ?? false;
+    return message;
+  },
+};
+
+function createBaseCleanupResult(): CleanupResult {
+  return {
+    cutoff: "",
+    candidates: 0,
+    spared: 0,
+    blobsDeleted: 0,
+    bytesDeleted: 0,
+    orphansDeleted: 0,
+    strayObjectsDeleted: 0,
+    segmentsDeleted: 0,
+    dryRun: false,
+  };
+}
+
+export const CleanupResult: MessageFns<CleanupResult> = {
+  encode(message: CleanupResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cutoff !== "") {
+      writer.uint32(10).string(message.cutoff);
+    }
+    if (message.candidates !== 0) {
+      writer.uint32(16).uint64(message.candidates);
+    }
+    if (message.spared !== 0) {
+      writer.uint32(24).uint64(message.spared);
+    }
+    if (message.blobsDeleted !== 0) {
+      writer.uint32(32).uint64(message.blobsDeleted);
+    }
+    if (message.bytesDeleted !== 0) {
+      writer.uint32(40).uint64(message.bytesDeleted);
+    }
+    if (message.orphansDeleted !== 0) {
+      writer.uint32(48).uint64(message.orphansDeleted);
+    }
+    if (message.strayObjectsDeleted !== 0) {
+      writer.uint32(56).uint64(message.strayObjectsDeleted);
+    }
+    if (message.segmentsDeleted !== 0) {
+      writer.uint32(64).uint64(message.segmentsDeleted);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(72).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CleanupResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCleanupResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cutoff = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.candidates = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.spared = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.blobsDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bytesDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.orphansDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.strayObjectsDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.segmentsDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CleanupResult {
+    return {
+      cutoff: isSet(object.cutoff) ? globalThis.String(object.cutoff) : "",
+      candidates: isSet(object.candidates) ? globalThis.Number(object.candidates) : 0,
+      spared: isSet(object.spared) ? globalThis.Number(object.spared) : 0,
+      blobsDeleted: isSet(object.blobsDeleted)
+        ? globalThis.Number(object.blobsDeleted)
+        : isSet(object.blobs_deleted)
+        ? globalThis.Number(object.blobs_deleted)
+        : 0,
+      bytesDeleted: isSet(object.bytesDeleted)
+        ? globalThis.Number(object.bytesDeleted)
+        : isSet(object.bytes_deleted)
+        ? globalThis.Number(object.bytes_deleted)
+        : 0,
+      orphansDeleted: isSet(object.orphansDeleted)
+        ? globalThis.Number(object.orphansDeleted)
+        : isSet(object.orphans_deleted)
+        ? globalThis.Number(object.orphans_deleted)
+        : 0,
+      strayObjectsDeleted: isSet(object.strayObjectsDeleted)
+        ? globalThis.Number(object.strayObjectsDeleted)
+        : isSet(object.stray_objects_deleted)
+        ? globalThis.Number(object.stray_objects_deleted)
+        : 0,
+      segmentsDeleted: isSet(object.segmentsDeleted)
+        ? globalThis.Number(object.segmentsDeleted)
+        : isSet(object.segments_deleted)
+        ? globalThis.Number(object.segments_deleted)
+        : 0,
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: CleanupResult): unknown {
+    const obj: any = {};
+    if (message.cutoff !== "") {
+      obj.cutoff = message.cutoff;
+    }
+    if (message.candidates !== 0) {
+      obj.candidates = Math.round(message.candidates);
+    }
+    if (message.spared !== 0) {
+      obj.spared = Math.round(message.spared);
+    }
+    if (message.blobsDeleted !== 0) {
+      obj.blobsDeleted = Math.round(message.blobsDeleted);
+    }
+    if (message.bytesDeleted !== 0) {
+      obj.bytesDeleted = Math.round(message.bytesDeleted);
+    }
+    if (message.orphansDeleted !== 0) {
+      obj.orphansDeleted = Math.round(message.orphansDeleted);
+    }
+    if (message.strayObjectsDeleted !== 0) {
+      obj.strayObjectsDeleted = Math.round(message.strayObjectsDeleted);
+    }
+    if (message.segmentsDeleted !== 0) {
+      obj.segmentsDeleted = Math.round(message.segmentsDeleted);
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CleanupResult>, I>>(base?: I): CleanupResult {
+    return CleanupResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CleanupResult>, I>>(object: I): CleanupResult {
+    const message = createBaseCleanupResult();
+    message.cutoff = object.cutoff ?? "";
+    message.candidates = object.candidates ?? 0;
+    message.spared = object.spared ?? 0;
+    message.blobsDeleted = object.blobsDeleted ?? 0;
+    message.bytesDeleted = object.bytesDeleted ?? 0;
+    message.orphansDeleted = object.orphansDeleted ?? 0;
+    message.strayObjectsDeleted = object.strayObjectsDeleted ?? 0;
+    message.segmentsDeleted = object.segmentsDeleted ?? 0;
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseEnforceResult(): EnforceResult {
+  return { decisions: [] };
+}
+
+export const EnforceResult: MessageFns<EnforceResult> = {
+  encode(message: EnforceResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.decisions) {
+      RetentionDecision.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnforceResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnforceResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.decisions.push(RetentionDecision.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnforceResult {
+    return {
+      decisions: globalThis.Array.isArray(object?.decisions)
+        ? object.decisions.map((e: any) => RetentionDecision.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: EnforceResult): unknown {
+    const obj: any = {};
+    if (message.decisions?.length) {
+      obj.decisions = message.decisions.map((e) => RetentionDecision.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EnforceResult>, I>>(base?: I): EnforceResult {
+    return EnforceResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnforceResult>, I>>(object: I): EnforceResult {
+    const message = createBaseEnforceResult();
+    message.decisions = object.decisions?.map((e) => RetentionDecision.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRetentionDecision(): RetentionDecision {
+  return { version: undefined, keep: false, removed: false, reasons: [] };
+}
+
+export const RetentionDecision: MessageFns<RetentionDecision> = {
+  encode(message: RetentionDecision, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== undefined) {
+      Version.encode(message.version, writer.uint32(10).fork()).join();
+    }
+    if (message.keep !== false) {
+      writer.uint32(16).bool(message.keep);
+    }
+    if (message.removed !== false) {
+      writer.uint32(24).bool(message.removed);
+    }
+    for (const v of message.reasons) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetentionDecision {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetentionDecision();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = Version.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keep = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.removed = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reasons.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetentionDecision {
+    return {
+      version: isSet(object.version) ? Version.fromJSON(object.version) : undefined,
+      keep: isSet(object.keep) ? globalThis.Boolean(object.keep) : false,
+      removed: isSet(object.removed) ? globalThis.Boolean(object.removed) : false,
+      reasons: globalThis.Array.isArray(object?.reasons) ? object.reasons.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: RetentionDecision): unknown {
+    const obj: any = {};
+    if (message.version !== undefined) {
+      obj.version = Version.toJSON(message.version);
+    }
+    if (message.keep !== false) {
+      obj.keep = message.keep;
+    }
+    if (message.removed !== false) {
+      obj.removed = message.removed;
+    }
+    if (message.reasons?.length) {
+      obj.reasons = message.reasons;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetentionDecision>, I>>(base?: I): RetentionDecision {
+    return RetentionDecision.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetentionDecision>, I>>(object: I): RetentionDecision {
+    const message = createBaseRetentionDecision();
+    message.version = (object.version !== undefined && object.version !== null)
+      ? Version.fromPartial(object.version)
+      : undefined;
+    message.keep = object.keep ?? false;
+    message.removed = object.removed ?? false;
+    message.reasons = object.reasons?.map((e) => e) || [];
     return message;
   },
 };
@@ -1730,13 +3186,19 @@ export const GetJobRequest: MessageFns<GetJobRequest> = {
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
-  return { limit: 0 };
+  return { limit: 0, state: 0, type: "" };
 }
 
 export const ListJobsRequest: MessageFns<ListJobsRequest> = {
   encode(message: ListJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.limit !== 0) {
       writer.uint32(8).uint32(message.limit);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.type !== "") {
+      writer.uint32(26).string(message.type);
     }
     return writer;
   },
@@ -1762,6 +3224,22 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.limit = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1775,13 +3253,23 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
   },
 
   fromJSON(object: any): ListJobsRequest {
-    return { limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0 };
+    return {
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      state: isSet(object.state) ? jobStateFromJSON(object.state) : 0,
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+    };
   },
 
   toJSON(message: ListJobsRequest): unknown {
     const obj: any = {};
     if (message.limit !== 0) {
       obj.limit = Math.round(message.limit);
+    }
+    if (message.state !== 0) {
+      obj.state = jobStateToJSON(message.state);
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
     }
     return obj;
   },
@@ -1792,6 +3280,8 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListJobsRequest>, I>>(object: I): ListJobsRequest {
     const message = createBaseListJobsRequest();
     message.limit = object.limit ?? 0;
+    message.state = object.state ?? 0;
+    message.type = object.type ?? "";
     return message;
   },
 };
@@ -2364,7 +3854,7 @@ export const JobServiceService = {
     responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
     responseDeserialize: (value: Buffer): Job => Job.decode(value),
   },
-  /** The job now, then every change until it ends. */
+  /** The job now, then every change until it ends; no two messages in a row are the same. */
   watchJob: {
     path: "/blockvault.v1.JobService/WatchJob" as const,
     requestStream: false as const,
@@ -2399,7 +3889,7 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   /** Asks a queued or running job to stop; a backup stops between blocks and can be continued. */
   cancelJob: handleUnaryCall<CancelJobRequest, Job>;
-  /** The job now, then every change until it ends. */
+  /** The job now, then every change until it ends; no two messages in a row are the same. */
   watchJob: handleServerStreamingCall<GetJobRequest, Job>;
   /** Versions in the repository (as `blockvault ls`). */
   listVersions: handleUnaryCall<ListVersionsRequest, ListVersionsResponse>;
@@ -2464,7 +3954,7 @@ export interface JobServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Job) => void,
   ): ClientUnaryCall;
-  /** The job now, then every change until it ends. */
+  /** The job now, then every change until it ends; no two messages in a row are the same. */
   watchJob(request: GetJobRequest, options?: Partial<CallOptions>): ClientReadableStream<Job>;
   watchJob(request: GetJobRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<Job>;
   /** Versions in the repository (as `blockvault ls`). */

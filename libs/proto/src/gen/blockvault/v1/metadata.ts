@@ -80,7 +80,11 @@ export interface PutSettingRequest {
   json: string;
 }
 
-export interface BackupStats {
+/**
+ * A version's backup statistics (the job API's BackupStats, field for field; named apart because
+ * both files share the package).
+ */
+export interface VersionStats {
   bytesRead: number;
   blocksRead: number;
   bytesWritten: number;
@@ -107,7 +111,7 @@ export interface VersionRecord {
   tags: string[];
   /** Empty: none */
   expire: string;
-  stats?: BackupStats | undefined;
+  stats?: VersionStats | undefined;
 }
 
 export interface VersionRef {
@@ -129,7 +133,7 @@ export interface UpdateVersionRequest {
   /** Set: the new expiry, empty to clear it */
   expire?: string | undefined;
   stats?:
-    | BackupStats
+    | VersionStats
     | undefined;
   /** True: replace the tags with `tags` */
   setTags: boolean;
@@ -845,7 +849,7 @@ export const PutSettingRequest: MessageFns<PutSettingRequest> = {
   },
 };
 
-function createBaseBackupStats(): BackupStats {
+function createBaseVersionStats(): VersionStats {
   return {
     bytesRead: 0,
     blocksRead: 0,
@@ -861,8 +865,8 @@ function createBaseBackupStats(): BackupStats {
   };
 }
 
-export const BackupStats: MessageFns<BackupStats> = {
-  encode(message: BackupStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const VersionStats: MessageFns<VersionStats> = {
+  encode(message: VersionStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.bytesRead !== 0) {
       writer.uint32(8).uint64(message.bytesRead);
     }
@@ -899,7 +903,7 @@ export const BackupStats: MessageFns<BackupStats> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): BackupStats {
+  decode(input: BinaryReader | Uint8Array, length?: number): VersionStats {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -908,7 +912,7 @@ export const BackupStats: MessageFns<BackupStats> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseBackupStats();
+      const message = createBaseVersionStats();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1012,7 +1016,7 @@ export const BackupStats: MessageFns<BackupStats> = {
     }
   },
 
-  fromJSON(object: any): BackupStats {
+  fromJSON(object: any): VersionStats {
     return {
       bytesRead: isSet(object.bytesRead)
         ? globalThis.Number(object.bytesRead)
@@ -1072,7 +1076,7 @@ export const BackupStats: MessageFns<BackupStats> = {
     };
   },
 
-  toJSON(message: BackupStats): unknown {
+  toJSON(message: VersionStats): unknown {
     const obj: any = {};
     if (message.bytesRead !== 0) {
       obj.bytesRead = Math.round(message.bytesRead);
@@ -1110,11 +1114,11 @@ export const BackupStats: MessageFns<BackupStats> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BackupStats>, I>>(base?: I): BackupStats {
-    return BackupStats.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<VersionStats>, I>>(base?: I): VersionStats {
+    return VersionStats.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<BackupStats>, I>>(object: I): BackupStats {
-    const message = createBaseBackupStats();
+  fromPartial<I extends Exact<DeepPartial<VersionStats>, I>>(object: I): VersionStats {
+    const message = createBaseVersionStats();
     message.bytesRead = object.bytesRead ?? 0;
     message.blocksRead = object.blocksRead ?? 0;
     message.bytesWritten = object.bytesWritten ?? 0;
@@ -1179,7 +1183,7 @@ export const VersionRecord: MessageFns<VersionRecord> = {
       writer.uint32(82).string(message.expire);
     }
     if (message.stats !== undefined) {
-      BackupStats.encode(message.stats, writer.uint32(90).fork()).join();
+      VersionStats.encode(message.stats, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1282,7 +1286,7 @@ export const VersionRecord: MessageFns<VersionRecord> = {
               break;
             }
 
-            message.stats = BackupStats.decode(reader, reader.uint32());
+            message.stats = VersionStats.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -1319,7 +1323,7 @@ export const VersionRecord: MessageFns<VersionRecord> = {
         ? object.tags.map((e: any) => globalThis.String(e))
         : [],
       expire: isSet(object.expire) ? globalThis.String(object.expire) : "",
-      stats: isSet(object.stats) ? BackupStats.fromJSON(object.stats) : undefined,
+      stats: isSet(object.stats) ? VersionStats.fromJSON(object.stats) : undefined,
     };
   },
 
@@ -1356,7 +1360,7 @@ export const VersionRecord: MessageFns<VersionRecord> = {
       obj.expire = message.expire;
     }
     if (message.stats !== undefined) {
-      obj.stats = BackupStats.toJSON(message.stats);
+      obj.stats = VersionStats.toJSON(message.stats);
     }
     return obj;
   },
@@ -1377,7 +1381,7 @@ export const VersionRecord: MessageFns<VersionRecord> = {
     message.tags = object.tags?.map((e) => e) || [];
     message.expire = object.expire ?? "";
     message.stats = (object.stats !== undefined && object.stats !== null)
-      ? BackupStats.fromPartial(object.stats)
+      ? VersionStats.fromPartial(object.stats)
       : undefined;
     return message;
   },
@@ -1582,7 +1586,7 @@ export const UpdateVersionRequest: MessageFns<UpdateVersionRequest> = {
       writer.uint32(34).string(message.expire);
     }
     if (message.stats !== undefined) {
-      BackupStats.encode(message.stats, writer.uint32(42).fork()).join();
+      VersionStats.encode(message.stats, writer.uint32(42).fork()).join();
     }
     if (message.setTags !== false) {
       writer.uint32(48).bool(message.setTags);
@@ -1643,7 +1647,7 @@ export const UpdateVersionRequest: MessageFns<UpdateVersionRequest> = {
               break;
             }
 
-            message.stats = BackupStats.decode(reader, reader.uint32());
+            message.stats = VersionStats.decode(reader, reader.uint32());
             continue;
           }
           case 6: {
@@ -1680,7 +1684,7 @@ export const UpdateVersionRequest: MessageFns<UpdateVersionRequest> = {
       valid: isSet(object.valid) ? globalThis.Boolean(object.valid) : undefined,
       protected: isSet(object.protected) ? globalThis.Boolean(object.protected) : undefined,
       expire: isSet(object.expire) ? globalThis.String(object.expire) : undefined,
-      stats: isSet(object.stats) ? BackupStats.fromJSON(object.stats) : undefined,
+      stats: isSet(object.stats) ? VersionStats.fromJSON(object.stats) : undefined,
       setTags: isSet(object.setTags)
         ? globalThis.Boolean(object.setTags)
         : isSet(object.set_tags)
@@ -1705,7 +1709,7 @@ export const UpdateVersionRequest: MessageFns<UpdateVersionRequest> = {
       obj.expire = message.expire;
     }
     if (message.stats !== undefined) {
-      obj.stats = BackupStats.toJSON(message.stats);
+      obj.stats = VersionStats.toJSON(message.stats);
     }
     if (message.setTags !== false) {
       obj.setTags = message.setTags;
@@ -1726,7 +1730,7 @@ export const UpdateVersionRequest: MessageFns<UpdateVersionRequest> = {
     message.protected = object.protected ?? undefined;
     message.expire = object.expire ?? undefined;
     message.stats = (object.stats !== undefined && object.stats !== null)
-      ? BackupStats.fromPartial(object.stats)
+      ? VersionStats.fromPartial(object.stats)
       : undefined;
     message.setTags = object.setTags ?? false;
     message.tags = object.tags?.map((e) => e) || [];
