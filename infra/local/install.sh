@@ -2,9 +2,10 @@
 # Installs the real servers the integration tests and `npm run stack` use, when missing:
 #   nats-server, ferretdb and toxiproxy-server (built with Go from the module proxy) into $BLOCKVAULT_TOOLS,
 #   Ceph (mon, osd, mgr, radosgw, rbd) from Debian's packages; qemu-img, qemu-io and nbdinfo
-#   (Debian's qemu-utils and libnbd-bin), the NBD clients the export is tested with.
+#   (Debian's qemu-utils and libnbd-bin), the NBD clients the export is tested with; bash-completion
+#   and zsh, the shells `blockvault completion` is tested in.
 # Idempotent and quick when everything is there. Prints the tools directory on stdout.
-#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [ceph] [protoc] [qemu]     (default: all)
+#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [ceph] [protoc] [qemu] [shells]     (default: all)
 set -euo pipefail
 
 TOOLS="${BLOCKVAULT_TOOLS:-$HOME/.cache/blockvault/bin}"
@@ -16,7 +17,7 @@ log() { echo "install: $*" >&2; }
 
 want() { [ $# -eq 0 ] && return 0; for w in "${WANTED[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 WANTED=("$@")
-[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy ceph protoc qemu)
+[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy ceph protoc qemu shells)
 
 if want nats && ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
   log "nats-server $NATS_VERSION (go install)"
@@ -65,6 +66,13 @@ if want qemu && ! { command -v qemu-img && command -v qemu-io && command -v nbdi
   [ "$(id -u)" = 0 ] || { log "installing qemu-utils needs root (apt-get)"; exit 1; }
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends qemu-utils libnbd-bin >/dev/null
+fi
+
+if want shells && ! { command -v zsh && [ -f /usr/share/bash-completion/bash_completion ]; } >/dev/null 2>&1; then
+  log "bash-completion and zsh (Debian packages: the shells blockvault's completion scripts are tested in)"
+  [ "$(id -u)" = 0 ] || { log "installing zsh needs root (apt-get)"; exit 1; }
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends bash-completion zsh >/dev/null
 fi
 
 echo "$TOOLS"

@@ -158,7 +158,7 @@ describe('blockvault nbd with real clients', () => {
 
   it('a damaged blob fails reads of its range with EIO and is marked invalid; the rest of the export reads', async () => {
     const { nbd } = await serveNbd();
-    const shown = json<{ blocks: { id: number; uid: string | null }[] }>(await bv('--json', 'show', uid2));
+    const shown = json<{ blocks: { id: number; uid: string | null }[] }>(await bv('--json', 'show', uid2, '--blocks'));
     const victim = shown.blocks.find((b) => b.id === 7)!;
     await overwrite(`${home()}/blobs/${victim.uid!.slice(0, 2)}/${victim.uid!.slice(2, 4)}/${victim.uid}`, 100, Buffer.from('rot'));
     const url = `nbd://${nbd}/${uid2}`;
@@ -170,7 +170,7 @@ describe('blockvault nbd with real clients', () => {
       },
     );
     assert.deepEqual(await qemuRead(url, 6 * MIB, 64), img2.subarray(6 * MIB, 6 * MIB + 64), 'a sound block still reads');
-    const after = json<{ valid: boolean }>(await bv('--json', 'show', uid2));
+    const after = json<{ valid: boolean }>(await bv('--json', 'show', uid2, '--blocks'));
     assert.equal(after.valid, false, 'the version that uses the damaged blob is marked invalid');
   });
 });

@@ -57,7 +57,7 @@ it(
     const [version] = json<{ uid: string; valid: boolean }[]>(await cli([...home, 'ls', 'vm-full']));
     assert.ok(version, 'the interrupted version is listed');
     assert.equal(version.valid, false, 'and is not valid');
-    const shown = json<{ blocks: { uid: string | null }[] }>(await cli([...home, 'show', version.uid]));
+    const shown = json<{ blocks: { uid: string | null }[] }>(await cli([...home, 'show', version.uid, '--blocks']));
     const referenced = shown.blocks.flatMap((b) => (b.uid ? [b.uid] : []));
     const stored = new Set(await files());
     for (const uid of referenced) assert.ok(stored.has(uid), `committed block refers to blob ${uid}, which is in the store`);

@@ -450,7 +450,7 @@ function s3Client(): S3Client {
 
 /** The blob uids a version's blocks refer to (sparse blocks have none), as `show` names them. */
 async function blobsOf(uid: string): Promise<string[]> {
-  const shown = await beside('show', uid);
+  const shown = await beside('show', uid, '--blocks');
   assert.equal(shown.code, 0, shown.stderr);
   return (JSON.parse(shown.stdout) as { blocks: { uid: string | null }[] }).blocks.flatMap((b) => (b.uid ? [b.uid] : []));
 }

@@ -137,7 +137,7 @@ describe('services in separate processes', () => {
     const listed = JSON.parse((await run(['ls', 'small'])).stdout) as { uid: string }[];
     assert.equal(listed.length, 1);
     const uid = listed[0]!.uid;
-    const shown = await run(['show', uid]);
+    const shown = await run(['show', uid, '--blocks']);
     assert.equal(shown.code, 0, shown.stderr);
     assert.equal((JSON.parse(shown.stdout) as { blocks: unknown[] }).blocks.length, 9);
     assert.equal((await run(['protect', uid])).code, 0);

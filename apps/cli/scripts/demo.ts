@@ -25,6 +25,13 @@ function blockvault(...args: string[]): unknown {
   return JSON.parse(r.stdout);
 }
 
+/** The command's human output (the tables a user reads). */
+function human(...args: string[]): string {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`blockvault ${args.join(' ')} exited with ${r.status}`);
+  return r.stdout.trimEnd();
+}
+
 /** 40% random, 20% zero, 25% copies of earlier blocks, 15% half-zero blocks; a short last block. */
 async function makeImage(path: string): Promise<number> {
   const fh = await open(path, 'w');
@@ -123,7 +130,8 @@ async function main(): Promise<number> {
       console.log(`restored ${v.version.uid} -> ${out}: ${same ? 'identical to' : 'DIFFERENT FROM'} ${img}`);
       await rm(out);
     }
-    console.table({ full: v1.stats, incremental: v2.stats });
+    // What a user reads: the CLI's own tables (the versions, then what each backup read and stored).
+    for (const command of ['ls', 'stats']) console.log(`\n$ blockvault ${command}\n${human('--home', home, command)}`);
     console.log(ok ? 'demo OK: both versions restored byte for byte' : 'demo FAILED: a restore differs from its source');
     return ok ? 0 : 1;
   } finally {

@@ -28,7 +28,7 @@ describe('blockvault maintenance commands', () => {
     const uid = await backup('scrubbed');
     assert.equal(json<{ valid: boolean }>(await run('--json', 'scrub', uid)).valid, true);
     assert.equal(json<{ valid: boolean }>(await run('--json', 'deep-scrub', uid, '--source', dir.url('vm.img'))).valid, true);
-    const blocks = json<{ blocks: { uid: string | null }[] }>(await run('--json', 'show', uid)).blocks;
+    const blocks = json<{ blocks: { uid: string | null }[] }>(await run('--json', 'show', uid, '--blocks')).blocks;
     const blob = blocks[2]!.uid!;
     await overwrite(dir.file(`home/blobs/${blob.slice(0, 2)}/${blob.slice(2, 4)}/${blob}`), 999, Buffer.from('rot'));
     assert.equal((await run('scrub', uid)).code, 0, 'the size is right: a light scrub cannot see it');

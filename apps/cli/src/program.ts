@@ -1,4 +1,5 @@
 /** The `blockvault` command line: global options, then one file per command under commands/. */
+import tab from '@bomb.sh/tab/commander';
 import { Command } from 'commander';
 import { Cli, type Io } from './cli-context.ts';
 import { registerCommands } from './commands/index.ts';
@@ -21,5 +22,8 @@ export function buildProgram(io: Io): Command {
       `\nSources and targets are URLs: file:///abs/path (image file or block device), rbd://pool/image@snapshot (sources), rbd://pool/image (restore targets).\nStores: embedded under --home unless BLOCKVAULT_MONGO_URL and/or BLOCKVAULT_S3_* are set (every variable: README, "Configuration and stores").\n\n${EXIT_CODE_HELP}`,
     );
   registerCommands(program, new Cli(io));
+  // `blockvault completion bash|zsh|fish|powershell` prints a script that asks the hidden
+  // `blockvault complete -- WORDS` for the words that fit, from this command tree (after every command is registered).
+  tab(program, { completionCommandName: 'completion' });
   return program;
 }

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { ErrorCode, InvalidArgumentError, UnavailableError } from '@blockvault/core';
+import { ErrorCode, InvalidArgumentError, matchVersion, UnavailableError } from '@blockvault/core';
 import { channelCredentials, clientOptions, codeOfStatus, readable, type ClientSecurity } from '@blockvault/grpc-edge';
 import { JobServiceClient, JobState, type Job, type ListVersionsResponse, type SubmitJobRequest } from '@blockvault/proto';
 import { exitCodeForCode } from './exit-codes.ts';
@@ -25,7 +25,8 @@ class RemoteJobError extends Error {
         ? job.error
         : job.state === JobState.JOB_STATE_CANCELLED
           ? `job ${job.id} was cancelled`
-          : `job ${job.id} failed: ${job.error}`,
+          : // The embedded mode's words, then which job: one message in both modes.
+            `${job.error} (job ${job.id})`,
     );
     this.code = job.errorCode || ErrorCode.Internal;
   }
@@ -196,6 +197,11 @@ export class Remote {
   /** The newest `limit` jobs, only those in `state` and of `type` when given. */
   async listJobs(limit: number, state: JobState = JobState.JOB_STATE_UNSPECIFIED, type = ''): Promise<Job[]> {
     return (await this.#call(this.#client.listJobs, { limit, state, type })).jobs;
+  }
+
+  /** The full uid of the version `ref` names (its uid or a unique prefix, as tables show them). */
+  async versionUid(ref: string): Promise<string> {
+    return matchVersion((await this.listVersions(undefined, undefined)).versions, ref).uid;
   }
 
   async listVersions(name: string | undefined, tag: string | undefined): Promise<ListVersionsResponse> {

@@ -1,4 +1,5 @@
 /** Blockvault's domain model: repositories, versions, blocks and per-backup statistics. */
+import { InvalidArgumentError, VersionNotFoundError } from './errors.ts';
 
 export const HASH_ALGORITHMS = ['blake3', 'sha256', 'sha512'] as const;
 export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
@@ -120,4 +121,23 @@ export function blockCount(sizeBytes: number, blockSize: number): number {
 
 export function blockLength(id: number, sizeBytes: number, blockSize: number): number {
   return Math.min(blockSize, sizeBytes - id * blockSize);
+}
+
+/** Shortest uid prefix that `matchVersion` takes. */
+export const MIN_UID_PREFIX = 4;
+
+/**
+ * The version whose uid is `ref` or begins with it (at least MIN_UID_PREFIX characters), as
+ * git, docker and restic take short ids. @throws VersionNotFoundError, InvalidArgumentError
+ */
+export function matchVersion<V extends { readonly uid: string }>(versions: readonly V[], ref: string): V {
+  const exact = versions.find((v) => v.uid === ref);
+  if (exact) return exact;
+  const matches = ref.length >= MIN_UID_PREFIX ? versions.filter((v) => v.uid.startsWith(ref)) : [];
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) throw new VersionNotFoundError(ref);
+  const shown = matches.slice(0, 3).map((v) => v.uid);
+  throw new InvalidArgumentError(
+    `version ${ref} is ambiguous: ${matches.length} versions begin with it (${shown.join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the uid`,
+  );
 }

@@ -7,8 +7,8 @@ import { isDue, slaBreaches, validateSchedule, type Schedule } from './schedules
 import { batchScrub, scrub, type BatchScrubOptions, type ScrubOptions, type ScrubResult } from './scrub.ts';
 import { digestAt, isSparseDigest, SegmentLayout } from './block-map.ts';
 import type { EngineContext } from './context.ts';
-import { ConflictError, InvalidArgumentError, InvalidVersionStateError, ProtectedVersionError } from './errors.ts';
-import { blockLength, type BlockInfo, type Version } from './model.ts';
+import { ConflictError, InvalidArgumentError, InvalidVersionStateError, ProtectedVersionError, VersionNotFoundError } from './errors.ts';
+import { blockLength, matchVersion, type BlockInfo, type Version } from './model.ts';
 import type { VersionFilter } from './ports.ts';
 import { restore, type RestoreRequest, type RestoreResult } from './restore.ts';
 import { isValidTag } from './tags.ts';
@@ -186,6 +186,16 @@ export class Repository {
 
   getVersion(uid: string): Promise<Version> {
     return this.ctx.metadata.getVersion(uid);
+  }
+
+  /** A version by its uid or a unique prefix of it (as tables show uids). @throws VersionNotFoundError, InvalidArgumentError when ambiguous */
+  async findVersion(ref: string): Promise<Version> {
+    try {
+      return await this.ctx.metadata.getVersion(ref);
+    } catch (err) {
+      if (!(err instanceof VersionNotFoundError)) throw err;
+    }
+    return matchVersion(await this.ctx.metadata.listVersions(), ref);
   }
 
   async blocks(uid: string): Promise<BlockInfo[]> {

@@ -20,13 +20,13 @@ export function register(program: Command, cli: Cli): void {
     )
     .option('--from <uid>', 'base version: blocks the hints leave untouched are taken from it')
     .option('--continue <uid>', 'continue an interrupted (invalid) version from the same source')
-    .option('--tag <tag>', 'tag the version (repeatable; default: automatic b_daily/b_weekly/b_monthly)', collect, [])
+    .option('--tag <tag>', 'tag the version (repeatable; without it: automatic b_daily/b_weekly/b_monthly)', collect)
     .option('--expire <date>', 'expiry date (ISO 8601)')
     .action(
       async (
         source: string,
         name: string,
-        opts: { snapshot?: string; hints?: string; from?: string; continue?: string; tag: string[]; expire?: string },
+        opts: { snapshot?: string; hints?: string; from?: string; continue?: string; tag?: string[]; expire?: string },
         cmd: Command,
       ) => {
         const hints = opts.hints ? parseHints(await readHints(opts.hints), opts.hints) : undefined;
@@ -34,14 +34,15 @@ export function register(program: Command, cli: Cli): void {
         await cli.localOrJob(
           cmd,
           async (remote, remoteG) => {
+            const continueUid = opts.continue && (await remote.versionUid(opts.continue));
             const backup = {
-              ...(opts.continue ? { continueUid: opts.continue } : {}),
+              ...(continueUid ? { continueUid } : {}),
               source,
               name,
               snapshotName: opts.snapshot ?? rbdSnapshot(source),
               hintsJson: hints ? JSON.stringify(hints) : '',
-              fromUid: opts.from ?? '',
-              tags: opts.tag,
+              fromUid: opts.from ? await remote.versionUid(opts.from) : '',
+              tags: opts.tag ?? [],
               expire: expire?.toISOString() ?? '',
             };
             const result = (await remote.run({ requestId: '', backup }, 'backup')) as { version: { uid: string }; stats: BackupStats };
@@ -55,9 +56,9 @@ export function register(program: Command, cli: Cli): void {
                 name,
                 snapshotName: opts.snapshot ?? rbdSnapshot(source),
                 hints,
-                fromUid: opts.from,
-                continueUid: opts.continue,
-                tags: opts.tag,
+                fromUid: opts.from && (await repo.findVersion(opts.from)).uid,
+                continueUid: opts.continue && (await repo.findVersion(opts.continue)).uid,
+                tags: opts.tag ?? [],
                 expire,
                 onProgress: bar.listener,
               })

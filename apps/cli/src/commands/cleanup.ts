@@ -1,8 +1,8 @@
 /** `cleanup`: delete blobs no version references. */
 import type { Command } from 'commander';
-import { DEFAULT_GRACE_SECONDS } from '@blockvault/core';
+import { DEFAULT_GRACE_SECONDS, type CleanupResult } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
-import { bytes } from '../format.ts';
+import { cleanupText } from '../format.ts';
 import { parseSeconds } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -19,16 +19,11 @@ export function register(program: Command, cli: Cli): void {
         async (remote, remoteG) => {
           const cleanup = { graceSeconds: opts.grace, full: opts.full ?? false, prefix: opts.prefix, dryRun: opts.dryRun ?? false };
           const r = await remote.run({ requestId: '', cleanup }, 'cleanup');
-          cli.print(remoteG, r, () => JSON.stringify(r));
+          cli.print(remoteG, r, () => cleanupText(r as CleanupResult));
         },
         async (repo, g) => {
           const r = await repo.cleanup({ graceSeconds: opts.grace, full: opts.full, prefix: opts.prefix, dryRun: opts.dryRun });
-          cli.print(
-            g,
-            { ...r, cutoff: r.cutoff.toISOString() },
-            () =>
-              `${r.dryRun ? 'would delete' : 'deleted'} ${r.blobsDeleted} blobs (${bytes(r.bytesDeleted)}), ${r.orphansDeleted} superseded copies, ${r.strayObjectsDeleted} stray objects, ${r.segmentsDeleted} segments; ${r.spared} spared (in use by running backups)`,
-          );
+          cli.print(g, { ...r, cutoff: r.cutoff.toISOString() }, () => cleanupText(r));
         },
       );
     });

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { checkTimeZone, parseRetentionRules } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
-import { versionJson } from '../format.ts';
+import { enforceText, versionJson } from '../format.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -20,20 +20,14 @@ export function register(program: Command, cli: Cli): void {
         async (remote, remoteG) => {
           const enforce = { rules: rulesText, name: name ?? '', dryRun: opts.dryRun ?? false, timeZone };
           const r = await remote.run({ requestId: '', enforce }, 'enforce');
-          cli.print(remoteG, r, () => JSON.stringify(r, null, 2));
+          cli.print(remoteG, r, () => enforceText(r as Parameters<typeof enforceText>[0], opts.dryRun ?? false));
         },
         async (repo, g) => {
           const decisions = await repo.enforce(rules, { name, dryRun: opts.dryRun, timeZone });
           cli.print(
             g,
             decisions.map((d) => ({ version: versionJson(d.version), keep: d.keep, removed: d.removed, reasons: d.reasons })),
-            () =>
-              decisions
-                .map(
-                  (d) =>
-                    `${d.keep ? 'keep  ' : opts.dryRun ? 'would remove' : d.removed ? 'removed' : 'kept  '} ${d.version.name} ${d.version.uid} ${d.version.date.toISOString()}${d.reasons.length ? ` (${d.reasons.join('; ')})` : ''}`,
-                )
-                .join('\n') || 'no versions',
+            () => enforceText(decisions, opts.dryRun ?? false),
           );
         },
       );

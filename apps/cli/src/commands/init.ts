@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '@blockvault/core';
 import { openRepository } from '@blockvault/platform';
 import { configOf, type Cli, type GlobalOptions } from '../cli-context.ts';
+import { bytes } from '../format.ts';
 import { parsePositiveInt } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -23,6 +24,6 @@ export function register(program: Command, cli: Cli): void {
       });
       const repo = embedded.repository.ctx.config;
       await embedded.close();
-      cli.print(g, { home, ...repo }, () => `repository ${home}: hash ${repo.hash}, block size ${repo.blockSize}`);
+      cli.print(g, { home, ...repo }, () => `repository ${home}: hash ${repo.hash}, block size ${bytes(repo.blockSize)}`);
     });
 }

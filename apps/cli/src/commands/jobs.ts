@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { InvalidArgumentError } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { withRemote, type Cli } from '../cli-context.ts';
+import { jobsTable } from '../format.ts';
 import { parseCount } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -19,14 +20,7 @@ export function register(program: Command, cli: Cli): void {
       const jobs = (
         await withRemote(cli, g, (r) => r.listJobs(opts.limit, state ? (Number(state) as JobState) : undefined, opts.type))
       ).map(jobJson);
-      cli.print(g, jobs, () =>
-        jobs
-          .map(
-            (j) =>
-              `${j.id}  ${j.type.padEnd(7)} ${j.state.padEnd(9)} ${j.submitted}${j.versionUid ? `  version ${j.versionUid}` : ''}${j.error ? `  ${j.error}` : ''}`,
-          )
-          .join('\n'),
-      );
+      cli.print(g, jobs, () => jobsTable(jobs));
     });
 
   program

@@ -20,8 +20,8 @@ export function parsePositiveInt(value: string): number {
   return Number(value);
 }
 
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function parsePercent(value: string): number {
@@ -46,3 +46,6 @@ export function parseHostPort(value: string): { host: string; port: number } {
   if (!m || Number(m[2]) > 65535) throw new CommanderArgumentError('expected host:port, e.g. 127.0.0.1:10809');
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
+
+/** The help text of a version argument: every command takes a unique prefix of the uid. */
+export const UID_ARGUMENT = 'version uid, or a unique prefix of it (at least 4 characters, as `ls` shows)';

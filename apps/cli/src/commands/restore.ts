@@ -3,15 +3,15 @@ import type { Command } from 'commander';
 import { DamagedBlocksError, type Repository } from '@blockvault/core';
 import { openVersionFromBlobStore } from '@blockvault/platform';
 import { configOf, type Cli, type GlobalOptions } from '../cli-context.ts';
-import { restoreJson } from '../format.ts';
+import { blocks, bytes, duration, rate, restoreJson } from '../format.ts';
 import { progressBar } from '../progress.ts';
-import { parseBlockId } from './parse.ts';
+import { parseBlockId, UID_ARGUMENT } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
     .command('restore')
     .description('restore version UID to TARGET (a URL); every block is verified')
-    .argument('<uid>', 'version uid')
+    .argument('<uid>', `${UID_ARGUMENT}; the full uid with --without-metadata`)
     .argument('<target>', 'target URL, e.g. file:///tmp/vm1.img')
     .option('--sparse', 'leave holes for sparse blocks instead of writing zeros')
     .option('--force', 'overwrite an existing target')
@@ -19,7 +19,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--without-metadata', 'restore from the blob store alone (the metadata copy stored with the version)')
     .action(
       async (
-        uid: string,
+        ref: string,
         target: string,
         opts: { sparse?: boolean; force?: boolean; continueFrom?: number; withoutMetadata?: boolean },
         cmd: Command,
@@ -27,35 +27,41 @@ export function register(program: Command, cli: Cli): void {
         const report = (
           g: GlobalOptions,
           json: unknown,
-          result: { blocksRestored: number; durationSeconds: number; damagedBlocks: number[] },
+          uid: string,
+          result: { blocksRestored: number; bytesRestored: number; durationSeconds: number; damagedBlocks: number[] },
         ): void => {
           cli.print(
             g,
             json,
-            () => `restored version ${uid} to ${target}: ${result.blocksRestored} blocks in ${result.durationSeconds.toFixed(2)} s`,
+            () =>
+              `restored version ${uid} to ${target}: ${blocks(result.blocksRestored)} (${bytes(result.bytesRestored)}) in ${duration(result.durationSeconds)} (${rate(result.bytesRestored, result.durationSeconds)})`,
           );
           if (result.damagedBlocks.length > 0)
             throw new DamagedBlocksError(`restore of ${uid} completed with errors`, result.damagedBlocks);
         };
         const local = async (repo: Repository, g: GlobalOptions): Promise<void> => {
+          // The blob store alone lists no versions: there the uid is taken whole.
+          const uid = opts.withoutMetadata ? ref : (await repo.findVersion(ref)).uid;
           const bar = progressBar('restore');
           const result = await repo
             .restore({ uid, target, sparse: opts.sparse, force: opts.force, continueFrom: opts.continueFrom, onProgress: bar.listener })
             .finally(bar.stop);
-          report(g, restoreJson(result, target), result);
+          report(g, restoreJson(result, target), uid, result);
         };
         // From the blob store alone: always here, never as a job (the deployment's metadata is what is missing).
         if (opts.withoutMetadata) return withDetached(cmd, local);
         await cli.localOrJob(
           cmd,
           async (remote, g) => {
+            const uid = await remote.versionUid(ref);
             const restore = { uid, target, sparse: opts.sparse ?? false, force: opts.force ?? false, continueFrom: opts.continueFrom ?? 0 };
             const result = (await remote.run({ requestId: '', restore }, 'restore')) as {
               blocksRestored: number;
+              bytesRestored: number;
               durationSeconds: number;
               damagedBlocks: number[];
             };
-            report(g, result, result);
+            report(g, result, uid, result);
           },
           local,
         );

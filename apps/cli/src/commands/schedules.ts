@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { parseDuration, parseRetentionRules } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { period, schedulesTable } from '../format.ts';
 import { parseCount } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -36,12 +37,17 @@ export function register(program: Command, cli: Cli): void {
         };
         await cli.withRepo(c, async (repo, g) => {
           const all = await repo.setSchedule(s);
-          cli.print(g, all, () => `schedule ${scheduler} for ${name}: every ${s.intervalSeconds} s, keep ${s.keep}, sla ${s.slaSeconds} s`);
+          cli.print(
+            g,
+            all,
+            () => `schedule ${scheduler} for ${name}: every ${period(s.intervalSeconds)}, keep ${s.keep}, sla ${period(s.slaSeconds)}`,
+          );
         });
       },
     );
   schedule
     .command('rm')
+    .description('remove a schedule (its versions stay)')
     .argument('<name>', 'volume')
     .argument('<scheduler>', 'scheduler tag')
     .action(async (name: string, scheduler: string, _opts: unknown, c: Command) => {
@@ -50,18 +56,15 @@ export function register(program: Command, cli: Cli): void {
         cli.print(g, all, () => `removed schedule ${scheduler} for ${name}`);
       });
     });
-  schedule.command('ls').action(async (_opts: unknown, c: Command) => {
-    await cli.withRepo(c, async (repo, g) => {
-      const all = await repo.schedules();
-      cli.print(
-        g,
-        all,
-        () =>
-          all.map((s) => `${s.name} ${s.scheduler}: every ${s.intervalSeconds} s, keep ${s.keep}, sla ${s.slaSeconds} s`).join('\n') ||
-          'no schedules',
-      );
+  schedule
+    .command('ls')
+    .description('list the schedules')
+    .action(async (_opts: unknown, c: Command) => {
+      await cli.withRepo(c, async (repo, g) => {
+        const all = await repo.schedules();
+        cli.print(g, all, () => schedulesTable(all));
+      });
     });
-  });
 
   program
     .command('due')

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { DamagedBlocksError, IntegrityError, InvalidVersionStateError, type ScrubResult } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
-import { bytes } from '../format.ts';
-import { parsePercent } from './parse.ts';
+import { scrubText } from '../format.ts';
+import { parsePercent, UID_ARGUMENT } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
   for (const deep of [false, true]) {
@@ -15,13 +15,14 @@ export function register(program: Command, cli: Cli): void {
           ? 're-read and re-hash the blocks of a version (and compare them with --source)'
           : 'check that the blobs of a version exist with the right size',
       )
-      .argument('<uid>', 'version uid')
+      .argument('<uid>', UID_ARGUMENT)
       .option('--percent <p>', 'check a random P% of the blocks', parsePercent, 100);
     if (deep) cmd.option('--source <url>', 'also compare with this source; a mismatch fails the scrub but marks nothing');
-    cmd.action(async (uid: string, opts: { percent: number; source?: string }, c: Command) => {
+    cmd.action(async (ref: string, opts: { percent: number; source?: string }, c: Command) => {
       await cli.localOrJob(
         c,
         async (remote, remoteG) => {
+          const uid = await remote.versionUid(ref);
           const r = (await remote.run(
             { requestId: '', scrub: { uid, deep, percent: opts.percent, source: opts.source ?? '' } },
             name,
@@ -30,7 +31,7 @@ export function register(program: Command, cli: Cli): void {
           failOnDamage([r]);
         },
         async (repo, g) => {
-          const r = await repo.scrub(uid, { percent: opts.percent, deep, source: opts.source });
+          const r = await repo.scrub((await repo.findVersion(ref)).uid, { percent: opts.percent, deep, source: opts.source });
           cli.print(g, r, () => scrubText(r));
           failOnDamage([r]);
         },
@@ -51,12 +52,6 @@ export function register(program: Command, cli: Cli): void {
         });
       });
   }
-}
-
-function scrubText(r: ScrubResult): string {
-  const state = r.incomplete ? 'INCOMPLETE' : r.damagedBlocks.length > 0 ? `DAMAGED blocks ${r.damagedBlocks.join(', ')}` : 'ok';
-  const source = r.sourceMismatches.length > 0 ? `; differs from the source at blocks ${r.sourceMismatches.join(', ')}` : '';
-  return `${r.deep ? 'deep-scrub' : 'scrub'} ${r.uid}: ${r.blocksChecked} blocks (${bytes(r.bytesChecked)}) checked: ${state}${source}; valid: ${r.valid ? 'yes' : 'no'}`;
 }
 
 /**

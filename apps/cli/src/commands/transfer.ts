@@ -6,16 +6,17 @@ import { openForRecovery } from '@blockvault/platform';
 import { configOf, type Cli } from '../cli-context.ts';
 import { versionJson } from '../format.ts';
 import { readInput } from '../input.ts';
+import { UID_ARGUMENT } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
     .command('export')
     .description("write a version's metadata as a self-describing document (FILE or - for stdout)")
-    .argument('<uid>', 'version uid')
+    .argument('<uid>', UID_ARGUMENT)
     .argument('<file>', 'output file, or - for stdout')
-    .action(async (uid: string, file: string, _opts: unknown, c: Command) => {
+    .action(async (ref: string, file: string, _opts: unknown, c: Command) => {
       await cli.withRepo(c, async (repo) => {
-        const text = JSON.stringify(await repo.exportVersion(uid));
+        const text = JSON.stringify(await repo.exportVersion((await repo.findVersion(ref)).uid));
         if (file === '-') cli.io.out(text);
         else
           await writeFile(file, text, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {

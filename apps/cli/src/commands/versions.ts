@@ -1,7 +1,8 @@
 /** Inspecting versions: `ls`, `show`, `stats`, `du`. */
 import type { Command } from 'commander';
 import type { Cli } from '../cli-context.ts';
-import { blocksTable, duTable, statsTable, versionJson, versionsTable } from '../format.ts';
+import { UID_ARGUMENT } from './parse.ts';
+import { blockSummary, duTable, showText, statsTable, versionJson, versionsTable } from '../format.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -18,7 +19,10 @@ export function register(program: Command, cli: Cli): void {
           const { versions } = await remote.listVersions(name, opts.tag);
           const list = versions.map((v) => ({ ...v, expire: v.expire || null }));
           cli.print(remoteG, list, () =>
-            versionsTable(list.map((v) => ({ ...v, date: new Date(v.date), expire: v.expire ? new Date(v.expire) : null, stats: null }))),
+            versionsTable(
+              list.map((v) => ({ ...v, date: new Date(v.date), expire: v.expire ? new Date(v.expire) : null, stats: null })),
+              false,
+            ),
           );
         },
         async (repo, g) => {
@@ -30,28 +34,33 @@ export function register(program: Command, cli: Cli): void {
 
   program
     .command('show')
-    .description('show a version and its blocks')
-    .argument('<uid>', 'version uid')
-    .action(async (uid: string, _opts: unknown, cmd: Command) => {
+    .description('show a version: its fields and its blocks by state (unique, deduplicated, sparse, invalid)')
+    .argument('<uid>', UID_ARGUMENT)
+    .option('--blocks', 'also list every block (with --json: the blocks array)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  blockvault show 3f2a9c1e\n  blockvault show 3f2a9c1e --blocks\n  blockvault --json show 3f2a9c1e --blocks',
+    )
+    .action(async (ref: string, opts: { blocks?: boolean }, cmd: Command) => {
       await cli.withRepo(cmd, async (repo, g) => {
-        const version = await repo.getVersion(uid);
-        const blocks = await repo.blocks(uid);
+        const version = await repo.findVersion(ref);
+        const list = await repo.blocks(version.uid);
+        const summary = blockSummary(version, list);
         // Blocks come from recorded segments: fewer than the version's size means its backup did not finish.
-        const complete = blocks.length === version.size;
-        const note = complete
-          ? ''
-          : `\nINCOMPLETE: ${blocks.length} of ${version.size} blocks recorded; its backup did not finish (blockvault backup SOURCE ${version.name} --continue ${uid})`;
-        cli.print(g, { ...versionJson(version), complete, blocks }, () => `${versionsTable([version])}\n${blocksTable(blocks)}${note}`);
+        const complete = summary.unrecorded.blocks === 0;
+        cli.print(g, { ...versionJson(version), complete, summary, ...(opts.blocks ? { blocks: list } : {}) }, () =>
+          showText(version, summary, opts.blocks ? list : undefined),
+        );
       });
     });
 
   program
     .command('stats')
     .description('backup statistics per version')
-    .argument('[uid]', 'one version')
-    .action(async (uid: string | undefined, _opts: unknown, cmd: Command) => {
+    .argument('[uid]', 'one version (its uid or a unique prefix)')
+    .action(async (ref: string | undefined, _opts: unknown, cmd: Command) => {
       await cli.withRepo(cmd, async (repo, g) => {
-        const versions = uid ? [await repo.getVersion(uid)] : await repo.ls();
+        const versions = ref ? [await repo.findVersion(ref)] : await repo.ls();
         const rows = versions.flatMap((version) => (version.stats ? [{ version, stats: version.stats }] : []));
         cli.print(
           g,
@@ -64,10 +73,10 @@ export function register(program: Command, cli: Cli): void {
   program
     .command('du')
     .description('space used per version: real, sparse, dedup, unique, shared and exclusive bytes')
-    .argument('[uid]', 'one version')
-    .action(async (uid: string | undefined, _opts: unknown, cmd: Command) => {
+    .argument('[uid]', 'one version (its uid or a unique prefix)')
+    .action(async (ref: string | undefined, _opts: unknown, cmd: Command) => {
       await cli.withRepo(cmd, async (repo, g) => {
-        const rows = await repo.du(uid);
+        const rows = await repo.du(ref ? (await repo.findVersion(ref)).uid : undefined);
         cli.print(g, rows, () => duTable(rows));
       });
     });

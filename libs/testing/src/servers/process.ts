@@ -29,8 +29,17 @@ export function installCeph(): void {
 
 /** qemu-img, qemu-io and nbdinfo (the NBD clients the export is tested with), installed when missing. */
 export function installQemu(): void {
-  const r = spawnSync(join(REPO, 'infra/local/install.sh'), ['qemu'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error('infra/local/install.sh qemu failed');
+  install('qemu');
+}
+
+/** bash with bash-completion, and zsh: the shells `blockvault completion` is tested in. */
+export function installShells(): void {
+  install('shells');
+}
+
+function install(component: string): void {
+  const r = spawnSync(join(REPO, 'infra/local/install.sh'), [component], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`infra/local/install.sh ${component} failed`);
 }
 
 export function freePort(): Promise<number> {
