@@ -49,9 +49,13 @@ export function shortUid(uid: string): string {
   return uid.slice(0, 8);
 }
 
-/** `count` blocks, singular when one. */
-export function blocks(count: number): string {
-  return `${count} block${count === 1 ? '' : 's'}`;
+/** `1 block`, `2 blocks`: a count and its noun, singular when one. */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+export function blocks(n: number): string {
+  return count(n, 'block');
 }
 
 /**
@@ -131,7 +135,7 @@ export function versionsTable(versions: readonly Version[], statsKnown = true): 
 function summaryLine(versions: readonly Version[]): string {
   const invalid = versions.filter((v) => !v.valid).length;
   const total = versions.reduce((a, v) => a + v.sizeBytes, 0);
-  return `${versions.length} version${versions.length === 1 ? '' : 's'} of ${bytes(total)}${invalid ? `, ${invalid} not valid` : ''}`;
+  return `${count(versions.length, 'version')} of ${bytes(total)}${invalid ? `, ${invalid} not valid` : ''}`;
 }
 
 /** A backup's statistics in one line. */
@@ -240,7 +244,7 @@ export function blocksTable(list: readonly BlockInfo[]): string {
 export function duTable(rows: readonly DiskUsage[]): string {
   if (rows.length === 0) return 'no versions';
   return `${table(
-    ['uid', 'name', 'size', 'state', 'real', 'sparse', 'dedup', 'unique', 'exclusive'],
+    ['uid', 'name', 'size', 'state', 'real', 'sparse', 'dedup', 'unique', 'shared', 'exclusive'],
     rows.map((r) => [
       shortUid(r.uid),
       r.name,
@@ -250,10 +254,11 @@ export function duTable(rows: readonly DiskUsage[]): string {
       bytes(r.sparseBytes),
       bytes(r.dedupBytes),
       bytes(r.uniqueBytes),
+      bytes(r.sharedBytes),
       bytes(r.exclusiveBytes),
     ]),
     3,
-  )}\n(real: non-sparse bytes; unique: distinct blobs referenced; exclusive: freed by removing the version alone)`;
+  )}\nreal: not sparse; unique: distinct blobs it references; shared: of those, also referenced elsewhere;\nexclusive: what removing this version alone (and a cleanup) would free`;
 }
 
 export function scrubText(r: ScrubResult): string {
@@ -278,7 +283,8 @@ export function cleanupText(
     'dryRun' | 'blobsDeleted' | 'bytesDeleted' | 'orphansDeleted' | 'strayObjectsDeleted' | 'segmentsDeleted' | 'spared'
   >,
 ): string {
-  return `${r.dryRun ? 'would delete' : 'deleted'} ${r.blobsDeleted} blobs (${bytes(r.bytesDeleted)}), ${r.orphansDeleted} superseded copies, ${r.strayObjectsDeleted} stray objects, ${r.segmentsDeleted} segments; ${r.spared} spared (in use by running backups)`;
+  const copies = `${r.orphansDeleted} superseded ${r.orphansDeleted === 1 ? 'copy' : 'copies'}`;
+  return `${r.dryRun ? 'would delete' : 'deleted'} ${count(r.blobsDeleted, 'blob')} (${bytes(r.bytesDeleted)}), ${copies}, ${count(r.strayObjectsDeleted, 'stray object')}, ${count(r.segmentsDeleted, 'segment')}; ${r.spared} spared (in use by running backups)`;
 }
 
 /** What `enforce` decided, one version a line. */

@@ -5,6 +5,7 @@ import type { Cli } from '../cli-context.ts';
 import { statsText, versionJson } from '../format.ts';
 import { readInput } from '../input.ts';
 import { progressBar } from '../progress.ts';
+import { examplesText } from './examples.ts';
 import { collect, parseDate } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -22,6 +23,18 @@ export function register(program: Command, cli: Cli): void {
     .option('--continue <uid>', 'continue an interrupted (invalid) version from the same source')
     .option('--tag <tag>', 'tag the version (repeatable; without it: automatic b_daily/b_weekly/b_monthly)', collect)
     .option('--expire <date>', 'expiry date (ISO 8601)')
+    .addHelpText(
+      'after',
+      examplesText(
+        ['blockvault backup file:///var/lib/images/vm1.img vm1', 'back up an image file (or a block device: file:///dev/vg0/vm1)'],
+        [
+          'blockvault backup rbd://rbd/vm1@nightly-2 vm1 --from 3f2a9c1e',
+          'back up an RBD snapshot, reading only what changed since version 3f2a9c1e',
+        ],
+        ['blockvault backup file:///var/lib/images/vm1.img vm1 --continue 7b0e44d2', 'finish a backup that was interrupted'],
+        ['blockvault --server scheduler:7070 backup file:///images/vm1.img vm1', "run it as a job on a deployment's workers"],
+      ),
+    )
     .action(
       async (
         source: string,

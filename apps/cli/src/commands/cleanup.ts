@@ -4,6 +4,7 @@ import { DEFAULT_GRACE_SECONDS, type CleanupResult } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
 import { cleanupText } from '../format.ts';
 import { parseSeconds } from './parse.ts';
+import { examplesText } from './examples.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -13,6 +14,14 @@ export function register(program: Command, cli: Cli): void {
     .option('--full', 'also compare every object in the blob store with the metadata')
     .option('--prefix <p>', 'with --full: only objects whose key starts with this', '')
     .option('--dry-run', 'report what would be deleted')
+    .addHelpText(
+      'after',
+      examplesText(
+        ['blockvault cleanup --dry-run', 'what cleanup would delete now'],
+        ['blockvault cleanup', 'delete blobs unreferenced for an hour (safe while backups run)'],
+        ['blockvault cleanup --full', 'also delete objects in the blob store that no metadata knows'],
+      ),
+    )
     .action(async (opts: { grace: number; full?: boolean; prefix: string; dryRun?: boolean }, c: Command) => {
       await cli.localOrJob(
         c,

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { checkTimeZone, parseRetentionRules } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
 import { enforceText, versionJson } from '../format.ts';
+import { examplesText } from './examples.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -12,6 +13,13 @@ export function register(program: Command, cli: Cli): void {
     .argument('[name]', 'only this volume')
     .option('--dry-run', 'print what would be removed; remove nothing')
     .option('--time-zone <tz>', 'IANA time zone of the calendar periods', 'UTC')
+    .addHelpText(
+      'after',
+      examplesText(
+        ['blockvault enforce latest3,days7,weeks4,months12 --dry-run', 'what these rules would remove'],
+        ['blockvault enforce latest3,days7 vm1 --time-zone Europe/Berlin', "apply them to vm1, days counted in Berlin's calendar"],
+      ),
+    )
     .action(async (rulesText: string, name: string | undefined, opts: { dryRun?: boolean; timeZone: string }, c: Command) => {
       const rules = parseRetentionRules(rulesText);
       const timeZone = checkTimeZone(opts.timeZone);

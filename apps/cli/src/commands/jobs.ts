@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '@blockvault/core';
 import { JobState, type Job } from '@blockvault/proto';
 import { withRemote, type Cli } from '../cli-context.ts';
 import { jobsTable } from '../format.ts';
+import { examplesText } from './examples.ts';
 import { parseCount } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -13,6 +14,13 @@ export function register(program: Command, cli: Cli): void {
     .option('--limit <n>', 'how many', parseCount, 20)
     .addOption(new Option('--state <state>', 'only jobs in this state').choices(Object.values(STATE_NAMES)))
     .addOption(new Option('--type <type>', 'only jobs of this type').choices(JOB_TYPES))
+    .addHelpText(
+      'after',
+      examplesText(
+        ['blockvault --server scheduler:7070 jobs --state running', 'what the workers are doing now'],
+        ['blockvault --server scheduler:7070 jobs --state failed --type backup', 'backups that failed'],
+      ),
+    )
     .action(async (opts: { limit: number; state?: string; type?: string }, c: Command) => {
       const g = cli.globals(c);
       if (!g.server) throw new InvalidArgumentError('jobs lists the jobs of a deployment: give --server HOST:PORT');

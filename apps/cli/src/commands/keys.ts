@@ -1,6 +1,7 @@
 /** Secrets: `key new`, `rekey`, `token new`. */
 import type { Command } from 'commander';
 import type { Cli } from '../cli-context.ts';
+import { count } from '../format.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -14,7 +15,8 @@ export function register(program: Command, cli: Cli): void {
         cli.print(
           g,
           r,
-          () => `re-wrapped ${r.rewrapped.length} data key(s) under master key ${r.masterKey}; ${r.alreadyCurrent.length} already were`,
+          () =>
+            `re-wrapped ${count(r.rewrapped.length, 'data key')} under master key ${r.masterKey}; ${r.alreadyCurrent.length} already were`,
         );
       });
     });

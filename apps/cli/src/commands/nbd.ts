@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { openRepository } from '@blockvault/platform';
 import { configOf, type Cli } from '../cli-context.ts';
+import { count } from '../format.ts';
 import { parseHostPort } from './parse.ts';
 
 interface NbdOptions {
@@ -68,7 +69,7 @@ Examples:
         cli.io.out(
           g.json
             ? JSON.stringify(line)
-            : `serving ${versions} version(s) over NBD on ${line.nbd} (nbd://${line.nbd}/UID${opts.writable ? ', writable: writes go to a per-connection overlay, discarded on disconnect' : ', read-only'})` +
+            : `serving ${count(versions, 'version')} over NBD on ${line.nbd} (nbd://${line.nbd}/UID${opts.writable ? ', writable: writes go to a per-connection overlay, discarded on disconnect' : ', read-only'})` +
                 (line.http ? `, HTTP on http://${line.http}/v1/versions/UID/raw` : ''),
         );
         await new Promise<void>((done) => {

@@ -5,6 +5,7 @@ import { openVersionFromBlobStore } from '@blockvault/platform';
 import { configOf, type Cli, type GlobalOptions } from '../cli-context.ts';
 import { blocks, bytes, duration, rate, restoreJson } from '../format.ts';
 import { progressBar } from '../progress.ts';
+import { examplesText } from './examples.ts';
 import { parseBlockId, UID_ARGUMENT } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -16,6 +17,14 @@ export function register(program: Command, cli: Cli): void {
     .option('--sparse', 'leave holes for sparse blocks instead of writing zeros')
     .option('--force', 'overwrite an existing target')
     .option('--continue-from <block>', 'resume an interrupted restore at this block id', parseBlockId)
+    .addHelpText(
+      'after',
+      examplesText(
+        ['blockvault restore 3f2a9c1e file:///var/tmp/vm1.img', 'restore a version into a new file (every block is verified)'],
+        ['blockvault restore 3f2a9c1e rbd://rbd/vm1-restored', 'restore into a new RBD image'],
+        ['blockvault restore 3f2a9c1e file:///dev/vg0/vm1 --force', 'overwrite an existing block device'],
+      ),
+    )
     .option('--without-metadata', 'restore from the blob store alone (the metadata copy stored with the version)')
     .action(
       async (

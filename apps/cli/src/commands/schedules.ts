@@ -4,6 +4,7 @@ import { parseDuration, parseRetentionRules } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { period, schedulesTable } from '../format.ts';
+import { examplesText } from './examples.ts';
 import { parseCount } from './parse.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -18,6 +19,13 @@ export function register(program: Command, cli: Cli): void {
     .option('--sla <duration>', 'tolerance around the interval', '1h')
     .option('--source <url>', 'what `serve` backs up when the schedule is due')
     .option('--retention <rules>', 'retention rules `serve` enforces daily, e.g. latest3,days7')
+    .addHelpText(
+      'after',
+      examplesText([
+        'blockvault schedule set vm1 daily --interval 1d --keep 7 --sla 2h --source file:///var/lib/images/vm1.img --retention latest7',
+        'back vm1 up daily under `serve`, keep 7, breach the SLA when one is 2 h late',
+      ]),
+    )
     .action(
       async (
         name: string,

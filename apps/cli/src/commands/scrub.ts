@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import { DamagedBlocksError, IntegrityError, InvalidVersionStateError, type ScrubResult } from '@blockvault/core';
 import type { Cli } from '../cli-context.ts';
-import { scrubText } from '../format.ts';
+import { blocks, scrubText } from '../format.ts';
 import { parsePercent, UID_ARGUMENT } from './parse.ts';
+import { examplesText } from './examples.ts';
 
 export function register(program: Command, cli: Cli): void {
   for (const deep of [false, true]) {
@@ -16,7 +17,20 @@ export function register(program: Command, cli: Cli): void {
           : 'check that the blobs of a version exist with the right size',
       )
       .argument('<uid>', UID_ARGUMENT)
-      .option('--percent <p>', 'check a random P% of the blocks', parsePercent, 100);
+      .option('--percent <p>', 'check a random P% of the blocks', parsePercent, 100)
+      .addHelpText(
+        'after',
+        deep
+          ? examplesText(
+              ['blockvault deep-scrub 3f2a9c1e', 're-read and re-hash every block of a version'],
+              ['blockvault deep-scrub 3f2a9c1e --percent 10', 'a random tenth of them (a nightly sample)'],
+              ['blockvault deep-scrub 3f2a9c1e --source rbd://rbd/vm1@nightly-2', 'also compare with the snapshot it was taken from'],
+            )
+          : examplesText([
+              'blockvault scrub 3f2a9c1e',
+              "check that every blob of a version exists with the right size (no blob's data read)",
+            ]),
+      );
     if (deep) cmd.option('--source <url>', 'also compare with this source; a mismatch fails the scrub but marks nothing');
     cmd.action(async (ref: string, opts: { percent: number; source?: string }, c: Command) => {
       await cli.localOrJob(
@@ -69,5 +83,7 @@ function failOnDamage(results: readonly ScrubResult[]): void {
   }
   const mismatches = results.flatMap((r) => r.sourceMismatches);
   if (mismatches.length > 0)
-    throw new IntegrityError(`deep-scrub: ${mismatches.length} block(s) differ from the source (the backup's blocks were left valid)`);
+    throw new IntegrityError(
+      `deep-scrub: ${blocks(mismatches.length)} ${mismatches.length === 1 ? 'differs' : 'differ'} from the source (the backup's blocks were left valid; back up the source again if it is the truth)`,
+    );
 }

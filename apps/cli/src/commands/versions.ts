@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { Cli } from '../cli-context.ts';
 import { UID_ARGUMENT } from './parse.ts';
+import { examplesText } from './examples.ts';
 import { blockSummary, duTable, showText, statsTable, versionJson, versionsTable } from '../format.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -12,6 +13,14 @@ export function register(program: Command, cli: Cli): void {
     .option('--tag <tag>', 'only versions with this tag')
     .option('--snapshot <name>', 'only versions of this snapshot name')
     .option('--expired', 'only versions whose expire date has passed')
+    .addHelpText(
+      'after',
+      examplesText(
+        ['blockvault ls', 'every version, oldest first'],
+        ['blockvault ls vm1 --tag b_daily', 'the daily versions of vm1'],
+        ["blockvault --json ls | jq -r '.[] | select(.valid | not) | .uid'", 'the uids of versions that are not valid'],
+      ),
+    )
     .action(async (name: string | undefined, opts: { tag?: string; snapshot?: string; expired?: boolean }, cmd: Command) => {
       await cli.localOrJob(
         cmd,
@@ -39,7 +48,11 @@ export function register(program: Command, cli: Cli): void {
     .option('--blocks', 'also list every block (with --json: the blocks array)')
     .addHelpText(
       'after',
-      '\nExamples:\n  blockvault show 3f2a9c1e\n  blockvault show 3f2a9c1e --blocks\n  blockvault --json show 3f2a9c1e --blocks',
+      examplesText(
+        ['blockvault show 3f2a9c1e', 'a version and its blocks by state'],
+        ['blockvault show 3f2a9c1e --blocks', 'with every block: its blob, checksum, size and state'],
+        ["blockvault --json show 3f2a9c1e --blocks | jq '[.blocks[] | select(.valid | not) | .id]'", 'the ids of damaged blocks'],
+      ),
     )
     .action(async (ref: string, opts: { blocks?: boolean }, cmd: Command) => {
       await cli.withRepo(cmd, async (repo, g) => {
