@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Progress, ProgressListener } from '@blockvault/core';
-import { bytes } from './format.ts';
+import { duration, rate } from './format.ts';
 
 /** A progress bar with throughput and ETA on stderr, only when stderr is a terminal. */
 export function progressBar(label: string): { listener: ProgressListener | undefined; stop: () => void } {
@@ -8,7 +8,7 @@ export function progressBar(label: string): { listener: ProgressListener | undef
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label} [{bar}] {percentage}% | {blocks} blocks | {rate}/s | ETA {etaText}`,
+      format: `${label} [{bar}] {percentage}% | {blocks} blocks | {rate} | ETA {etaText}`,
       hideCursor: true,
       clearOnComplete: false,
     },
@@ -18,8 +18,8 @@ export function progressBar(label: string): { listener: ProgressListener | undef
   const listener = (p: Progress): void => {
     const payload = {
       blocks: `${p.blocksDone}/${p.blocksTotal}`,
-      rate: bytes(Math.round(p.bytesPerSecond)),
-      etaText: p.etaSeconds === null ? '?' : `${Math.ceil(p.etaSeconds)} s`,
+      rate: rate(p.bytesPerSecond, 1),
+      etaText: p.etaSeconds === null ? '?' : duration(p.etaSeconds),
     };
     if (!started) {
       bar.start(p.blocksTotal, p.blocksDone, payload);

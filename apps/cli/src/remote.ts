@@ -64,7 +64,10 @@ export class Remote {
   #translate(err: grpc.ServiceError): Error {
     const code = codeOfStatus(err.code);
     if (!code || code === ErrorCode.Unavailable)
-      return new UnavailableError(`the server did not answer: ${readable(err.details || err.message)}`, { cause: err });
+      return new UnavailableError(
+        `the job API at ${this.#address} did not answer (${readable(err.details || err.message)}): check that \`blockvault serve\` runs there and that --server names its address`,
+        { cause: err },
+      );
     return new RemoteJobError({ id: '', errorCode: code, error: err.details } as Job);
   }
 

@@ -133,9 +133,11 @@ export const MIN_UID_PREFIX = 4;
 export function matchVersion<V extends { readonly uid: string }>(versions: readonly V[], ref: string): V {
   const exact = versions.find((v) => v.uid === ref);
   if (exact) return exact;
-  const matches = ref.length >= MIN_UID_PREFIX ? versions.filter((v) => v.uid.startsWith(ref)) : [];
-  if (matches.length === 1) return matches[0]!;
+  const matches = ref ? versions.filter((v) => v.uid.startsWith(ref)) : [];
   if (matches.length === 0) throw new VersionNotFoundError(ref);
+  if (ref.length < MIN_UID_PREFIX)
+    throw new InvalidArgumentError(`version ${ref}: give at least ${MIN_UID_PREFIX} characters of the uid (as \`blockvault ls\` shows it)`);
+  if (matches.length === 1) return matches[0]!;
   const shown = matches.slice(0, 3).map((v) => v.uid);
   throw new InvalidArgumentError(
     `version ${ref} is ambiguous: ${matches.length} versions begin with it (${shown.join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the uid`,
