@@ -330,7 +330,8 @@ describe('a running job rides out the restart of each service and server', () =>
         };
         assert.equal(out.version.valid, true);
         const restored = await blockvault('restore', out.version.uid, dir.url(`${name}.out`));
-        assert.equal(restored.code, 0, restored.stderr);
+        // Issue 12: once in CI a version that passed here had unreadable blocks. Say which part is missing.
+        if (restored.code !== 0) assert.fail(`${restored.stderr}\n${await whyDamaged(out.version.uid)}`);
         assert.deepEqual(await dir.read(`${name}.out`), image, 'the restored image equals the source');
         const scrubbed = await blockvault('deep-scrub', out.version.uid);
         assert.equal(scrubbed.code, 0, scrubbed.stderr);
@@ -446,6 +447,29 @@ async function storedBlobs(): Promise<Set<string>> {
 
 function s3Client(): S3Client {
   return new S3Client({ ...gateway.s3, pathStyle: true });
+}
+
+/**
+ * Why a version's blocks cannot be read: per damaged block, whether its blob row is missing (the
+ * metadata has no blob for its checksum) or its object is (the row names a blob S3 lacks), and
+ * the end of each service's log.
+ */
+async function whyDamaged(uid: string): Promise<string> {
+  const shown = await beside('show', uid, '--blocks');
+  if (shown.code !== 0) return `show failed: ${shown.stderr}`;
+  const objects = await storedBlobs();
+  const blocks = (JSON.parse(shown.stdout) as { blocks: { id: number; uid: string | null; checksum: string | null; valid: boolean }[] })
+    .blocks;
+  const lines = blocks.flatMap((b) => {
+    if (b.checksum === null) return [];
+    if (b.uid === null) return [`block ${b.id}: no blob row for checksum ${b.checksum}`];
+    if (!objects.has(b.uid)) return [`block ${b.id}: blob ${b.uid} has a row (valid ${b.valid}) but no object in S3`];
+    return b.valid ? [] : [`block ${b.id}: blob ${b.uid} marked invalid (its object exists)`];
+  });
+  const logs = await Promise.all(
+    TARGETS.map(async (t) => `--- ${t}.log (end)\n${(await readFile(dir.file(`${t}.log`), 'utf8').catch(() => '')).slice(-3000)}`),
+  );
+  return [`damaged blocks of ${uid}:`, ...lines, ...logs].join('\n');
 }
 
 /** The blob uids a version's blocks refer to (sparse blocks have none), as `show` names them. */

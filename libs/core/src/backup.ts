@@ -11,6 +11,7 @@ import {
   InvalidArgumentError,
   InvalidVersionStateError,
   SanityCheckError,
+  errorCodeOf,
   stoppedEvent,
   throwIfCancelled,
 } from './errors.ts';
@@ -510,7 +511,13 @@ class BackupRun {
     try {
       await storeVersionMetadata(this.#ctx, uid);
     } catch (err) {
-      this.#ctx.events.publish({ kind: 'version.metadata-copy-failed', versionUid: uid, error: (err as Error).message });
+      this.#ctx.events.publish({
+        kind: 'version.metadata-copy-failed',
+        versionUid: uid,
+        error: (err as Error).message,
+        code: errorCodeOf(err),
+        ...this.#job,
+      });
     }
   }
 
