@@ -18,8 +18,11 @@ import { BLOCKVAULT_BIN, cli, tempDir, type Run, type TempDir } from '@blockvaul
 const BS = 64 * 1024;
 const GOLDEN = join(import.meta.dirname, 'golden');
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
-/** The CLI helper drops BLOCKVAULT_* (the embedded stores under --home); colour stays off as in any pipe. */
-const ENV = { NO_COLOR: '1' };
+/**
+ * The CLI helper drops BLOCKVAULT_* (the embedded stores under --home). Colour off as in any pipe,
+ * also under nx, which sets FORCE_COLOR (and Node warns when NO_COLOR is set beside it).
+ */
+const ENV = { FORCE_COLOR: '0' };
 
 let dir: TempDir;
 
