@@ -1,7 +1,10 @@
 /** Clients and helpers for the services' end-to-end tests. */
 import * as grpc from '@grpc/grpc-js';
 import { JobServiceClient, type Job, type SubmitJobRequest } from '@blockvault/proto';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { defaultConfig, type BlockvaultConfig, type IoRoots } from '@blockvault/platform';
+import { decodeEvent, type ReceivedEvent } from '@blockvault/adapter-nats';
+import { eventContract, type PublishedEvent } from '@blockvault/testing';
 
 export function client(port: number): JobServiceClient {
   return new JobServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -44,7 +47,47 @@ export function testConfig(
     stores: { ...c.stores, blobs: { ...c.stores.blobs, ...(patch.blobService ? { service: patch.blobService } : {}) } },
     io: { ...c.io, ...(patch.reader ? { reader: patch.reader } : {}), ...(patch.ioRoots ? { roots: patch.ioRoots } : {}) },
     services: { ...c.services, listen: '127.0.0.1:0' },
-    nats: { ...(patch.natsUrl ? { url: patch.natsUrl } : {}), ...(patch.natsAuth ? { auth: patch.natsAuth } : {}) },
+    nats: { ...c.nats, ...(patch.natsUrl ? { url: patch.natsUrl } : {}), ...(patch.natsAuth ? { auth: patch.natsAuth } : {}) },
     scheduler: { tickMs: patch.tickMs ?? c.scheduler.tickMs },
   };
+}
+
+const contract = eventContract();
+
+/** Every event on `subject` (all by default) while it runs: as published, and decoded. */
+export class EventRecorder {
+  readonly published: PublishedEvent[] = [];
+  readonly #sub: Subscription;
+  readonly #nc: NatsConnection;
+
+  constructor(nc: NatsConnection, subject = 'blockvault.events.>') {
+    this.#nc = nc;
+    this.#sub = nc.subscribe(subject, {
+      callback: (_err, m) => {
+        const headers: Record<string, string> = {};
+        for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
+        this.published.push({ subject: m.subject, payload: m.string(), headers });
+      },
+    });
+  }
+
+  /** The events as the services' own subscribers see them: kind, data fields, id, source, time. */
+  get events(): ReceivedEvent[] {
+    return this.published.map((p) => decodeEvent(p.payload));
+  }
+
+  /** Each way a recorded event breaks proto/asyncapi.yaml. */
+  problems(): string[] {
+    return this.published.flatMap((p) => contract.problems(p));
+  }
+
+  /** Waits until the subscription is active at the server. */
+  async ready(): Promise<void> {
+    await this.#nc.flush();
+  }
+
+  async stop(): Promise<void> {
+    await this.#nc.flush();
+    this.#sub.unsubscribe();
+  }
 }

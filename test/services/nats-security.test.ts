@@ -61,7 +61,8 @@ describe('NATS credentials and permissions', () => {
   });
 
   it('a subscriber reads events live and replays them, but cannot submit jobs, read jobs or forge events', async () => {
-    const live: { kind: string; versionUid?: string }[] = [];
+    // CloudEvents in structured JSON mode, as any CloudEvents consumer reads them.
+    const live: { type: string; data: { versionUid?: string } }[] = [];
     const sub = subscriber.subscribe('blockvault.events.>', { callback: (_e, m) => void live.push(m.json()) });
     await subscriber.flush();
     await writeFile(dir.file('a.img'), buildImage(['r', 'r'], 64 * 1024));
@@ -74,14 +75,14 @@ describe('NATS credentials and permissions', () => {
     await subscriber.flush();
     sub.unsubscribe();
     assert.ok(
-      live.some((e) => e.kind === 'backup.completed' && e.versionUid === uid),
+      live.some((e) => e.type === 'io.blockvault.backup.completed' && e.data.versionUid === uid),
       'live events arrive',
     );
 
     const replay = await (await jetstream(subscriber).consumers.get('BLOCKVAULT_EVENTS')).fetch({ max_messages: 100, expires: 2000 });
     const replayed: string[] = [];
-    for await (const m of replay) replayed.push(m.json<{ kind: string }>().kind);
-    assert.ok(replayed.includes('version.created'), `replayed ${replayed.join(', ')}`);
+    for await (const m of replay) replayed.push(m.json<{ type: string }>().type);
+    assert.ok(replayed.includes('io.blockvault.version.created'), `replayed ${replayed.join(', ')}`);
 
     const errors: string[] = [];
     void (async () => {

@@ -173,7 +173,7 @@ async function natsParts(
   if (!config.nats.url)
     throw new InvalidArgumentError('the metadata service (BLOCKVAULT_METADATA_URL) needs the locks in NATS: set BLOCKVAULT_NATS_URL too');
   // The CLI beside a distributed deployment: the services' locks and event stream.
-  const { NatsEventBus, NatsLocks, openNats } = await import('@blockvault/adapter-nats');
+  const { NatsEventBus, NatsLocks, eventSource, openNats } = await import('@blockvault/adapter-nats');
   const nc = await openNats({ url: config.nats.url, name: 'blockvault-cli', ...(config.nats.auth ? { auth: config.nats.auth } : {}) });
   closers.add(async () => {
     await nc.drain();
@@ -184,7 +184,7 @@ async function natsParts(
     onOverride: options.onLockOverride,
   });
   if (!needEvents) return { locks };
-  const events = await NatsEventBus.open(nc);
+  const events = await NatsEventBus.open(nc, { source: eventSource(config.nats.deployment, 'cli') });
   closers.add(() => events.flush());
   return { locks, events };
 }

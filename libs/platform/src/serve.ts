@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InvalidArgumentError, IoRegistry, isBlockvaultError, systemClock, type BlobStore, type Clock, type Locks } from '@blockvault/core';
-import { NatsEventBus, NatsLocks, NatsReaderDirectory, openNats } from '@blockvault/adapter-nats';
+import { eventSource, NatsEventBus, NatsLocks, NatsReaderDirectory, openNats } from '@blockvault/adapter-nats';
 import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-store';
 import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
@@ -132,11 +132,11 @@ const REGISTRY: Record<ModuleName, Module> = {
   repository: {
     deps: ['bus'],
     start: async (ctx) => {
-      const { config, blockSize, blocksPerSegment } = ctx.o;
+      const { config, target, blockSize, blocksPerSegment } = ctx.o;
       const nc = ctx.nc;
       ctx.repo = await openRepository(config, {
         clock: ctx.clock,
-        ...(nc ? { events: await NatsEventBus.open(nc) } : {}),
+        ...(nc ? { events: await NatsEventBus.open(nc, { source: eventSource(config.nats.deployment, target) }) } : {}),
         // Through the metadata service, leases live in NATS KV: shared by every process.
         ...(nc && config.stores.metadata.service ? { locks: await NatsLocks.open(nc, ctx.clock, { ttlMs: config.queue.lockTtlMs }) } : {}),
         ...(blockSize ? { blockSize } : {}),

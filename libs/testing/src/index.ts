@@ -9,3 +9,4 @@ export { collect, eventsContract } from './events-contract.ts';
 export { assertUserError, BLOCKVAULT_BIN, cli, json, type Run } from './cli.ts';
 export { tlsFixture, type TlsFiles } from './tls.ts';
 export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp.ts';
+export { ASYNCAPI_PATH, eventContract, type EventContract, type PublishedEvent } from './asyncapi.ts';

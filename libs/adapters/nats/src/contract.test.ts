@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { UnavailableError, VersionLockedError } from '@blockvault/core';
-import { eventsContract, locksContract, useNats, type NatsHandle } from '@blockvault/testing';
+import { collect, eventContract, eventsContract, locksContract, useNats, type NatsHandle } from '@blockvault/testing';
+import { eventSource } from './cloudevents.ts';
 import { NatsEventBus } from './nats-events.ts';
 import { NatsLocks } from './nats-locks.ts';
 import { NatsReaderDirectory } from './nats-readers.ts';
@@ -38,6 +39,51 @@ describe('NATS events for late subscribers', () => {
     const seen: unknown[] = [];
     for await (const e of late.replay('version.removed')) if (String(e['versionUid']).startsWith(marker)) seen.push(e['versionUid']);
     assert.deepEqual(seen, [`${marker}-1`, `${marker}-2`]);
+  });
+});
+
+describe('NATS events on the wire', () => {
+  it('are CloudEvents with their id as the JetStream message id, as proto/asyncapi.yaml describes', async () => {
+    const bus = await NatsEventBus.open(await connection(), { source: eventSource('test', 'worker') });
+    const raw = await connection();
+    const got: { subject: string; payload: string; headers: Record<string, string> }[] = [];
+    const sub = raw.subscribe('blockvault.events.version.removed', {
+      callback: (_e, m) => {
+        const headers: Record<string, string> = {};
+        for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
+        got.push({ subject: m.subject, payload: m.string(), headers });
+      },
+    });
+    await raw.flush();
+    bus.publish({ kind: 'version.removed', versionUid: 'wire-1', name: 'vm1' });
+    await bus.flush();
+    await raw.flush();
+    sub.unsubscribe();
+    assert.equal(got.length, 1);
+    assert.deepEqual(eventContract().problems(got[0]!), []);
+    const ce = JSON.parse(got[0]!.payload) as { id: string; source: string; subject: string };
+    assert.equal(got[0]!.headers['Nats-Msg-Id'], ce.id, 'a retried publish is stored once, under the event id');
+    assert.equal(ce.source, 'urn:blockvault:test:worker');
+    assert.equal(ce.subject, 'wire-1');
+  });
+
+  it("a subscriber skips what is not a CloudEvent of Blockvault's", async () => {
+    const bus = await NatsEventBus.open(await connection());
+    const seen: unknown[] = [];
+    const stop = bus.subscribe('version.imported', (e) => seen.push(e['versionUid']));
+    await bus.flush();
+    const raw = await connection();
+    raw.publish('blockvault.events.version.imported', JSON.stringify({ kind: 'version.imported', versionUid: 'forged' }));
+    bus.publish({ kind: 'version.imported', versionUid: 'real', name: 'vm1' });
+    await raw.flush();
+    await bus.flush();
+    const last = collect(bus, 'version.imported', 1);
+    await bus.flush();
+    bus.publish({ kind: 'version.imported', versionUid: 'last', name: 'vm1' });
+    await last.events;
+    last.stop();
+    stop();
+    assert.deepEqual(seen, ['real', 'last']);
   });
 });
 

@@ -1,11 +1,15 @@
+export { NatsEventBus, eventSubject, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, type NatsEventsOptions } from './nats-events.ts';
 export {
-  NatsEventBus,
-  eventSubject,
-  EVENTS_STREAM,
-  EVENTS_SUBJECT_PREFIX,
+  CLOUDEVENTS_CONTENT_TYPE,
+  decodeEvent,
+  encodeEvent,
+  eventDataSchema,
+  eventSource,
   EVENT_SCHEMA_VERSION,
-  type NatsEventsOptions,
-} from './nats-events.ts';
+  EVENT_TYPE_PREFIX,
+  type Envelope,
+  type ReceivedEvent,
+} from './cloudevents.ts';
 export { NatsLocks, LOCKS_BUCKET, type NatsLocksOptions } from './nats-locks.ts';
 export { openNats, type NatsAuth, type NatsOptions } from './open.ts';
 export { NatsReaderDirectory, READERS_BUCKET, DEFAULT_READER_TTL_MS } from './nats-readers.ts';

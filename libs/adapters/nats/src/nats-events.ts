@@ -1,19 +1,22 @@
 /**
  * EventBus on NATS: each event is published to `blockvault.events.<kind>` and kept in the
  * JetStream stream BLOCKVAULT_EVENTS, so that a subscriber that connects late can replay what
- * it missed. Payloads are JSON with `schemaVersion` (libs/adapters/nats/README.md lists the kinds and their fields).
+ * it missed. Each message is a CloudEvent in structured JSON mode (cloudevents.ts; the kinds and
+ * their fields: libs/adapters/nats/README.md and proto/asyncapi.yaml).
  */
 import { randomUUID } from 'node:crypto';
 import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { context, propagation } from '@opentelemetry/api';
 import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { InvalidArgumentError, retrying, UnavailableError, type BlockvaultEvent, type EventBus } from '@blockvault/core';
+import { CLOUDEVENTS_CONTENT_TYPE, decodeEvent, encodeEvent, eventSource, type ReceivedEvent } from './cloudevents.ts';
 
 export const EVENTS_STREAM = 'BLOCKVAULT_EVENTS';
 export const EVENTS_SUBJECT_PREFIX = 'blockvault.events.';
-export const EVENT_SCHEMA_VERSION = 1;
 
 export interface NatsEventsOptions {
+  /** Each event's CloudEvents `source`, a URI naming the deployment and service. @default eventSource('default', 'blockvault') */
+  readonly source?: string;
   /** Events are kept this long for late subscribers. @default 7 days */
   readonly maxAgeMs?: number;
   /** And at most this many bytes. @default 1 GiB */
@@ -35,11 +38,13 @@ export class NatsEventBus implements EventBus {
   readonly #js: JetStreamClient;
   readonly #pending = new Set<Promise<unknown>>();
   readonly #subs = new Set<Subscription>();
+  readonly #source: string;
   #error: Error | undefined;
 
-  private constructor(nc: NatsConnection) {
+  private constructor(nc: NatsConnection, source: string) {
     this.#nc = nc;
     this.#js = jetstream(nc);
+    this.#source = source;
   }
 
   /** Creates the events stream if missing. */
@@ -60,19 +65,28 @@ export class NatsEventBus implements EventBus {
       }
       await jsm.streams.add(config);
     }
-    return new NatsEventBus(nc);
+    return new NatsEventBus(nc, options.source ?? eventSource('default', 'blockvault'));
   }
 
   publish(event: BlockvaultEvent): void {
-    const payload = JSON.stringify({ schemaVersion: EVENT_SCHEMA_VERSION, time: new Date().toISOString(), ...event });
-    // The W3C trace context of the work that caused the event travels in its headers.
+    // The W3C trace context of the work that caused the event travels in its headers and, by the
+    // CloudEvents distributed tracing extension, in the event itself.
     const carrier: Record<string, string> = {};
     propagation.inject(context.active(), carrier);
-    const hdrs = Object.keys(carrier).length > 0 ? headers() : undefined;
-    for (const [k, v] of Object.entries(carrier)) hdrs?.set(k, v);
-    // A NATS restart is ridden out: the publish is retried with backoff under one message id, so
-    // the stream stores the event once even when an acknowledgement was lost.
-    const options = { msgID: randomUUID(), ...(hdrs ? { headers: hdrs } : {}) };
+    const id = randomUUID();
+    const payload = encodeEvent(event, {
+      id,
+      source: this.#source,
+      time: new Date(),
+      ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
+      ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
+    });
+    const hdrs = headers();
+    hdrs.set('content-type', CLOUDEVENTS_CONTENT_TYPE);
+    for (const [k, v] of Object.entries(carrier)) hdrs.set(k, v);
+    // A NATS restart is ridden out: the publish is retried with backoff under one message id (the
+    // event's id), so the stream stores the event once even when an acknowledgement was lost.
+    const options = { msgID: id, headers: hdrs };
     const p = retrying(`publish event ${event.kind}`, { maxElapsedMs: PUBLISH_RETRY_MS, initialDelayMs: 250, retryOn: () => true }, () =>
       this.#js.publish(eventSubject(event.kind), payload, options),
     ).then(
@@ -85,10 +99,12 @@ export class NatsEventBus implements EventBus {
     void p.finally(() => this.#pending.delete(p));
   }
 
-  subscribe(kind: string, handler: (event: BlockvaultEvent) => void): () => void {
+  /** Events that are not Blockvault's CloudEvents (a foreign publisher's) are skipped. */
+  subscribe(kind: string, handler: (event: ReceivedEvent) => void): () => void {
     const sub = this.#nc.subscribe(eventSubject(kind), {
       callback: (err, msg) => {
-        if (!err) handler(msg.json<BlockvaultEvent>());
+        const event = err ? undefined : tryDecode(msg.string());
+        if (event) handler(event);
       },
     });
     this.#subs.add(sub);
@@ -106,14 +122,15 @@ export class NatsEventBus implements EventBus {
   }
 
   /** Events stored in the stream (oldest first), for subscribers that connect late. */
-  async *replay(kind: string | '*' = '*'): AsyncIterable<BlockvaultEvent & { seq: number }> {
+  async *replay(kind: string | '*' = '*'): AsyncIterable<ReceivedEvent & { seq: number }> {
     const consumer = await this.#js.consumers.get(EVENTS_STREAM, { filter_subjects: eventSubject(kind) });
     const pending = (await consumer.info()).num_pending;
     if (pending === 0) return;
     const messages = await consumer.fetch({ max_messages: pending, expires: 5000 });
     let seen = 0;
     for await (const m of messages) {
-      yield { ...m.json<BlockvaultEvent>(), seq: m.seq };
+      const event = tryDecode(m.string());
+      if (event) yield { ...event, seq: m.seq };
       if (++seen >= pending) break;
     }
   }
@@ -122,5 +139,15 @@ export class NatsEventBus implements EventBus {
     // Closing never fails on events NATS did not take: flush() reported those to whoever awaited it.
     await this.flush().catch((_reported: unknown) => undefined);
     for (const s of this.#subs) s.unsubscribe();
+  }
+}
+
+/** Undefined for what is not one of Blockvault's events (a foreign publisher's message). */
+function tryDecode(payload: string): ReceivedEvent | undefined {
+  try {
+    return decodeEvent(payload);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) return undefined;
+    throw err;
   }
 }

@@ -41,6 +41,7 @@ describe('configuration', () => {
     assert.deepEqual(c.stores.metadata, {});
     assert.equal(c.stores.blobs.retryMs, 30_000);
     assert.equal(c.nats.url, undefined);
+    assert.equal(c.nats.deployment, 'default');
     assert.deepEqual(c.queue, { ackWaitMs: 30_000, lockTtlMs: 60_000, outageRetryMs: 120_000 });
     assert.equal(c.scheduler.tickMs, 30_000);
     assert.equal(c.telemetry.traceBlockRatio, 0.01);
@@ -69,6 +70,7 @@ describe('configuration', () => {
     ['BLOCKVAULT_GRPC_LISTEN', 'localhost:99999'],
     ['BLOCKVAULT_NATS_URL', 'http://127.0.0.1:4222'],
     ['BLOCKVAULT_NATS_URL', 'not a url'],
+    ['BLOCKVAULT_DEPLOYMENT', 'prod eu'],
     ['BLOCKVAULT_TLS_CLIENT_AUTH', 'maybe'],
     ['BLOCKVAULT_IO_ROOTS', 'relative/path'],
   ];

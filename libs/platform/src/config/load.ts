@@ -52,7 +52,12 @@ export interface BlockvaultConfig {
   readonly io: IoConfig;
   readonly services: { readonly listen?: string; readonly metricsListen?: string };
   /** NATS; `url` undefined: `serve` runs the queue in process, the CLI uses the database's locks. */
-  readonly nats: { readonly url?: string; readonly auth?: NatsAuth };
+  readonly nats: {
+    readonly url?: string;
+    readonly auth?: NatsAuth;
+    /** Names the deployment in each event's source. @default 'default' */
+    readonly deployment: string;
+  };
   readonly queue: { readonly ackWaitMs: number; readonly lockTtlMs: number; readonly outageRetryMs: number };
   readonly scheduler: { readonly tickMs: number };
   readonly security: SecurityConfig;
@@ -149,6 +154,12 @@ function natsUrls(e: Env, flag: string | undefined): string | undefined {
   return text;
 }
 
+function deploymentName(e: Env): string {
+  const name = e.get('BLOCKVAULT_DEPLOYMENT') ?? 'default';
+  if (!/^[A-Za-z0-9._-]{1,63}$/.test(name)) e.refuse('BLOCKVAULT_DEPLOYMENT', name);
+  return name;
+}
+
 function s3Options(e: Env): S3Options | undefined {
   const endPoint = e.get('BLOCKVAULT_S3_ENDPOINT');
   if (!endPoint) return undefined;
@@ -236,7 +247,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
     },
     io: { ...(roots ? { roots } : {}), ...(reader ? { reader } : {}), rbdPython: e.get('BLOCKVAULT_RBD_PYTHON') ?? '/usr/bin/python3' },
     services: { ...(listen ? { listen } : {}), ...(metricsListen ? { metricsListen } : {}) },
-    nats: { ...(natsUrl ? { url: natsUrl } : {}), ...(auth ? { auth } : {}) },
+    nats: { ...(natsUrl ? { url: natsUrl } : {}), ...(auth ? { auth } : {}), deployment: deploymentName(e) },
     queue: {
       ackWaitMs: e.int('BLOCKVAULT_JOB_ACK_WAIT_MS', 30_000, 1000, 3_600_000),
       lockTtlMs: e.int('BLOCKVAULT_LOCK_TTL_MS', 60_000, 1000, 3_600_000),

@@ -172,6 +172,13 @@ export const VARIABLES: readonly Variable[] = [
     meaning: "the NATS user's password",
   },
   { name: 'BLOCKVAULT_NATS_TOKEN_FILE', section: 'nats', accepts: 'a file, mode 600', default: 'unset', meaning: 'a NATS token' },
+  {
+    name: 'BLOCKVAULT_DEPLOYMENT',
+    section: 'nats',
+    accepts: '1-63 of A-Z a-z 0-9 . _ -',
+    default: 'default',
+    meaning: "this deployment's name in each event's CloudEvents `source` (`urn:blockvault:NAME:SERVICE`)",
+  },
 
   {
     name: 'BLOCKVAULT_JOB_ACK_WAIT_MS',
