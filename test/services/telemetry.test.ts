@@ -22,7 +22,8 @@ import {
   type ReceivedSpan,
   type TempDir,
 } from '@blockvault/testing';
-import { client, submit, watch } from './harness.ts';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { client, EventRecorder, submit, watch } from './harness.ts';
 
 const BS = 64 * 1024;
 let nats: NatsServer;
@@ -70,6 +71,8 @@ async function stopAll(): Promise<void> {
 let jobId = '';
 let stats: Record<string, number> = {};
 let metricsText = '';
+let events: EventRecorder;
+let nc: NatsConnection | undefined;
 const serviceMetrics: Record<'blob-store' | 'reader', string> = { 'blob-store': '', reader: '' };
 
 /** Completed calls of one gRPC method, from a service's /metrics (0 when it never served one). */
@@ -93,6 +96,9 @@ before(async () => {
   await start('worker');
   // Distinct blocks, a duplicate and a zero block.
   await writeFile(dir.file('a.img'), buildImage(['r', 'r', 0, 'z', 'r', 'r', 'r', 1], BS));
+  nc = await connect({ servers: nats.url });
+  events = new EventRecorder(nc, 'blockvault.events.backup.completed');
+  await events.ready();
   const c = client(api);
   const job = await submit(c, {
     requestId: 'traced-1',
@@ -109,10 +115,12 @@ before(async () => {
     serviceMetrics[target] = await (await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`)).text();
   }
   c.close();
+  await events.stop();
   await stopAll();
 });
 
 after(async () => {
+  await nc?.close();
   await stopAll();
   await nats?.stop();
   await otlp?.stop();
@@ -215,5 +223,14 @@ describe('tracing, logs and metrics of a distributed backup', () => {
     }
     assert.match(metricsText, /^blockvault_jobs_total\{type="backup",outcome="succeeded"\} 1$/m);
     assert.match(metricsText, /^blockvault_queue_pending_jobs \d+$/m);
+  });
+
+  it("the backup's event carries the job's trace context, as a NATS header and as the CloudEvents traceparent", () => {
+    const jobSpan = otlp.spans.find((s) => s.name === 'blockvault.job' && s.attributes['blockvault.job.id'] === jobId)!;
+    const published = events.published.find((p) => (JSON.parse(p.payload) as { data: { jobId?: string } }).data.jobId === jobId);
+    assert.ok(published, 'backup.completed arrived');
+    const attribute = (JSON.parse(published.payload) as { traceparent?: string }).traceparent;
+    assert.equal(attribute?.split('-')[1], jobSpan.traceId);
+    assert.equal(published.headers['traceparent'], attribute);
   });
 });
