@@ -61,7 +61,8 @@ describe('the engine over faulty stores', () => {
     const { dir, repo } = await harness({
       concurrency: 1,
       wrapBlobBackend: (s) => faults.wrap(s),
-      blobCallDeadlineMs: 100,
+      // Far above a healthy put even on a loaded machine, so only the hung put trips it.
+      blobCallDeadlineMs: 1000,
       blobRetry: { maxElapsedMs: 0 },
     });
     const img = buildImage(['r', 'r', 'r'], BS, 13);
@@ -69,8 +70,9 @@ describe('the engine over faulty stores', () => {
     const hung = faults.hang('put', { after: 1 });
     await assert.rejects(
       repo.repository.backup({ source: dir.url('a.img'), name: 'vm1' }),
-      (err: unknown) => err instanceof UnavailableError && /did not answer within 100 ms/.test(err.message),
+      (err: unknown) => err instanceof UnavailableError && /did not answer within 1000 ms/.test(err.message),
     );
+    assert.ok(faults.calls('put') >= 2, 'the hung put, not the first, tripped the deadline');
     await hung.reached;
     hung.release();
     const [broken] = await repo.repository.ls();
