@@ -11,6 +11,12 @@ import * as grpc from '@grpc/grpc-js';
 import {
   JobState,
   type CancelJobRequest,
+  type GetUsageRequest,
+  type GetVersionRequest,
+  type ListSchedulesRequest,
+  type ListSchedulesResponse,
+  type Usage,
+  type VersionDetail,
   type Job,
   type ListJobsRequest,
   type ListJobsResponse,
@@ -97,6 +103,90 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
         assert.ok(
           events.every((e) => /^urn:blockvault:default:(all|worker|scheduler)$/.test(e.source)),
           [...new Set(events.map((e) => e.source))].join(),
+        );
+      });
+
+      it('a client reads a version by uid prefix with its blocks by state, the repository usage, and where schedules stand', async () => {
+        const c = client(env().port);
+        const bs = env().blockSize;
+        // Two distinct blocks, a zero block, a repeat of block 0; then the same image again as a second version.
+        await writeFile(env().dir.file('read.img'), buildImage(['r', 'r', 'z', 0], bs));
+        const backupOf = async (requestId: string): Promise<string> => {
+          const job = await submit(c, {
+            requestId,
+            backup: {
+              source: env().dir.url('read.img'),
+              name: 'readapi',
+              snapshotName: '',
+              hintsJson: '',
+              fromUid: '',
+              tags: [],
+              expire: '',
+            },
+          });
+          const done = (await watch(c, job.id)).at(-1)!;
+          assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error);
+          return done.versionUid;
+        };
+        const uid = await backupOf(`read-1-${Date.now()}`);
+        const detail = await call<GetVersionRequest, VersionDetail>(c.getVersion.bind(c), { uid: uid.slice(0, 8) });
+        assert.equal(detail.version?.uid, uid);
+        assert.equal(detail.complete, true);
+        assert.equal(detail.version?.stats?.blocksRead, 4, 'the backup stats come with the version');
+        assert.deepEqual(
+          [detail.unique, detail.deduplicated, detail.sparse, detail.invalid, detail.unrecorded].map((b) => [b?.blocks, b?.bytes]),
+          [
+            [2, 2 * bs],
+            [1, bs],
+            [1, bs],
+            [0, 0],
+            [0, 0],
+          ],
+        );
+        const before = await call<GetUsageRequest, Usage>(c.getUsage.bind(c), {});
+        const second = await backupOf(`read-2-${Date.now()}`);
+        const after = await call<GetUsageRequest, Usage>(c.getUsage.bind(c), {});
+        assert.equal(after.total?.versions, before.total!.versions + 1);
+        assert.equal(after.total?.sourceBytes, before.total!.sourceBytes + 4 * bs);
+        assert.equal(after.total?.blobBytes, before.total!.blobBytes, 'the second backup stored nothing new');
+        assert.ok(
+          after.total!.dedupRatio > before.total!.dedupRatio,
+          `dedup ratio ${before.total!.dedupRatio} -> ${after.total!.dedupRatio}`,
+        );
+        const mine = after.versions.find((u) => u.uid === second)!;
+        assert.deepEqual(
+          [mine.complete, mine.realBytes, mine.sparseBytes, mine.uniqueBytes, mine.sharedBytes, mine.exclusiveBytes],
+          [true, 3 * bs, bs, 2 * bs, 2 * bs, 0],
+        );
+        const code = (p: Promise<unknown>) =>
+          p.then(
+            () => grpc.status.OK,
+            (e: grpc.ServiceError) => e.code,
+          );
+        assert.equal(await code(call(c.getVersion.bind(c), { uid: 'ffffffff' })), grpc.status.NOT_FOUND);
+        assert.equal(
+          await code(call(c.getVersion.bind(c), { uid: uid.slice(0, 2) })),
+          grpc.status.INVALID_ARGUMENT,
+          'a prefix under 4 characters',
+        );
+        const set = await runCli([
+          '--home',
+          env().dir.file('home'),
+          'schedule',
+          'set',
+          'readapi',
+          'weekly',
+          '--interval',
+          '7d',
+          '--keep',
+          '2',
+        ]);
+        assert.equal(set.code, 0, set.stderr);
+        const schedules = await call<ListSchedulesRequest, ListSchedulesResponse>(c.listSchedules.bind(c), { name: 'readapi' });
+        assert.deepEqual(
+          schedules.schedules.map((s) => [s.name, s.scheduler, s.intervalSeconds, s.keep, s.latestUid, s.due, s.breaches]),
+          [['readapi', 'weekly', 7 * 86_400, 2, '', true, ['weekly: too few backups: found 0, should be 2']]],
+          'no version carries the weekly tag yet: due, and short of its keep',
         );
       });
 

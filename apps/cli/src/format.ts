@@ -5,7 +5,7 @@
  * numbers and full uids; those shapes live with the commands and in @blockvault/core.
  */
 import Table from 'cli-table3';
-import type { BackupStats, BlockInfo, CleanupResult, DiskUsage, ScrubResult, Version } from '@blockvault/core';
+import type { BackupStats, BlockInfo, BlockSummary, CleanupResult, DiskUsage, ScrubResult, Version } from '@blockvault/core';
 
 export { versionToJson as versionJson } from '@blockvault/core';
 export { restoreResultToJson as restoreJson } from '@blockvault/core';
@@ -164,41 +164,6 @@ export function statsTable(rows: readonly { version: Version; stats: BackupStats
       rate(s.bytesRead, s.durationSeconds),
     ]),
   );
-}
-
-/** Blocks of a version by state: what `show` summarises. */
-export interface BlockSummary {
-  /** Blocks whose blob no earlier block of the version references. */
-  readonly unique: { readonly blocks: number; readonly bytes: number };
-  /** Blocks whose blob an earlier block of the version already references. */
-  readonly deduplicated: { readonly blocks: number; readonly bytes: number };
-  /** All-zero blocks, stored as nothing. */
-  readonly sparse: { readonly blocks: number; readonly bytes: number };
-  /** Blocks whose blob is missing or damaged (counted here only). */
-  readonly invalid: { readonly blocks: number; readonly bytes: number };
-  /** Blocks no segment records yet (an incomplete version). */
-  readonly unrecorded: { readonly blocks: number; readonly bytes: number };
-}
-
-export function blockSummary(version: Version, list: readonly BlockInfo[]): BlockSummary {
-  const seen = new Set<string>();
-  const count = { unique: [0, 0], deduplicated: [0, 0], sparse: [0, 0], invalid: [0, 0] } as Record<string, [number, number]>;
-  let recordedBytes = 0;
-  for (const b of list) {
-    recordedBytes += b.size;
-    const state = b.checksum === null ? 'sparse' : !b.valid ? 'invalid' : seen.has(b.checksum) ? 'deduplicated' : 'unique';
-    if (b.checksum !== null) seen.add(b.checksum);
-    count[state]![0]++;
-    count[state]![1] += b.size;
-  }
-  const pair = ([n, size]: [number, number]) => ({ blocks: n, bytes: size });
-  return {
-    unique: pair(count['unique']!),
-    deduplicated: pair(count['deduplicated']!),
-    sparse: pair(count['sparse']!),
-    invalid: pair(count['invalid']!),
-    unrecorded: { blocks: version.size - list.length, bytes: version.sizeBytes - recordedBytes },
-  };
 }
 
 /** `show`: the version, then its blocks by state; the block list only when asked for. */

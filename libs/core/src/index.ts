@@ -27,6 +27,14 @@ export { checkTimeZone, parseRetentionRules, planRetention, type RetentionDecisi
 export { isDue, parseDuration, slaBreaches, validateSchedule, type Schedule } from './schedules.ts';
 export { batchScrub, scrub, type BatchScrubOptions, type ScrubOptions, type ScrubResult } from './scrub.ts';
 export { Repository, type DiskUsage, type ListOptions } from './repository.ts';
+export {
+  scheduleStatus,
+  summarizeBlocks,
+  type BlockCount,
+  type BlockSummary,
+  type RepositoryUsage,
+  type ScheduleStatus,
+} from './summary.ts';
 export { isZero, zeroBuffer } from './zero.ts';
 export { LocalScanner, type LocalScannerOptions } from './scanner.ts';
 export { isStaleAttempt, renewingLease } from './lease.ts';

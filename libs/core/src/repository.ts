@@ -13,6 +13,7 @@ import type { VersionFilter } from './ports.ts';
 import { restore, type RestoreRequest, type RestoreResult } from './restore.ts';
 import { isValidTag } from './tags.ts';
 import { VersionReader, type VersionReaderOptions } from './version-reader.ts';
+import { scheduleStatus, summarizeBlocks, type BlockSummary, type RepositoryUsage, type ScheduleStatus } from './summary.ts';
 
 export interface ListOptions extends VersionFilter {
   /** Only versions whose expire date has passed. */
@@ -168,6 +169,13 @@ export class Repository {
     return (await this.schedules()).filter((s) => (name === undefined || s.name === name) && isDue(versions, s, now));
   }
 
+  /** Every schedule (of `name`), when it is due and its SLA breaches. */
+  async scheduleStatuses(name?: string): Promise<ScheduleStatus[]> {
+    const versions = await this.ctx.metadata.listVersions();
+    const now = this.ctx.clock.now();
+    return (await this.schedules()).filter((s) => name === undefined || s.name === name).map((s) => scheduleStatus(versions, s, now));
+  }
+
   async sla(name?: string): Promise<{ schedule: Schedule; breaches: string[] }[]> {
     const versions = await this.ctx.metadata.listVersions();
     const now = this.ctx.clock.now();
@@ -219,11 +227,46 @@ export class Repository {
     return blocks;
   }
 
+  /** A version and its blocks by state; `complete` false while a backup has not recorded every block. */
+  async summary(uid: string): Promise<{ version: Version; complete: boolean; summary: BlockSummary; blocks: BlockInfo[] }> {
+    const version = await this.ctx.metadata.getVersion(uid);
+    const blocks = await this.blocks(uid);
+    const summary = summarizeBlocks(version, blocks);
+    return { version, complete: summary.unrecorded.blocks === 0, summary, blocks };
+  }
+
   async du(uid?: string): Promise<DiskUsage[]> {
+    const wanted = uid ? [await this.ctx.metadata.getVersion(uid)] : undefined;
+    const survey = await this.#survey();
+    return (wanted ?? survey.all).map((v) => this.#usage(v, survey.perVersion.get(v.uid)!, survey.users));
+  }
+
+  /** Every version's space (as `du`), and the repository's. */
+  async usage(): Promise<{ versions: DiskUsage[]; total: RepositoryUsage }> {
+    const { all, perVersion, users, blobBytes } = await this.#survey();
+    const versions = all.map((v) => this.#usage(v, perVersion.get(v.uid)!, users));
+    const sum = (f: (u: DiskUsage) => number): number => versions.reduce((n, u) => n + f(u), 0);
+    const realBytes = sum((u) => u.realBytes);
+    return {
+      versions,
+      total: {
+        versions: versions.length,
+        sourceBytes: sum((u) => u.sizeBytes),
+        sparseBytes: sum((u) => u.sparseBytes),
+        unrecordedBytes: sum((u) => u.unrecordedBytes),
+        blobs: users.size,
+        blobBytes,
+        dedupRatio: blobBytes > 0 ? realBytes / blobBytes : 0,
+      },
+    };
+  }
+
+  /** Each version's recorded blocks, and how many versions reference each blob. */
+  async #survey(): Promise<{ all: Version[]; perVersion: Map<string, Recorded>; users: Map<string, number>; blobBytes: number }> {
     const all = await this.ctx.metadata.listVersions();
-    const wanted = uid ? [await this.ctx.metadata.getVersion(uid)] : all;
     // How many versions reference each blob (counted once per version).
     const users = new Map<string, number>();
+    const sizes = new Map<string, number>();
     const perVersion = new Map<string, Recorded>();
     for (const v of all) {
       const blobs = new Map<string, number>();
@@ -242,11 +285,16 @@ export class Repository {
         }
         return Promise.resolve();
       });
-      for (const k of blobs.keys()) users.set(k, (users.get(k) ?? 0) + 1);
+      for (const [k, size] of blobs) {
+        users.set(k, (users.get(k) ?? 0) + 1);
+        sizes.set(k, size);
+      }
       const layout = new SegmentLayout(v.size, this.ctx.config.blocksPerSegment, this.ctx.hasher.digestLength);
       perVersion.set(v.uid, { blobs, realBytes, recordedBytes, complete: segments === layout.segments });
     }
-    return wanted.map((v) => this.#usage(v, perVersion.get(v.uid)!, users));
+    let blobBytes = 0;
+    for (const size of sizes.values()) blobBytes += size;
+    return { all, perVersion, users, blobBytes };
   }
 
   #usage(v: Version, mine: Recorded, users: Map<string, number>): DiskUsage {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Version } from './model.ts';
 import { isDue, parseDuration, slaBreaches, type Schedule } from './schedules.ts';
+import { scheduleStatus } from './summary.ts';
 
 const daily: Schedule = { name: 'vm1', scheduler: 'daily', intervalSeconds: 86_400, keep: 3, slaSeconds: 3600 };
 function v(uid: string, date: string, tags = ['daily'], extra: Partial<Version> = {}): Version {
@@ -58,5 +59,26 @@ describe('schedules', () => {
     assert.match(gapBreaches, /version c .* outside its SLA range/);
     const ancient = [v('a', '2026-03-01T00:00:00Z'), v('b', '2026-03-09T00:00:00Z'), v('c', '2026-03-10T00:00:00Z')];
     assert.match(slaBreaches(ancient, daily, now).join('\n'), /version a .* is older than allowed/);
+  });
+
+  it("a schedule's status: its newest valid version, when the next is due, and its breaches", () => {
+    const now = new Date('2026-12-10T12:00:00Z');
+    const versions = [
+      v('a', '2026-12-08T00:00:00Z'),
+      v('b', '2026-12-09T00:00:00Z'),
+      v('c', '2026-12-10T00:00:00Z', ['daily'], { valid: false }),
+      v('d', '2026-12-10T01:00:00Z', ['weekly']),
+    ];
+    const status = scheduleStatus(versions, daily, now);
+    assert.deepEqual(
+      status.latest,
+      { uid: 'b', date: new Date('2026-12-09T00:00:00Z') },
+      'an invalid or other-tagged version is not its latest',
+    );
+    assert.equal(status.nextDue.toISOString(), '2026-12-10T00:00:00.000Z');
+    assert.equal(status.due, true);
+    assert.deepEqual(status.breaches, slaBreaches(versions, daily, now));
+    const none = scheduleStatus([], daily, now);
+    assert.deepEqual([none.latest, none.nextDue, none.due], [null, now, true]);
   });
 });

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { Cli } from '../cli-context.ts';
 import { UID_ARGUMENT } from './parse.ts';
 import { examplesText } from './examples.ts';
-import { blockSummary, duTable, showText, statsTable, versionJson, versionsTable } from '../format.ts';
+import { duTable, showText, statsTable, versionJson, versionsTable } from '../format.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -26,7 +26,19 @@ export function register(program: Command, cli: Cli): void {
         cmd,
         async (remote, remoteG) => {
           const { versions } = await remote.listVersions(name, opts.tag);
-          const list = versions.map((v) => ({ ...v, expire: v.expire || null }));
+          // The embedded `ls --json` shape exactly (the job API's Version also carries the backup's stats).
+          const list = versions.map((v) => ({
+            uid: v.uid,
+            name: v.name,
+            snapshotName: v.snapshotName,
+            date: v.date,
+            size: v.size,
+            sizeBytes: v.sizeBytes,
+            valid: v.valid,
+            protected: v.protected,
+            tags: v.tags,
+            expire: v.expire || null,
+          }));
           cli.print(remoteG, list, () =>
             versionsTable(
               list.map((v) => ({ ...v, date: new Date(v.date), expire: v.expire ? new Date(v.expire) : null, stats: null })),
@@ -56,11 +68,8 @@ export function register(program: Command, cli: Cli): void {
     )
     .action(async (ref: string, opts: { blocks?: boolean }, cmd: Command) => {
       await cli.withRepo(cmd, async (repo, g) => {
-        const version = await repo.findVersion(ref);
-        const list = await repo.blocks(version.uid);
-        const summary = blockSummary(version, list);
         // Blocks come from recorded segments: fewer than the version's size means its backup did not finish.
-        const complete = summary.unrecorded.blocks === 0;
+        const { version, complete, summary, blocks: list } = await repo.summary((await repo.findVersion(ref)).uid);
         cli.print(g, { ...versionJson(version), complete, summary, ...(opts.blocks ? { blocks: list } : {}) }, () =>
           showText(version, summary, opts.blocks ? list : undefined),
         );

@@ -5,9 +5,10 @@
 import type { BackupStats, CleanupResult as CoreCleanupResult, ScrubResult as CoreScrubResult, VersionJson } from '@blockvault/core';
 import type { Job, Version } from '@blockvault/proto';
 
-/** A version as the job API's Version message. */
-export function versionPb(v: VersionJson): Version {
+/** A version as the job API's Version message (with its backup's stats when given them). */
+export function versionPb(v: VersionJson & { readonly stats?: BackupStats | null }): Version {
   return {
+    ...(v.stats ? { stats: { ...v.stats } } : {}),
     uid: v.uid,
     name: v.name,
     snapshotName: v.snapshotName,

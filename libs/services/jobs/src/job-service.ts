@@ -59,6 +59,9 @@ export const JOB_API_PERMISSIONS: Readonly<Record<string, Permission>> = {
   ListJobs: 'read',
   WatchJob: 'read',
   ListVersions: 'read',
+  GetVersion: 'read',
+  GetUsage: 'read',
+  ListSchedules: 'read',
 };
 
 export function jobService(deps: JobServiceDeps): JobServiceServer {
@@ -156,9 +159,34 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
     listVersions: unary(async (req) => {
       const versions = await repository.ls({ name: req.name || undefined, tag: req.tag || undefined });
       return {
-        versions: versions.map((v) => versionPb(versionToJson(v))),
+        versions: versions.map((v) => versionPb({ ...versionToJson(v), stats: v.stats })),
       };
     }),
+    getVersion: unary(async (req) => {
+      required(req.uid, 'uid');
+      const { version, complete, summary } = await repository.summary((await repository.findVersion(req.uid)).uid);
+      return { version: versionPb({ ...versionToJson(version), stats: version.stats }), complete, ...summary };
+    }),
+    getUsage: unary(async () => {
+      const { versions, total } = await repository.usage();
+      return { versions: versions.map((u) => ({ ...u })), total: { ...total } };
+    }),
+    listSchedules: unary(async (req) => ({
+      schedules: (await repository.scheduleStatuses(req.name || undefined)).map((st) => ({
+        name: st.schedule.name,
+        scheduler: st.schedule.scheduler,
+        intervalSeconds: st.schedule.intervalSeconds,
+        keep: st.schedule.keep,
+        slaSeconds: st.schedule.slaSeconds,
+        source: st.schedule.source ?? '',
+        retention: st.schedule.retention ?? '',
+        latestUid: st.latest?.uid ?? '',
+        latestDate: st.latest?.date.toISOString() ?? '',
+        nextDue: st.nextDue.toISOString(),
+        due: st.due,
+        breaches: [...st.breaches],
+      })),
+    })),
   };
 }
 

@@ -394,11 +394,131 @@ export interface Version {
   tags: string[];
   /** RFC 3339; empty: never */
   expire: string;
+  /** What its backup read and wrote (absent until the backup completes) */
+  stats?: BackupStats | undefined;
 }
 
 /** Versions, oldest first. */
 export interface ListVersionsResponse {
   versions: Version[];
+}
+
+export interface GetVersionRequest {
+  /** A uid or a unique prefix of one (4 characters or more) */
+  uid: string;
+}
+
+/** Blocks and their bytes. */
+export interface BlockCount {
+  blocks: number;
+  bytes: number;
+}
+
+/** A version and its blocks by state (as `blockvault --json show`). */
+export interface VersionDetail {
+  version?:
+    | Version
+    | undefined;
+  /** Every block recorded; false: its backup did not finish (continue it) */
+  complete: boolean;
+  /** Blocks whose blob no earlier block of the version references */
+  unique?:
+    | BlockCount
+    | undefined;
+  /** Blocks whose blob an earlier block of the version already references */
+  deduplicated?:
+    | BlockCount
+    | undefined;
+  /** All-zero blocks, stored as nothing */
+  sparse?:
+    | BlockCount
+    | undefined;
+  /** Blocks whose blob is missing or damaged */
+  invalid?:
+    | BlockCount
+    | undefined;
+  /** Blocks no segment records yet (an incomplete version) */
+  unrecorded?: BlockCount | undefined;
+}
+
+export interface GetUsageRequest {
+}
+
+/** Space used by one version (as `blockvault --json du`); bytes of blocks before compression and encryption. */
+export interface VersionUsage {
+  uid: string;
+  name: string;
+  sizeBytes: number;
+  /** Every block recorded; an incomplete version's unrecorded blocks count nowhere below */
+  complete: boolean;
+  unrecordedBytes: number;
+  /** Not sparse */
+  realBytes: number;
+  sparseBytes: number;
+  /** Saved because a block repeats inside this version */
+  dedupBytes: number;
+  /** Distinct blobs it references */
+  uniqueBytes: number;
+  /** Of those, also referenced by other versions */
+  sharedBytes: number;
+  /** Of those, what removing this version alone (and a cleanup) would free */
+  exclusiveBytes: number;
+}
+
+/** The whole repository's space. */
+export interface RepositoryUsage {
+  versions: number;
+  /** Every version's source bytes, added up */
+  sourceBytes: number;
+  /** Of those, sparse (stored as nothing) */
+  sparseBytes: number;
+  /** Of those, not recorded yet (incomplete versions) */
+  unrecordedBytes: number;
+  /** Distinct blobs the versions reference, and their bytes */
+  blobs: number;
+  blobBytes: number;
+  /** Recorded non-sparse bytes per blob byte: 1 when nothing repeats; 0 without blobs */
+  dedupRatio: number;
+}
+
+export interface Usage {
+  /** Oldest first */
+  versions: VersionUsage[];
+  total?: RepositoryUsage | undefined;
+}
+
+export interface ListSchedulesRequest {
+  /** Only this volume's schedules; empty: all */
+  name: string;
+}
+
+/** A schedule and where it stands now. */
+export interface ScheduleStatus {
+  /** The volume */
+  name: string;
+  /** The tag its versions carry, e.g. daily */
+  scheduler: string;
+  intervalSeconds: number;
+  keep: number;
+  slaSeconds: number;
+  /** What the scheduler backs up when it is due; empty: nothing (only `due` reports it) */
+  source: string;
+  /** Retention rules enforced once a day; empty: none */
+  retention: string;
+  /** Its newest valid version; empty when it has none */
+  latestUid: string;
+  /** RFC 3339; empty when it has none */
+  latestDate: string;
+  /** RFC 3339: when its next backup is due */
+  nextDue: string;
+  /** A backup is due now */
+  due: boolean;
+  /** Each SLA breach in words; empty: it meets its SLA */
+  breaches: string[];
+}
+
+export interface ListSchedulesResponse {
+  schedules: ScheduleStatus[];
 }
 
 function createBaseSubmitJobRequest(): SubmitJobRequest {
@@ -3517,6 +3637,7 @@ function createBaseVersion(): Version {
     protected: false,
     tags: [],
     expire: "",
+    stats: undefined,
   };
 }
 
@@ -3551,6 +3672,9 @@ export const Version: MessageFns<Version> = {
     }
     if (message.expire !== "") {
       writer.uint32(82).string(message.expire);
+    }
+    if (message.stats !== undefined) {
+      BackupStats.encode(message.stats, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -3648,6 +3772,14 @@ export const Version: MessageFns<Version> = {
             message.expire = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.stats = BackupStats.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3682,6 +3814,7 @@ export const Version: MessageFns<Version> = {
         ? object.tags.map((e: any) => globalThis.String(e))
         : [],
       expire: isSet(object.expire) ? globalThis.String(object.expire) : "",
+      stats: isSet(object.stats) ? BackupStats.fromJSON(object.stats) : undefined,
     };
   },
 
@@ -3717,6 +3850,9 @@ export const Version: MessageFns<Version> = {
     if (message.expire !== "") {
       obj.expire = message.expire;
     }
+    if (message.stats !== undefined) {
+      obj.stats = BackupStats.toJSON(message.stats);
+    }
     return obj;
   },
 
@@ -3735,6 +3871,9 @@ export const Version: MessageFns<Version> = {
     message.protected = object.protected ?? false;
     message.tags = object.tags?.map((e) => e) || [];
     message.expire = object.expire ?? "";
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? BackupStats.fromPartial(object.stats)
+      : undefined;
     return message;
   },
 };
@@ -3808,6 +3947,1360 @@ export const ListVersionsResponse: MessageFns<ListVersionsResponse> = {
   },
 };
 
+function createBaseGetVersionRequest(): GetVersionRequest {
+  return { uid: "" };
+}
+
+export const GetVersionRequest: MessageFns<GetVersionRequest> = {
+  encode(message: GetVersionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.uid !== "") {
+      writer.uint32(10).string(message.uid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetVersionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetVersionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.uid = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetVersionRequest {
+    return { uid: isSet(object.uid) ? globalThis.String(object.uid) : "" };
+  },
+
+  toJSON(message: GetVersionRequest): unknown {
+    const obj: any = {};
+    if (message.uid !== "") {
+      obj.uid = message.uid;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetVersionRequest>, I>>(base?: I): GetVersionRequest {
+    return GetVersionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetVersionRequest>, I>>(object: I): GetVersionRequest {
+    const message = createBaseGetVersionRequest();
+    message.uid = object.uid ?? "";
+    return message;
+  },
+};
+
+function createBaseBlockCount(): BlockCount {
+  return { blocks: 0, bytes: 0 };
+}
+
+export const BlockCount: MessageFns<BlockCount> = {
+  encode(message: BlockCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.blocks !== 0) {
+      writer.uint32(8).uint64(message.blocks);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(16).uint64(message.bytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlockCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlockCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.blocks = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BlockCount {
+    return {
+      blocks: isSet(object.blocks) ? globalThis.Number(object.blocks) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+    };
+  },
+
+  toJSON(message: BlockCount): unknown {
+    const obj: any = {};
+    if (message.blocks !== 0) {
+      obj.blocks = Math.round(message.blocks);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BlockCount>, I>>(base?: I): BlockCount {
+    return BlockCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BlockCount>, I>>(object: I): BlockCount {
+    const message = createBaseBlockCount();
+    message.blocks = object.blocks ?? 0;
+    message.bytes = object.bytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseVersionDetail(): VersionDetail {
+  return {
+    version: undefined,
+    complete: false,
+    unique: undefined,
+    deduplicated: undefined,
+    sparse: undefined,
+    invalid: undefined,
+    unrecorded: undefined,
+  };
+}
+
+export const VersionDetail: MessageFns<VersionDetail> = {
+  encode(message: VersionDetail, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== undefined) {
+      Version.encode(message.version, writer.uint32(10).fork()).join();
+    }
+    if (message.complete !== false) {
+      writer.uint32(16).bool(message.complete);
+    }
+    if (message.unique !== undefined) {
+      BlockCount.encode(message.unique, writer.uint32(26).fork()).join();
+    }
+    if (message.deduplicated !== undefined) {
+      BlockCount.encode(message.deduplicated, writer.uint32(34).fork()).join();
+    }
+    if (message.sparse !== undefined) {
+      BlockCount.encode(message.sparse, writer.uint32(42).fork()).join();
+    }
+    if (message.invalid !== undefined) {
+      BlockCount.encode(message.invalid, writer.uint32(50).fork()).join();
+    }
+    if (message.unrecorded !== undefined) {
+      BlockCount.encode(message.unrecorded, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VersionDetail {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVersionDetail();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = Version.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.complete = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.unique = BlockCount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.deduplicated = BlockCount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sparse = BlockCount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.invalid = BlockCount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.unrecorded = BlockCount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VersionDetail {
+    return {
+      version: isSet(object.version) ? Version.fromJSON(object.version) : undefined,
+      complete: isSet(object.complete) ? globalThis.Boolean(object.complete) : false,
+      unique: isSet(object.unique) ? BlockCount.fromJSON(object.unique) : undefined,
+      deduplicated: isSet(object.deduplicated) ? BlockCount.fromJSON(object.deduplicated) : undefined,
+      sparse: isSet(object.sparse) ? BlockCount.fromJSON(object.sparse) : undefined,
+      invalid: isSet(object.invalid) ? BlockCount.fromJSON(object.invalid) : undefined,
+      unrecorded: isSet(object.unrecorded) ? BlockCount.fromJSON(object.unrecorded) : undefined,
+    };
+  },
+
+  toJSON(message: VersionDetail): unknown {
+    const obj: any = {};
+    if (message.version !== undefined) {
+      obj.version = Version.toJSON(message.version);
+    }
+    if (message.complete !== false) {
+      obj.complete = message.complete;
+    }
+    if (message.unique !== undefined) {
+      obj.unique = BlockCount.toJSON(message.unique);
+    }
+    if (message.deduplicated !== undefined) {
+      obj.deduplicated = BlockCount.toJSON(message.deduplicated);
+    }
+    if (message.sparse !== undefined) {
+      obj.sparse = BlockCount.toJSON(message.sparse);
+    }
+    if (message.invalid !== undefined) {
+      obj.invalid = BlockCount.toJSON(message.invalid);
+    }
+    if (message.unrecorded !== undefined) {
+      obj.unrecorded = BlockCount.toJSON(message.unrecorded);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VersionDetail>, I>>(base?: I): VersionDetail {
+    return VersionDetail.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VersionDetail>, I>>(object: I): VersionDetail {
+    const message = createBaseVersionDetail();
+    message.version = (object.version !== undefined && object.version !== null)
+      ? Version.fromPartial(object.version)
+      : undefined;
+    message.complete = object.complete ?? false;
+    message.unique = (object.unique !== undefined && object.unique !== null)
+      ? BlockCount.fromPartial(object.unique)
+      : undefined;
+    message.deduplicated = (object.deduplicated !== undefined && object.deduplicated !== null)
+      ? BlockCount.fromPartial(object.deduplicated)
+      : undefined;
+    message.sparse = (object.sparse !== undefined && object.sparse !== null)
+      ? BlockCount.fromPartial(object.sparse)
+      : undefined;
+    message.invalid = (object.invalid !== undefined && object.invalid !== null)
+      ? BlockCount.fromPartial(object.invalid)
+      : undefined;
+    message.unrecorded = (object.unrecorded !== undefined && object.unrecorded !== null)
+      ? BlockCount.fromPartial(object.unrecorded)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetUsageRequest(): GetUsageRequest {
+  return {};
+}
+
+export const GetUsageRequest: MessageFns<GetUsageRequest> = {
+  encode(_: GetUsageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUsageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUsageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetUsageRequest {
+    return {};
+  },
+
+  toJSON(_: GetUsageRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetUsageRequest>, I>>(base?: I): GetUsageRequest {
+    return GetUsageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetUsageRequest>, I>>(_: I): GetUsageRequest {
+    const message = createBaseGetUsageRequest();
+    return message;
+  },
+};
+
+function createBaseVersionUsage(): VersionUsage {
+  return {
+    uid: "",
+    name: "",
+    sizeBytes: 0,
+    complete: false,
+    unrecordedBytes: 0,
+    realBytes: 0,
+    sparseBytes: 0,
+    dedupBytes: 0,
+    uniqueBytes: 0,
+    sharedBytes: 0,
+    exclusiveBytes: 0,
+  };
+}
+
+export const VersionUsage: MessageFns<VersionUsage> = {
+  encode(message: VersionUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.uid !== "") {
+      writer.uint32(10).string(message.uid);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).uint64(message.sizeBytes);
+    }
+    if (message.complete !== false) {
+      writer.uint32(32).bool(message.complete);
+    }
+    if (message.unrecordedBytes !== 0) {
+      writer.uint32(40).uint64(message.unrecordedBytes);
+    }
+    if (message.realBytes !== 0) {
+      writer.uint32(48).uint64(message.realBytes);
+    }
+    if (message.sparseBytes !== 0) {
+      writer.uint32(56).uint64(message.sparseBytes);
+    }
+    if (message.dedupBytes !== 0) {
+      writer.uint32(64).uint64(message.dedupBytes);
+    }
+    if (message.uniqueBytes !== 0) {
+      writer.uint32(72).uint64(message.uniqueBytes);
+    }
+    if (message.sharedBytes !== 0) {
+      writer.uint32(80).uint64(message.sharedBytes);
+    }
+    if (message.exclusiveBytes !== 0) {
+      writer.uint32(88).uint64(message.exclusiveBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VersionUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVersionUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.uid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.complete = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.unrecordedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.realBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.sparseBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.dedupBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.uniqueBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.sharedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.exclusiveBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VersionUsage {
+    return {
+      uid: isSet(object.uid) ? globalThis.String(object.uid) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      complete: isSet(object.complete) ? globalThis.Boolean(object.complete) : false,
+      unrecordedBytes: isSet(object.unrecordedBytes)
+        ? globalThis.Number(object.unrecordedBytes)
+        : isSet(object.unrecorded_bytes)
+        ? globalThis.Number(object.unrecorded_bytes)
+        : 0,
+      realBytes: isSet(object.realBytes)
+        ? globalThis.Number(object.realBytes)
+        : isSet(object.real_bytes)
+        ? globalThis.Number(object.real_bytes)
+        : 0,
+      sparseBytes: isSet(object.sparseBytes)
+        ? globalThis.Number(object.sparseBytes)
+        : isSet(object.sparse_bytes)
+        ? globalThis.Number(object.sparse_bytes)
+        : 0,
+      dedupBytes: isSet(object.dedupBytes)
+        ? globalThis.Number(object.dedupBytes)
+        : isSet(object.dedup_bytes)
+        ? globalThis.Number(object.dedup_bytes)
+        : 0,
+      uniqueBytes: isSet(object.uniqueBytes)
+        ? globalThis.Number(object.uniqueBytes)
+        : isSet(object.unique_bytes)
+        ? globalThis.Number(object.unique_bytes)
+        : 0,
+      sharedBytes: isSet(object.sharedBytes)
+        ? globalThis.Number(object.sharedBytes)
+        : isSet(object.shared_bytes)
+        ? globalThis.Number(object.shared_bytes)
+        : 0,
+      exclusiveBytes: isSet(object.exclusiveBytes)
+        ? globalThis.Number(object.exclusiveBytes)
+        : isSet(object.exclusive_bytes)
+        ? globalThis.Number(object.exclusive_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: VersionUsage): unknown {
+    const obj: any = {};
+    if (message.uid !== "") {
+      obj.uid = message.uid;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.complete !== false) {
+      obj.complete = message.complete;
+    }
+    if (message.unrecordedBytes !== 0) {
+      obj.unrecordedBytes = Math.round(message.unrecordedBytes);
+    }
+    if (message.realBytes !== 0) {
+      obj.realBytes = Math.round(message.realBytes);
+    }
+    if (message.sparseBytes !== 0) {
+      obj.sparseBytes = Math.round(message.sparseBytes);
+    }
+    if (message.dedupBytes !== 0) {
+      obj.dedupBytes = Math.round(message.dedupBytes);
+    }
+    if (message.uniqueBytes !== 0) {
+      obj.uniqueBytes = Math.round(message.uniqueBytes);
+    }
+    if (message.sharedBytes !== 0) {
+      obj.sharedBytes = Math.round(message.sharedBytes);
+    }
+    if (message.exclusiveBytes !== 0) {
+      obj.exclusiveBytes = Math.round(message.exclusiveBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VersionUsage>, I>>(base?: I): VersionUsage {
+    return VersionUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VersionUsage>, I>>(object: I): VersionUsage {
+    const message = createBaseVersionUsage();
+    message.uid = object.uid ?? "";
+    message.name = object.name ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.complete = object.complete ?? false;
+    message.unrecordedBytes = object.unrecordedBytes ?? 0;
+    message.realBytes = object.realBytes ?? 0;
+    message.sparseBytes = object.sparseBytes ?? 0;
+    message.dedupBytes = object.dedupBytes ?? 0;
+    message.uniqueBytes = object.uniqueBytes ?? 0;
+    message.sharedBytes = object.sharedBytes ?? 0;
+    message.exclusiveBytes = object.exclusiveBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseRepositoryUsage(): RepositoryUsage {
+  return { versions: 0, sourceBytes: 0, sparseBytes: 0, unrecordedBytes: 0, blobs: 0, blobBytes: 0, dedupRatio: 0 };
+}
+
+export const RepositoryUsage: MessageFns<RepositoryUsage> = {
+  encode(message: RepositoryUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.versions !== 0) {
+      writer.uint32(8).uint32(message.versions);
+    }
+    if (message.sourceBytes !== 0) {
+      writer.uint32(16).uint64(message.sourceBytes);
+    }
+    if (message.sparseBytes !== 0) {
+      writer.uint32(24).uint64(message.sparseBytes);
+    }
+    if (message.unrecordedBytes !== 0) {
+      writer.uint32(32).uint64(message.unrecordedBytes);
+    }
+    if (message.blobs !== 0) {
+      writer.uint32(40).uint64(message.blobs);
+    }
+    if (message.blobBytes !== 0) {
+      writer.uint32(48).uint64(message.blobBytes);
+    }
+    if (message.dedupRatio !== 0) {
+      writer.uint32(57).double(message.dedupRatio);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RepositoryUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRepositoryUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.versions = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sourceBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sparseBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.unrecordedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.blobs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.blobBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.dedupRatio = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RepositoryUsage {
+    return {
+      versions: isSet(object.versions) ? globalThis.Number(object.versions) : 0,
+      sourceBytes: isSet(object.sourceBytes)
+        ? globalThis.Number(object.sourceBytes)
+        : isSet(object.source_bytes)
+        ? globalThis.Number(object.source_bytes)
+        : 0,
+      sparseBytes: isSet(object.sparseBytes)
+        ? globalThis.Number(object.sparseBytes)
+        : isSet(object.sparse_bytes)
+        ? globalThis.Number(object.sparse_bytes)
+        : 0,
+      unrecordedBytes: isSet(object.unrecordedBytes)
+        ? globalThis.Number(object.unrecordedBytes)
+        : isSet(object.unrecorded_bytes)
+        ? globalThis.Number(object.unrecorded_bytes)
+        : 0,
+      blobs: isSet(object.blobs) ? globalThis.Number(object.blobs) : 0,
+      blobBytes: isSet(object.blobBytes)
+        ? globalThis.Number(object.blobBytes)
+        : isSet(object.blob_bytes)
+        ? globalThis.Number(object.blob_bytes)
+        : 0,
+      dedupRatio: isSet(object.dedupRatio)
+        ? globalThis.Number(object.dedupRatio)
+        : isSet(object.dedup_ratio)
+        ? globalThis.Number(object.dedup_ratio)
+        : 0,
+    };
+  },
+
+  toJSON(message: RepositoryUsage): unknown {
+    const obj: any = {};
+    if (message.versions !== 0) {
+      obj.versions = Math.round(message.versions);
+    }
+    if (message.sourceBytes !== 0) {
+      obj.sourceBytes = Math.round(message.sourceBytes);
+    }
+    if (message.sparseBytes !== 0) {
+      obj.sparseBytes = Math.round(message.sparseBytes);
+    }
+    if (message.unrecordedBytes !== 0) {
+      obj.unrecordedBytes = Math.round(message.unrecordedBytes);
+    }
+    if (message.blobs !== 0) {
+      obj.blobs = Math.round(message.blobs);
+    }
+    if (message.blobBytes !== 0) {
+      obj.blobBytes = Math.round(message.blobBytes);
+    }
+    if (message.dedupRatio !== 0) {
+      obj.dedupRatio = floatToJson(message.dedupRatio);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RepositoryUsage>, I>>(base?: I): RepositoryUsage {
+    return RepositoryUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RepositoryUsage>, I>>(object: I): RepositoryUsage {
+    const message = createBaseRepositoryUsage();
+    message.versions = object.versions ?? 0;
+    message.sourceBytes = object.sourceBytes ?? 0;
+    message.sparseBytes = object.sparseBytes ?? 0;
+    message.unrecordedBytes = object.unrecordedBytes ?? 0;
+    message.blobs = object.blobs ?? 0;
+    message.blobBytes = object.blobBytes ?? 0;
+    message.dedupRatio = object.dedupRatio ?? 0;
+    return message;
+  },
+};
+
+function createBaseUsage(): Usage {
+  return { versions: [], total: undefined };
+}
+
+export const Usage: MessageFns<Usage> = {
+  encode(message: Usage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.versions) {
+      VersionUsage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.total !== undefined) {
+      RepositoryUsage.encode(message.total, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Usage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.versions.push(VersionUsage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.total = RepositoryUsage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Usage {
+    return {
+      versions: globalThis.Array.isArray(object?.versions)
+        ? object.versions.map((e: any) => VersionUsage.fromJSON(e))
+        : [],
+      total: isSet(object.total) ? RepositoryUsage.fromJSON(object.total) : undefined,
+    };
+  },
+
+  toJSON(message: Usage): unknown {
+    const obj: any = {};
+    if (message.versions?.length) {
+      obj.versions = message.versions.map((e) => VersionUsage.toJSON(e));
+    }
+    if (message.total !== undefined) {
+      obj.total = RepositoryUsage.toJSON(message.total);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Usage>, I>>(base?: I): Usage {
+    return Usage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Usage>, I>>(object: I): Usage {
+    const message = createBaseUsage();
+    message.versions = object.versions?.map((e) => VersionUsage.fromPartial(e)) || [];
+    message.total = (object.total !== undefined && object.total !== null)
+      ? RepositoryUsage.fromPartial(object.total)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListSchedulesRequest(): ListSchedulesRequest {
+  return { name: "" };
+}
+
+export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
+  encode(message: ListSchedulesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSchedulesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSchedulesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSchedulesRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ListSchedulesRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSchedulesRequest>, I>>(base?: I): ListSchedulesRequest {
+    return ListSchedulesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSchedulesRequest>, I>>(object: I): ListSchedulesRequest {
+    const message = createBaseListSchedulesRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseScheduleStatus(): ScheduleStatus {
+  return {
+    name: "",
+    scheduler: "",
+    intervalSeconds: 0,
+    keep: 0,
+    slaSeconds: 0,
+    source: "",
+    retention: "",
+    latestUid: "",
+    latestDate: "",
+    nextDue: "",
+    due: false,
+    breaches: [],
+  };
+}
+
+export const ScheduleStatus: MessageFns<ScheduleStatus> = {
+  encode(message: ScheduleStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.scheduler !== "") {
+      writer.uint32(18).string(message.scheduler);
+    }
+    if (message.intervalSeconds !== 0) {
+      writer.uint32(24).uint64(message.intervalSeconds);
+    }
+    if (message.keep !== 0) {
+      writer.uint32(32).uint32(message.keep);
+    }
+    if (message.slaSeconds !== 0) {
+      writer.uint32(40).uint64(message.slaSeconds);
+    }
+    if (message.source !== "") {
+      writer.uint32(50).string(message.source);
+    }
+    if (message.retention !== "") {
+      writer.uint32(58).string(message.retention);
+    }
+    if (message.latestUid !== "") {
+      writer.uint32(66).string(message.latestUid);
+    }
+    if (message.latestDate !== "") {
+      writer.uint32(74).string(message.latestDate);
+    }
+    if (message.nextDue !== "") {
+      writer.uint32(82).string(message.nextDue);
+    }
+    if (message.due !== false) {
+      writer.uint32(88).bool(message.due);
+    }
+    for (const v of message.breaches) {
+      writer.uint32(98).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScheduleStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScheduleStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scheduler = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.intervalSeconds = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.keep = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.slaSeconds = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.retention = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.latestUid = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.latestDate = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.nextDue = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.due = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.breaches.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScheduleStatus {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      scheduler: isSet(object.scheduler) ? globalThis.String(object.scheduler) : "",
+      intervalSeconds: isSet(object.intervalSeconds)
+        ? globalThis.Number(object.intervalSeconds)
+        : isSet(object.interval_seconds)
+        ? globalThis.Number(object.interval_seconds)
+        : 0,
+      keep: isSet(object.keep) ? globalThis.Number(object.keep) : 0,
+      slaSeconds: isSet(object.slaSeconds)
+        ? globalThis.Number(object.slaSeconds)
+        : isSet(object.sla_seconds)
+        ? globalThis.Number(object.sla_seconds)
+        : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      retention: isSet(object.retention) ? globalThis.String(object.retention) : "",
+      latestUid: isSet(object.latestUid)
+        ? globalThis.String(object.latestUid)
+        : isSet(object.latest_uid)
+        ? globalThis.String(object.latest_uid)
+        : "",
+      latestDate: isSet(object.latestDate)
+        ? globalThis.String(object.latestDate)
+        : isSet(object.latest_date)
+        ? globalThis.String(object.latest_date)
+        : "",
+      nextDue: isSet(object.nextDue)
+        ? globalThis.String(object.nextDue)
+        : isSet(object.next_due)
+        ? globalThis.String(object.next_due)
+        : "",
+      due: isSet(object.due) ? globalThis.Boolean(object.due) : false,
+      breaches: globalThis.Array.isArray(object?.breaches)
+        ? object.breaches.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ScheduleStatus): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.scheduler !== "") {
+      obj.scheduler = message.scheduler;
+    }
+    if (message.intervalSeconds !== 0) {
+      obj.intervalSeconds = Math.round(message.intervalSeconds);
+    }
+    if (message.keep !== 0) {
+      obj.keep = Math.round(message.keep);
+    }
+    if (message.slaSeconds !== 0) {
+      obj.slaSeconds = Math.round(message.slaSeconds);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.retention !== "") {
+      obj.retention = message.retention;
+    }
+    if (message.latestUid !== "") {
+      obj.latestUid = message.latestUid;
+    }
+    if (message.latestDate !== "") {
+      obj.latestDate = message.latestDate;
+    }
+    if (message.nextDue !== "") {
+      obj.nextDue = message.nextDue;
+    }
+    if (message.due !== false) {
+      obj.due = message.due;
+    }
+    if (message.breaches?.length) {
+      obj.breaches = message.breaches;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScheduleStatus>, I>>(base?: I): ScheduleStatus {
+    return ScheduleStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScheduleStatus>, I>>(object: I): ScheduleStatus {
+    const message = createBaseScheduleStatus();
+    message.name = object.name ?? "";
+    message.scheduler = object.scheduler ?? "";
+    message.intervalSeconds = object.intervalSeconds ?? 0;
+    message.keep = object.keep ?? 0;
+    message.slaSeconds = object.slaSeconds ?? 0;
+    message.source = object.source ?? "";
+    message.retention = object.retention ?? "";
+    message.latestUid = object.latestUid ?? "";
+    message.latestDate = object.latestDate ?? "";
+    message.nextDue = object.nextDue ?? "";
+    message.due = object.due ?? false;
+    message.breaches = object.breaches?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListSchedulesResponse(): ListSchedulesResponse {
+  return { schedules: [] };
+}
+
+export const ListSchedulesResponse: MessageFns<ListSchedulesResponse> = {
+  encode(message: ListSchedulesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.schedules) {
+      ScheduleStatus.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSchedulesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSchedulesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schedules.push(ScheduleStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSchedulesResponse {
+    return {
+      schedules: globalThis.Array.isArray(object?.schedules)
+        ? object.schedules.map((e: any) => ScheduleStatus.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSchedulesResponse): unknown {
+    const obj: any = {};
+    if (message.schedules?.length) {
+      obj.schedules = message.schedules.map((e) => ScheduleStatus.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSchedulesResponse>, I>>(base?: I): ListSchedulesResponse {
+    return ListSchedulesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSchedulesResponse>, I>>(object: I): ListSchedulesResponse {
+    const message = createBaseListSchedulesResponse();
+    message.schedules = object.schedules?.map((e) => ScheduleStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** Submits and follows jobs. Served by the scheduler module. */
 export type JobServiceService = typeof JobServiceService;
 export const JobServiceService = {
@@ -3875,6 +5368,43 @@ export const JobServiceService = {
       Buffer.from(ListVersionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListVersionsResponse => ListVersionsResponse.decode(value),
   },
+  /**
+   * One version by uid or unique uid prefix (4 characters or more), with its blocks counted by
+   * state (as `blockvault show`); NOT_FOUND when none matches, INVALID_ARGUMENT when several do.
+   */
+  getVersion: {
+    path: "/blockvault.v1.JobService/GetVersion" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetVersionRequest): Buffer => Buffer.from(GetVersionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetVersionRequest => GetVersionRequest.decode(value),
+    responseSerialize: (value: VersionDetail): Buffer => Buffer.from(VersionDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): VersionDetail => VersionDetail.decode(value),
+  },
+  /** The space each version and the whole repository use (as `blockvault du`). */
+  getUsage: {
+    path: "/blockvault.v1.JobService/GetUsage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetUsageRequest): Buffer => Buffer.from(GetUsageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetUsageRequest => GetUsageRequest.decode(value),
+    responseSerialize: (value: Usage): Buffer => Buffer.from(Usage.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Usage => Usage.decode(value),
+  },
+  /**
+   * Schedules with their latest backup, when each is next due and its SLA breaches (as
+   * `blockvault schedule ls`, `due` and `sla`).
+   */
+  listSchedules: {
+    path: "/blockvault.v1.JobService/ListSchedules" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSchedulesRequest): Buffer => Buffer.from(ListSchedulesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSchedulesRequest => ListSchedulesRequest.decode(value),
+    responseSerialize: (value: ListSchedulesResponse): Buffer =>
+      Buffer.from(ListSchedulesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSchedulesResponse => ListSchedulesResponse.decode(value),
+  },
 } as const;
 
 export interface JobServiceServer extends UntypedServiceImplementation {
@@ -3893,6 +5423,18 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   watchJob: handleServerStreamingCall<GetJobRequest, Job>;
   /** Versions in the repository (as `blockvault ls`). */
   listVersions: handleUnaryCall<ListVersionsRequest, ListVersionsResponse>;
+  /**
+   * One version by uid or unique uid prefix (4 characters or more), with its blocks counted by
+   * state (as `blockvault show`); NOT_FOUND when none matches, INVALID_ARGUMENT when several do.
+   */
+  getVersion: handleUnaryCall<GetVersionRequest, VersionDetail>;
+  /** The space each version and the whole repository use (as `blockvault du`). */
+  getUsage: handleUnaryCall<GetUsageRequest, Usage>;
+  /**
+   * Schedules with their latest backup, when each is next due and its SLA breaches (as
+   * `blockvault schedule ls`, `due` and `sla`).
+   */
+  listSchedules: handleUnaryCall<ListSchedulesRequest, ListSchedulesResponse>;
 }
 
 export interface JobServiceClient extends Client {
@@ -3972,6 +5514,57 @@ export interface JobServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListVersionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * One version by uid or unique uid prefix (4 characters or more), with its blocks counted by
+   * state (as `blockvault show`); NOT_FOUND when none matches, INVALID_ARGUMENT when several do.
+   */
+  getVersion(
+    request: GetVersionRequest,
+    callback: (error: ServiceError | null, response: VersionDetail) => void,
+  ): ClientUnaryCall;
+  getVersion(
+    request: GetVersionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: VersionDetail) => void,
+  ): ClientUnaryCall;
+  getVersion(
+    request: GetVersionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: VersionDetail) => void,
+  ): ClientUnaryCall;
+  /** The space each version and the whole repository use (as `blockvault du`). */
+  getUsage(request: GetUsageRequest, callback: (error: ServiceError | null, response: Usage) => void): ClientUnaryCall;
+  getUsage(
+    request: GetUsageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Usage) => void,
+  ): ClientUnaryCall;
+  getUsage(
+    request: GetUsageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Usage) => void,
+  ): ClientUnaryCall;
+  /**
+   * Schedules with their latest backup, when each is next due and its SLA breaches (as
+   * `blockvault schedule ls`, `due` and `sla`).
+   */
+  listSchedules(
+    request: ListSchedulesRequest,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
   ): ClientUnaryCall;
 }
 
