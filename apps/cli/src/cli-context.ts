@@ -45,7 +45,7 @@ export class Cli {
     const g = this.globals(cmd);
     if (g.server)
       throw new InvalidArgumentError(
-        `${cmd.name()} is not a job of the job API (backup, restore, ls, scrub, deep-scrub, cleanup and enforce are); run it without --server, beside the services (BLOCKVAULT_METADATA_URL, BLOCKVAULT_BLOBSTORE_URL and BLOCKVAULT_NATS_URL set) or where the repository is`,
+        `${cmd.name()} is not part of the job API (backup, restore, scrub, deep-scrub, cleanup, enforce, ls, show, stats, du, jobs and cancel are); run it without --server, beside the services (BLOCKVAULT_METADATA_URL, BLOCKVAULT_BLOBSTORE_URL and BLOCKVAULT_NATS_URL set) or where the repository is`,
       );
     const embedded = await openRepository(configOf(g), {
       overrideLocks: g.overrideLock ?? false,

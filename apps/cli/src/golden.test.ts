@@ -218,7 +218,11 @@ describe('golden output', () => {
       await t.run([...server, 'restore', 'no-such-version', dir.url('never.img')]);
       await t.run([...server, 'cleanup', '--dry-run']);
       await t.run([...server, 'jobs', '--state', 'succeeded']);
-      await t.run([...server, 'show', uid]);
+      await t.run([...server, 'show', uid.slice(0, 8)]);
+      await t.run([...server, 'stats']);
+      await t.run([...server, 'du']);
+      await t.run([...server, 'show', uid, '--blocks']);
+      await t.run([...server, 'rm', uid]);
       await t.check('server');
     });
 
@@ -233,6 +237,13 @@ describe('golden output', () => {
       assertShape('enforce', await run('enforce', 'latest5', '--dry-run'));
       assertShape('cleanup', await run('cleanup', '--dry-run'));
       assertShape('jobs', await run('jobs'));
+      // What the job API reads is what the repository itself says.
+      const local = (...args: string[]): Promise<Run> => cli(['--home', dir.file('served'), '--json', ...args], undefined, ENV);
+      for (const args of [['show', uid], ['stats'], ['du'], ['du', uid.slice(0, 8)]]) {
+        const remote = await run(...args);
+        assertShape(args[0]!, remote);
+        assert.deepEqual(JSON.parse(remote.stdout), JSON.parse((await local(...args)).stdout), args.join(' '));
+      }
     });
   });
 

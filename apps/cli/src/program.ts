@@ -13,7 +13,7 @@ export function buildProgram(io: Io): Command {
     .option('--override-lock', 'take locks other holders have (after checking they are gone); logged')
     .option(
       '--server <host:port>',
-      "run the command as a job on a deployment's job API (backup, restore, ls, scrub, deep-scrub, cleanup, enforce; jobs and cancel need it)",
+      "run the command on a deployment's job API (backup, restore, scrub, deep-scrub, cleanup and enforce as jobs; ls, show, stats and du read it; jobs and cancel need it)",
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()

@@ -5,9 +5,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { ErrorCode, InvalidArgumentError, matchVersion, UnavailableError } from '@blockvault/core';
+import { ErrorCode, InvalidArgumentError, matchVersion, UnavailableError, type Version } from '@blockvault/core';
 import { channelCredentials, clientOptions, codeOfStatus, readable, type ClientSecurity } from '@blockvault/grpc-edge';
-import { JobServiceClient, JobState, type Job, type ListVersionsResponse, type SubmitJobRequest } from '@blockvault/proto';
+import {
+  JobServiceClient,
+  JobState,
+  type Job,
+  type ListVersionsResponse,
+  type SubmitJobRequest,
+  type Usage,
+  type Version as VersionPb,
+  type VersionDetail,
+} from '@blockvault/proto';
 import { exitCodeForCode } from './exit-codes.ts';
 import { progressBar } from './progress.ts';
 
@@ -211,7 +220,33 @@ export class Remote {
     return this.#call(this.#client.listVersions, { name: name ?? '', tag: tag ?? '' });
   }
 
+  /** A version by uid or unique prefix, with its blocks by state. */
+  async getVersion(ref: string): Promise<VersionDetail> {
+    return this.#call(this.#client.getVersion, { uid: ref });
+  }
+
+  async getUsage(): Promise<Usage> {
+    return this.#call(this.#client.getUsage, {});
+  }
+
   close(): void {
     this.#client.close();
   }
+}
+
+/** The job API's Version as the engine's, for the same tables in both modes. */
+export function versionOf(v: VersionPb): Version {
+  return {
+    uid: v.uid,
+    name: v.name,
+    snapshotName: v.snapshotName,
+    date: new Date(v.date),
+    size: v.size,
+    sizeBytes: v.sizeBytes,
+    valid: v.valid,
+    protected: v.protected,
+    tags: [...v.tags],
+    expire: v.expire ? new Date(v.expire) : null,
+    stats: v.stats ? { ...v.stats } : null,
+  };
 }

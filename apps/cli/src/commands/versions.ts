@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import type { Cli } from '../cli-context.ts';
 import { UID_ARGUMENT } from './parse.ts';
 import { examplesText } from './examples.ts';
+import { InvalidArgumentError, matchVersion, type BlockSummary, type Version } from '@blockvault/core';
 import { duTable, showText, statsTable, versionJson, versionsTable } from '../format.ts';
+import { versionOf } from '../remote.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -67,13 +69,31 @@ export function register(program: Command, cli: Cli): void {
       ),
     )
     .action(async (ref: string, opts: { blocks?: boolean }, cmd: Command) => {
-      await cli.withRepo(cmd, async (repo, g) => {
-        // Blocks come from recorded segments: fewer than the version's size means its backup did not finish.
-        const { version, complete, summary, blocks: list } = await repo.summary((await repo.findVersion(ref)).uid);
-        cli.print(g, { ...versionJson(version), complete, summary, ...(opts.blocks ? { blocks: list } : {}) }, () =>
-          showText(version, summary, opts.blocks ? list : undefined),
-        );
-      });
+      await cli.localOrJob(
+        cmd,
+        async (remote, g) => {
+          if (opts.blocks)
+            throw new InvalidArgumentError('show --blocks lists every block from the repository itself: run it without --server');
+          const detail = await remote.getVersion(ref);
+          const version = versionOf(detail.version!);
+          const count = (c: { blocks: number; bytes: number } | undefined) => ({ blocks: c?.blocks ?? 0, bytes: c?.bytes ?? 0 });
+          const summary: BlockSummary = {
+            unique: count(detail.unique),
+            deduplicated: count(detail.deduplicated),
+            sparse: count(detail.sparse),
+            invalid: count(detail.invalid),
+            unrecorded: count(detail.unrecorded),
+          };
+          cli.print(g, { ...versionJson(version), complete: detail.complete, summary }, () => showText(version, summary));
+        },
+        async (repo, g) => {
+          // Blocks come from recorded segments: fewer than the version's size means its backup did not finish.
+          const { version, complete, summary, blocks: list } = await repo.summary((await repo.findVersion(ref)).uid);
+          cli.print(g, { ...versionJson(version), complete, summary, ...(opts.blocks ? { blocks: list } : {}) }, () =>
+            showText(version, summary, opts.blocks ? list : undefined),
+          );
+        },
+      );
     });
 
   program
@@ -81,15 +101,22 @@ export function register(program: Command, cli: Cli): void {
     .description('backup statistics per version')
     .argument('[uid]', 'one version (its uid or a unique prefix)')
     .action(async (ref: string | undefined, _opts: unknown, cmd: Command) => {
-      await cli.withRepo(cmd, async (repo, g) => {
-        const versions = ref ? [await repo.findVersion(ref)] : await repo.ls();
+      const print = (g: Parameters<Cli['print']>[0], versions: readonly Version[]): void => {
         const rows = versions.flatMap((version) => (version.stats ? [{ version, stats: version.stats }] : []));
         cli.print(
           g,
           rows.map((r) => ({ uid: r.version.uid, name: r.version.name, date: r.version.date.toISOString(), ...r.stats })),
           () => statsTable(rows),
         );
-      });
+      };
+      await cli.localOrJob(
+        cmd,
+        async (remote, g) => {
+          const all = (await remote.listVersions(undefined, undefined)).versions.map(versionOf);
+          print(g, ref ? [matchVersion(all, ref)] : all);
+        },
+        async (repo, g) => print(g, ref ? [await repo.findVersion(ref)] : await repo.ls()),
+      );
     });
 
   program
@@ -97,9 +124,17 @@ export function register(program: Command, cli: Cli): void {
     .description('space used per version: real, sparse, dedup, unique, shared and exclusive bytes')
     .argument('[uid]', 'one version (its uid or a unique prefix)')
     .action(async (ref: string | undefined, _opts: unknown, cmd: Command) => {
-      await cli.withRepo(cmd, async (repo, g) => {
-        const rows = await repo.du(ref ? (await repo.findVersion(ref)).uid : undefined);
-        cli.print(g, rows, () => duTable(rows));
-      });
+      await cli.localOrJob(
+        cmd,
+        async (remote, g) => {
+          const { versions } = await remote.getUsage();
+          const rows = ref ? [matchVersion(versions, ref)] : versions;
+          cli.print(g, rows, () => duTable(rows));
+        },
+        async (repo, g) => {
+          const rows = await repo.du(ref ? (await repo.findVersion(ref)).uid : undefined);
+          cli.print(g, rows, () => duTable(rows));
+        },
+      );
     });
 }
