@@ -1,1 +1,1 @@
-export { parseRbdUrl, RbdIo, type RbdName, type RbdOptions } from './rbd-io.ts';
+export { parseRbdUrl, RbdIo, type LiveImportHooks, type RbdName, type RbdOptions } from './rbd-io.ts';

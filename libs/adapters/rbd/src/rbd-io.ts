@@ -41,6 +41,13 @@ export interface RbdOptions {
   readonly pools?: readonly string[];
 }
 
+export interface LiveImportHooks {
+  /** The image exists and reads the version (blocks not copied yet come from the source). */
+  readonly onUsable?: () => void;
+  /** The copy's progress, 0-100. */
+  readonly onProgress?: (percent: number) => void;
+}
+
 export interface RbdName {
   readonly pool: string;
   readonly image: string;
@@ -289,6 +296,60 @@ export class RbdIo implements IoModule {
     const spec = `${name.pool}/${name.image}@${name.snapshot}`;
     const args = ['diff', '--whole-object', '--format', 'json', ...(fromSnapshot ? ['--from-snap', fromSnapshot] : []), spec];
     return parseHints(await this.#rbd(args, spec), `rbd diff ${spec}`);
+  }
+
+  /**
+   * Instant restore: creates `url` as an import-only live migration whose source is the raw image
+   * at `sourceUrl` (an HTTP server that answers Range requests, Ceph Pacific or later), so the
+   * image is usable as soon as `onUsable` is called; then copies every block (`rbd migration
+   * execute`) and commits. On any failure the migration is aborted, which removes the new image:
+   * no half image is left behind. The source must keep serving until this resolves.
+   */
+  async importLive(url: URL, sourceUrl: string, hooks: LiveImportHooks = {}): Promise<void> {
+    await this.check(url);
+    const name = parseRbdUrl(url);
+    if (name.snapshot) throw new UnsupportedUrlError(url.href, 'restore into an image, not a snapshot: rbd://pool/image');
+    if (await this.#exists(name)) throw new TargetExistsError(url.href);
+    const spec = `${name.pool}/${name.image}`;
+    const sourceSpec = JSON.stringify({ type: 'raw', stream: { type: 'http', url: sourceUrl } });
+    await this.#rbd(['migration', 'prepare', '--import-only', '--source-spec', sourceSpec, spec], spec);
+    try {
+      hooks.onUsable?.();
+      await this.#execute(spec, hooks.onProgress);
+      await this.#rbd(['migration', 'commit', spec], spec);
+    } catch (err) {
+      await this.#rbd(['migration', 'abort', spec], spec).catch((abortErr: unknown) => {
+        throw new UnavailableError(
+          `${(err as Error).message}; aborting the migration failed too (${(abortErr as Error).message}): remove ${spec} with rbd migration abort ${spec}`,
+          { cause: err },
+        );
+      });
+      throw err;
+    }
+  }
+
+  /** `rbd migration execute`, reporting its percentages. */
+  #execute(spec: string, onProgress?: (percent: number) => void): Promise<void> {
+    return new Promise((done, fail) => {
+      const child = spawn('rbd', ['migration', 'execute', spec], { env: this.#env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        for (const m of d.toString().matchAll(/(\d+)% complete/g)) onProgress?.(Number(m[1]));
+        if (stderr.length > 65_536) stderr = stderr.slice(-16_384);
+      });
+      child.once('error', (err) => fail(new UnavailableError(`rbd migration execute ${spec}: ${err.message}`, { cause: err })));
+      child.once('exit', (code) => {
+        if (code === 0) return done();
+        const last =
+          stderr
+            .replace(/Image migration: \d+% complete\.\.\./g, '')
+            .trim()
+            .split('\n')
+            .at(-1) ?? '';
+        fail(new UnavailableError(`rbd migration execute ${spec} failed (exit ${code}): ${last || 'no message'}`));
+      });
+    });
   }
 
   async #snapshots(name: RbdName): Promise<string[]> {

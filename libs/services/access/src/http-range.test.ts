@@ -2,23 +2,29 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { Version } from '@blockvault/core';
+import { DamagedBlocksError, type Version } from '@blockvault/core';
 import { digestToken, type TokenGrant } from '@blockvault/grpc-edge';
 import { HttpRangeServer, parseRange } from './http-range.ts';
 import type { ExportCatalog } from './nbd-server.ts';
 
 const SIZE = 10 * 1024 * 1024 + 5;
 const DATA = randomBytes(SIZE);
+const DAMAGED = 8 * 1024 * 1024;
 const catalog: ExportCatalog = {
   list: async () => [],
   open: async (name) =>
-    name === 'v1'
+    name === 'v1' || name === 'v2'
       ? {
           description: 'vm',
           reader: {
-            version: { uid: 'v1', name: 'vm', date: new Date('2026-01-02T03:04:05Z') } as Version,
+            version: { uid: name, name: 'vm', date: new Date('2026-01-02T03:04:05Z') } as Version,
             sizeBytes: SIZE,
-            read: async (offset, length) => Buffer.from(DATA.subarray(offset, offset + length)),
+            read: async (offset, length) => {
+              // v2 has one damaged block, at 8 MiB.
+              if (name === 'v2' && offset <= DAMAGED && offset + length > DAMAGED)
+                throw new DamagedBlocksError('block 128 is damaged', [128]);
+              return Buffer.from(DATA.subarray(offset, offset + length));
+            },
           },
         }
       : undefined,
@@ -84,5 +90,31 @@ describe('HTTP range endpoint', () => {
     const denied = await get('/v1/raw', { authorization: 'Bearer none-token' });
     assert.equal(denied.status, 403);
     assert.match(await denied.text(), /lacks the read permission/);
+  });
+
+  it('a range over a damaged block is a 500 naming the damage; a whole image breaks off where the damage is, never with wrong bytes', async () => {
+    const damaged = await get('/v2/raw', { range: `bytes=${DAMAGED}-${DAMAGED + 4095}` });
+    assert.equal(damaged.status, 500);
+    assert.match(await damaged.text(), /damaged blocks in this range: block 128 is damaged/);
+    const whole = await get('/v2/raw');
+    assert.equal(whole.status, 200);
+    await assert.rejects(whole.arrayBuffer(), 'the body is cut short');
+    const before = await get('/v2/raw', { range: `bytes=0-${DAMAGED - 1}` });
+    assert.deepEqual(Buffer.from(await before.arrayBuffer()), DATA.subarray(0, DAMAGED));
+  });
+
+  it('with a base path, serves only under it (a private endpoint for a client without tokens)', async () => {
+    const hidden = new HttpRangeServer({ exports: catalog, basePath: '/live-secret' });
+    const a = await hidden.listen('127.0.0.1', 0);
+    try {
+      const at = (path: string): Promise<Response> => fetch(`http://127.0.0.1:${a.port}${path}`, { headers: { range: 'bytes=0-9' } });
+      const r = await at('/live-secret/v1/versions/v1/raw');
+      assert.equal(r.status, 206);
+      assert.deepEqual(Buffer.from(await r.arrayBuffer()), DATA.subarray(0, 10));
+      assert.equal((await at('/v1/versions/v1/raw')).status, 404);
+      assert.equal((await at('/live-secretX/v1/versions/v1/raw')).status, 404);
+    } finally {
+      await hidden.close();
+    }
   });
 });

@@ -16,6 +16,11 @@ export interface HttpRangeOptions {
   /** Tokens accepted (Bearer); undefined: no authentication, as the job API without tokens. */
   readonly tokens?: readonly TokenGrant[];
   readonly onWarning?: (message: string) => void;
+  /**
+   * Serves under this path (`/PREFIX/v1/versions/{uid}/raw`): a private endpoint with an
+   * unguessable prefix, for a client that cannot send a token (librbd's http stream). @default ''
+   */
+  readonly basePath?: string;
 }
 
 const PATH = /^\/v1\/versions\/([^/]+)\/raw$/;
@@ -86,7 +91,9 @@ export class HttpRangeServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const full = new URL(req.url ?? '/', 'http://x').pathname;
+    const base = this.#o.basePath ?? '';
+    const path = full.startsWith(`${base}/`) ? full.slice(base.length) : '';
     const match = PATH.exec(path);
     if (!match) return this.#plain(res, 404, 'not found: GET /v1/versions/{uid}/raw');
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.#plain(res, 405, 'GET or HEAD', { allow: 'GET, HEAD' });
@@ -119,24 +126,36 @@ export class HttpRangeServer {
     if (range === 'unsatisfiable') return this.#plain(res, 416, `range not satisfiable`, { 'content-range': `bytes */${size}` });
     const [start, end] = range ? [range.start, range.end] : [0, size - 1];
     const length = size === 0 ? 0 : end - start + 1;
-    res.writeHead(range ? 206 : 200, {
+    const head = {
       ...common,
       'content-length': String(length),
       ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
-    });
-    if (req.method === 'HEAD' || length === 0) return void res.end();
+    };
+    if (req.method === 'HEAD' || length === 0) {
+      res.writeHead(range ? 206 : 200, head);
+      return void res.end();
+    }
     for (let at = start; at <= end; at += PIECE) {
       const n = Math.min(PIECE, end + 1 - at);
       let data: Buffer;
       try {
         data = await reader.read(at, n);
       } catch (err) {
-        // The status is sent already: break the body off, so that the client sees a short read, not wrong bytes.
         this.#o.onWarning?.(`HTTP ${uid} at ${at}: ${(err as Error).message}`);
-        if (!(err instanceof DamagedBlocksError)) this.#o.onWarning?.('the response was cut short');
+        // Before the status is sent (a range within one piece, as block clients ask): a clear
+        // error status. After it: break the body off, so the client sees a short read, not wrong bytes.
+        if (!res.headersSent) {
+          const damaged = err instanceof DamagedBlocksError;
+          return this.#plain(
+            res,
+            damaged ? 500 : 503,
+            damaged ? `damaged blocks in this range: ${(err as Error).message}` : 'cannot read the version now',
+          );
+        }
         res.destroy();
         return;
       }
+      if (!res.headersSent) res.writeHead(range ? 206 : 200, head);
       if (!res.write(data))
         await new Promise((r) => {
           res.once('drain', r);
