@@ -71,6 +71,8 @@ async function stopAll(): Promise<void> {
 let jobId = '';
 let stats: Record<string, number> = {};
 let metricsText = '';
+/** Each service's /readyz while it runs: [status, body]. */
+const readiness: Record<string, [number, string]> = {};
 let events: EventRecorder;
 let nc: NatsConnection | undefined;
 const serviceMetrics: Record<'blob-store' | 'reader', string> = { 'blob-store': '', reader: '' };
@@ -110,6 +112,10 @@ before(async () => {
   stats = (JSON.parse(last.resultJson) as { stats: Record<string, number> }).stats;
   const worker = procs.find((p) => p.target === 'worker')!;
   metricsText = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+  for (const p of procs) {
+    const res = await fetch(`http://127.0.0.1:${p.metricsPort}/readyz`);
+    readiness[p.target] = [res.status, await res.text()];
+  }
   for (const target of ['blob-store', 'reader'] as const) {
     const p = procs.find((x) => x.target === target)!;
     serviceMetrics[target] = await (await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`)).text();
@@ -223,6 +229,11 @@ describe('tracing, logs and metrics of a distributed backup', () => {
     }
     assert.match(metricsText, /^blockvault_jobs_total\{type="backup",outcome="succeeded"\} 1$/m);
     assert.match(metricsText, /^blockvault_queue_pending_jobs \d+$/m);
+  });
+
+  it('every service answers /readyz on its metrics port once it serves (the probe of a worker, which has no gRPC server)', () => {
+    assert.deepEqual(Object.keys(readiness).sort(), ['blob-store', 'metadata', 'reader', 'scheduler', 'worker']);
+    for (const [target, answer] of Object.entries(readiness)) assert.deepEqual(answer, [200, 'ok\n'], target);
   });
 
   it("the backup's event carries the job's trace context, as a NATS header and as the CloudEvents traceparent", () => {

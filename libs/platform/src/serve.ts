@@ -36,26 +36,17 @@ import { loadConfig, type BlockvaultConfig } from './config/load.ts';
 import { internalServerSecurity, jobApiSecurity } from './config/security.ts';
 import { composeBlobStore, openBlobBackend, openMetadataBackend, openRepository, type OpenRepository } from './repository.ts';
 import { localIo } from './stores.ts';
-import { TARGETS, type Target } from './targets.ts';
+import { DEFAULT_LISTEN, isTarget, TARGETS, type Target } from './targets.ts';
 
 export { startTelemetry } from '@blockvault/telemetry';
 
-export { TARGETS, type Target } from './targets.ts';
+export { DEFAULT_LISTEN, isTarget, TARGETS, type Target } from './targets.ts';
 
 export const MODULES = ['metrics', 'bus', 'repository', 'queue', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata'] as const;
 export type ModuleName = (typeof MODULES)[number];
 
 /** Where the scheduler and worker targets find NATS when none is configured. */
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
-
-/** Default gRPC addresses by target. */
-export const DEFAULT_LISTEN: Record<Exclude<Target, 'worker'>, string> = {
-  all: '127.0.0.1:7070',
-  scheduler: '127.0.0.1:7070',
-  'blob-store': '127.0.0.1:7071',
-  reader: '127.0.0.1:7072',
-  metadata: '127.0.0.1:7073',
-};
 
 export interface ServeOptions {
   readonly target: Target;
@@ -94,12 +85,21 @@ interface Context {
   /** A reader's announcement in NATS. */
   stopAnnouncing?: () => Promise<void>;
   metrics?: MetricsServer;
+  /** Every module has started. */
+  ready?: boolean;
 }
 
 interface Module {
   readonly deps: readonly ModuleName[];
   start(ctx: Context): Promise<void>;
   stop(ctx: Context): Promise<void>;
+}
+
+/** What /readyz says: starting, or NATS out of reach (the queue, KV and events live there). */
+function notReady(ctx: Context): string | undefined {
+  if (!ctx.ready) return 'starting';
+  if (ctx.nc?.isClosed()) return 'the NATS connection is closed';
+  return undefined;
 }
 
 const listen = (ctx: Context, target: Exclude<Target, 'worker'>): string => ctx.o.config.services.listen ?? DEFAULT_LISTEN[target];
@@ -110,7 +110,7 @@ const REGISTRY: Record<ModuleName, Module> = {
     deps: [],
     start: async (ctx) => {
       const address = ctx.o.config.services.metricsListen;
-      if (address) ctx.metrics = await serveMetrics(address);
+      if (address) ctx.metrics = await serveMetrics(address, { notReady: () => notReady(ctx) });
     },
     stop: async (ctx) => {
       setQueueDepthSource(undefined);
@@ -322,10 +322,6 @@ function withRefusalLog(security: ServerSecurity | undefined, log: Logger): Serv
   return security && { ...security, onDenied: (e) => refusals.warn(e, 'call refused') };
 }
 
-export function isTarget(name: string): name is Target {
-  return (TARGETS as readonly string[]).includes(name);
-}
-
 /** Modules in start order: dependencies first. */
 export function resolveModules(target: string): ModuleName[] {
   if (!isTarget(target)) throw new InvalidArgumentError(`unknown target ${JSON.stringify(target)}: use ${TARGETS.join(', ')}`);
@@ -351,6 +347,7 @@ export async function serve(options: ServeOptions): Promise<Running> {
   // Every started module is stopped, whatever an earlier one threw: a process that stops half way
   // keeps connections open and never exits. The first failure is reported afterwards.
   const stop = async (): Promise<void> => {
+    ctx.ready = false;
     let first: unknown;
     for (const name of started.splice(0).reverse()) {
       try {
@@ -371,6 +368,7 @@ export async function serve(options: ServeOptions): Promise<Running> {
     await stop();
     throw err;
   }
+  ctx.ready = true;
   const port = ctx.grpc?.port ?? ctx.server?.port;
   const queue = ctx.queue ? (ctx.queue instanceof MemoryJobQueue ? 'in-process' : 'jetstream') : undefined;
   const modules = order.filter((m) => m !== 'metrics' || ctx.metrics);

@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics (prom-client's default registry) and the `/metrics` endpoint. Every
- * service process serves it when BLOCKVAULT_METRICS_LISTEN is set.
+ * service process serves it when BLOCKVAULT_METRICS_LISTEN is set, with `/healthz` (the process
+ * answers) and `/readyz` (it has started and reaches what it needs) beside it for probes.
  */
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, register } from 'prom-client';
@@ -83,8 +84,13 @@ export interface MetricsServer {
   stop(): Promise<void>;
 }
 
-/** Serves GET /metrics on `listen` (host:port; port 0: any). */
-export async function serveMetrics(listen: string): Promise<MetricsServer> {
+export interface HealthOptions {
+  /** Why the process is not ready (answered 503), or undefined when it is (200). */
+  readonly notReady?: () => string | undefined;
+}
+
+/** Serves GET /metrics, /healthz and /readyz on `listen` (host:port; port 0: any). */
+export async function serveMetrics(listen: string, health: HealthOptions = {}): Promise<MetricsServer> {
   if (!defaults) {
     collectDefaultMetrics({ prefix: 'blockvault_process_' });
     defaults = true;
@@ -92,8 +98,14 @@ export async function serveMetrics(listen: string): Promise<MetricsServer> {
   const at = listen.lastIndexOf(':');
   const [host, port] = [listen.slice(0, at), Number(listen.slice(at + 1))];
   const server: Server = createServer((req, res) => {
-    if (req.method !== 'GET' || req.url !== '/metrics') {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || !['/metrics', '/healthz', '/readyz'].includes(path!)) {
       res.writeHead(404).end();
+      return;
+    }
+    if (path !== '/metrics') {
+      const reason = path === '/readyz' ? health.notReady?.() : undefined;
+      res.writeHead(reason ? 503 : 200, { 'content-type': 'text/plain; charset=utf-8' }).end(reason ? `not ready: ${reason}\n` : 'ok\n');
       return;
     }
     register.metrics().then(

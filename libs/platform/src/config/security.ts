@@ -28,17 +28,24 @@ export interface SecurityConfig {
   readonly clusterToken?: string;
 }
 
-/** A file that holds a secret: refused when group or others may read it; errors name the file, never its content. */
+/**
+ * A file that holds a secret: refused when others may read it, or its group when the owner is not
+ * root; errors name the file, never its content. A root-owned file may be group-readable (at most
+ * 640, PostgreSQL's rule for key files): that is how Kubernetes mounts a Secret for a non-root pod
+ * (owner root, group the pod's fsGroup).
+ */
 export function readSecret(variable: string, path: string): string {
-  let mode: number;
+  let stat: { mode: number; uid: number };
   try {
-    mode = statSync(path).mode;
+    stat = statSync(path);
   } catch (err) {
     throw new InvalidArgumentError(`${variable} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
   }
-  if ((mode & 0o077) !== 0)
+  const { mode, uid } = stat;
+  if ((mode & (uid === 0 ? 0o037 : 0o077)) !== 0)
     throw new InvalidArgumentError(
-      `${variable} ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`,
+      `${variable} ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}` +
+        (uid === 0 ? ' (640 at most for a file root owns)' : ''),
     );
   return readFileSync(path, 'utf8');
 }

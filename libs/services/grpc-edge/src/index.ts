@@ -122,6 +122,7 @@ export function fromServiceError(err: grpc.ServiceError, where: string, blobKey?
 }
 
 export * from './security.ts';
+export { checkHealth } from './health-client.ts';
 export { encodeWithBytes, fillBytesMessage, type SmallField } from './wire.ts';
 export { instrument, traceInterceptor } from './observe.ts';
 import { instrument, traceInterceptor } from './observe.ts';
