@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests and `npm run stack` use, when missing:
 #   nats-server, ferretdb and toxiproxy-server (built with Go from the module proxy) into $BLOCKVAULT_TOOLS,
+#   helm (built with Go from the module proxy, for the chart's lint and template tests),
 #   Ceph (mon, osd, mgr, radosgw, rbd) from Debian's packages; qemu-img, qemu-io and nbdinfo
 #   (Debian's qemu-utils and libnbd-bin), the NBD clients the export is tested with; bash-completion
 #   and zsh, the shells `blockvault completion` is tested in.
 # Idempotent and quick when everything is there. Prints the tools directory on stdout.
-#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [ceph] [protoc] [qemu] [shells]     (default: all)
+#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [helm] [ceph] [protoc] [qemu] [shells]     (default: all)
 set -euo pipefail
 
 TOOLS="${BLOCKVAULT_TOOLS:-$HOME/.cache/blockvault/bin}"
 NATS_VERSION="${BLOCKVAULT_NATS_VERSION:-v2.12.1}"
 FERRETDB_VERSION="${BLOCKVAULT_FERRETDB_VERSION:-v1.24.2}"
 TOXIPROXY_VERSION="${BLOCKVAULT_TOXIPROXY_VERSION:-v2.5.0}"
+HELM_VERSION="${BLOCKVAULT_HELM_VERSION:-v3.22.0}"
 mkdir -p "$TOOLS"
 log() { echo "install: $*" >&2; }
 
 want() { [ $# -eq 0 ] && return 0; for w in "${WANTED[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 WANTED=("$@")
-[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy ceph protoc qemu shells)
+[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy helm ceph protoc qemu shells)
 
 if want nats && ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
   log "nats-server $NATS_VERSION (go install)"
@@ -44,6 +46,13 @@ if want toxiproxy && ! go version -m "$TOOLS/toxiproxy-server" 2>/dev/null | gre
   GOBIN="$work" GOFLAGS=-buildvcs=false go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
   mv "$work/server" "$TOOLS/toxiproxy-server"
   rmdir "$work"
+fi
+
+# Helm renders and lints infra/helm/blockvault in the test command (no cluster needed).
+# (`go install` leaves `helm version` at the minor release; the module version says which patch.)
+if want helm && ! go version -m "$TOOLS/helm" 2>/dev/null | grep -q "helm.sh/helm/v3[[:space:]]*$HELM_VERSION"; then
+  log "helm $HELM_VERSION (go install)"
+  GOBIN="$TOOLS" GOFLAGS=-buildvcs=false go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
 
 if want ceph && ! { command -v ceph-mon && command -v ceph-osd && command -v radosgw && command -v rbd; } >/dev/null 2>&1; then

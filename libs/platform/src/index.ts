@@ -37,4 +37,4 @@ export {
   type RepositoryOptions,
 } from './repository.ts';
 export { openForRecovery, openVersionFromBlobStore } from './detached.ts';
-export { TARGETS as SERVE_TARGETS, type Target as ServeTarget } from './targets.ts';
+export { DEFAULT_LISTEN, TARGETS as SERVE_TARGETS, type Target as ServeTarget } from './targets.ts';

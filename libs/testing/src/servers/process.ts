@@ -32,6 +32,12 @@ export function installQemu(): void {
   install('qemu');
 }
 
+/** The path of helm (built with Go by infra/local/install.sh when missing or another version). */
+export function installHelm(): string {
+  install('helm');
+  return join(toolsDir(), 'helm');
+}
+
 /** bash with bash-completion, and zsh: the shells `blockvault completion` is tested in. */
 export function installShells(): void {
   install('shells');
