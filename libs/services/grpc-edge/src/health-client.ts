@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
+import { readable } from './index.ts';
 import { channelCredentials, type TlsSettings } from './security.ts';
 
 const HealthClient = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
@@ -34,7 +35,7 @@ export function checkHealth(
   return new Promise((done) => {
     client.check({ service: options.service ?? '' }, { deadline: Date.now() + (options.deadlineMs ?? 3000) }, (err, res) => {
       client.close();
-      if (err) done(`${address}: ${err.details || err.message}`);
+      if (err) done(`${address}: ${readable(err.details || err.message)}`);
       else if (res?.status === 'SERVING') done(undefined);
       else done(`${address}: ${res?.status ?? 'no status'}`);
     });
