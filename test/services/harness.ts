@@ -59,6 +59,7 @@ export class EventRecorder {
   readonly published: PublishedEvent[] = [];
   readonly #sub: Subscription;
   readonly #nc: NatsConnection;
+  readonly #waiters = new Set<() => void>();
 
   constructor(nc: NatsConnection, subject = 'blockvault.events.>') {
     this.#nc = nc;
@@ -67,7 +68,29 @@ export class EventRecorder {
         const headers: Record<string, string> = {};
         for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
         this.published.push({ subject: m.subject, payload: m.string(), headers });
+        for (const w of this.#waiters) w();
       },
+    });
+  }
+
+  /**
+   * Resolves once an event matching `match` has arrived. Events are published after the state
+   * a client watches (the job's), so a test awaits the event rather than assume it came first.
+   */
+  until(match: (e: ReceivedEvent) => boolean, ms = 10_000): Promise<void> {
+    if (this.events.some(match)) return Promise.resolve();
+    return new Promise((done, fail) => {
+      const check = (): void => {
+        if (!this.events.some(match)) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        done();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        fail(new Error(`no matching event within ${ms} ms; seen: ${this.events.map((e) => e.kind).join(', ')}`));
+      }, ms);
+      this.#waiters.add(check);
     });
   }
 

@@ -91,6 +91,7 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
           listed.jobs.every((j) => j.type === 'restore' && j.state === JobState.JOB_STATE_SUCCEEDED),
           'ListJobs filters',
         );
+        for (const id of [job.id, restore.id]) await recorder.until((e) => e.kind === 'job.completed' && e.jobId === id);
         await recorder.stop();
         const events = recorder.events;
         // Each job's events in order (two jobs' events may interleave): each names its job and version.
@@ -270,6 +271,7 @@ export function servicesSuite(mode: string, env: () => SuiteEnv): void {
         const last = states.at(-1)!;
         assert.equal(last.state, JobState.JOB_STATE_CANCELLED, `${last.errorCode}: ${last.error}`);
         assert.equal(last.errorCode, 'CANCELLED');
+        await recorder.until((e) => e.kind === 'job.cancelled' && e.jobId === job.id);
         await recorder.stop();
         assert.deepEqual(
           recorder.events
