@@ -16,6 +16,8 @@ function boundaries(inTests) {
         { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
         { sourceTag: 'type:proto', onlyDependOnLibsWithTags: [] },
+        // The dashboard's page: browser code, bundled on its own.
+        { sourceTag: 'type:web', onlyDependOnLibsWithTags: [] },
         { sourceTag: 'type:edge', onlyDependOnLibsWithTags: ['type:domain', 'type:edge', ...extra] },
         {
           sourceTag: 'type:service',
@@ -23,7 +25,7 @@ function boundaries(inTests) {
         },
         {
           sourceTag: 'type:platform',
-          onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', 'type:service', 'type:edge', ...extra],
+          onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:proto', 'type:service', 'type:edge', 'type:web', ...extra],
         },
         {
           sourceTag: 'type:testing',
@@ -44,6 +46,7 @@ function boundaries(inTests) {
             'type:proto',
             'type:service',
             'type:edge',
+            'type:web',
           ],
         },
       ],
@@ -56,7 +59,7 @@ export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: { parser: tseslint.parser },
     rules: {
       '@nx/enforce-module-boundaries': boundaries(false),

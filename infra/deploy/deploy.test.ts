@@ -19,6 +19,8 @@ const CHART = join(REPO, 'infra/helm/blockvault');
 const SERVICES = ['scheduler', 'worker', 'reader', 'blob-store', 'metadata'] as const;
 type Service = (typeof SERVICES)[number];
 const METRICS_PORT = 9464;
+/** The scheduler's web dashboard. */
+const DASHBOARD_PORT = 8080;
 const KNOWN = new Set(VARIABLES.map((v) => v.name));
 /** Variables whose value is a file holding a secret (tokens, keys, creds). */
 const SECRET_FILES = new Set(VARIABLES.filter((v) => /mode 600/.test(v.accepts)).map((v) => v.name));
@@ -103,7 +105,9 @@ describe('the Dockerfile: one target per service', () => {
         assert.deepEqual(stage.expose, [METRICS_PORT]);
       } else {
         assert.equal(stage.env.get('BLOCKVAULT_GRPC_LISTEN'), `0.0.0.0:${grpcPort(service)}`);
-        assert.deepEqual(stage.expose.sort(), [grpcPort(service), METRICS_PORT].sort());
+        const dashboard = service === 'scheduler' ? [DASHBOARD_PORT] : [];
+        assert.deepEqual(stage.expose.sort(), [grpcPort(service), METRICS_PORT, ...dashboard].sort());
+        assert.equal(stage.env.get('BLOCKVAULT_HTTP_LISTEN'), service === 'scheduler' ? `0.0.0.0:${DASHBOARD_PORT}` : undefined);
       }
       for (const name of stage.env.keys())
         if (name.startsWith('BLOCKVAULT_')) assert.ok(KNOWN.has(name), `${service}: ${name} is a setting`);
@@ -152,6 +156,7 @@ describe('the compose file: the same images, variables and ports', () => {
       assert.equal(s.read_only, true, `${service}: read-only root filesystem`);
       const env = s.environment ?? {};
       if (service !== 'worker') assert.equal(env['BLOCKVAULT_GRPC_LISTEN'], `0.0.0.0:${grpcPort(service)}`);
+      assert.equal(env['BLOCKVAULT_HTTP_LISTEN'], service === 'scheduler' ? `0.0.0.0:${DASHBOARD_PORT}` : undefined);
       assert.equal(env['BLOCKVAULT_METRICS_LISTEN'], `0.0.0.0:${METRICS_PORT}`);
       for (const name of Object.keys(env))
         if (name.startsWith('BLOCKVAULT_')) assert.ok(KNOWN.has(name), `${service}: ${name} is a setting`);
@@ -296,6 +301,9 @@ describe('the Helm chart', () => {
           assert.equal(c.args, undefined);
           const ports = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
           assert.equal(ports.get('metrics'), METRICS_PORT, `${where}: metrics port`);
+          assert.equal(ports.get('http'), component === 'scheduler' ? DASHBOARD_PORT : undefined, `${where}: dashboard port`);
+          const httpListen = c.env?.find((e) => e.name === 'BLOCKVAULT_HTTP_LISTEN')?.value;
+          assert.equal(httpListen, component === 'scheduler' ? `0.0.0.0:${DASHBOARD_PORT}` : undefined, `${where}: BLOCKVAULT_HTTP_LISTEN`);
           if (component === 'worker') {
             assert.equal(ports.has('grpc'), false);
             assert.equal(c.readinessProbe.httpGet?.path, '/readyz');

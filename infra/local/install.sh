@@ -4,9 +4,10 @@
 #   helm (built with Go from the module proxy, for the chart's lint and template tests),
 #   Ceph (mon, osd, mgr, radosgw, rbd) from Debian's packages; qemu-img, qemu-io and nbdinfo
 #   (Debian's qemu-utils and libnbd-bin), the NBD clients the export is tested with; bash-completion
-#   and zsh, the shells `blockvault completion` is tested in.
+#   and zsh, the shells `blockvault completion` is tested in; Debian's chromium, the headless browser the
+#   dashboard is tested in (browser downloads are not possible here).
 # Idempotent and quick when everything is there. Prints the tools directory on stdout.
-#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [helm] [ceph] [protoc] [qemu] [shells]     (default: all)
+#   infra/local/install.sh [nats] [ferretdb] [toxiproxy] [helm] [ceph] [protoc] [qemu] [shells] [chromium]     (default: all)
 set -euo pipefail
 
 TOOLS="${BLOCKVAULT_TOOLS:-$HOME/.cache/blockvault/bin}"
@@ -19,7 +20,7 @@ log() { echo "install: $*" >&2; }
 
 want() { [ $# -eq 0 ] && return 0; for w in "${WANTED[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 WANTED=("$@")
-[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy helm ceph protoc qemu shells)
+[ ${#WANTED[@]} -eq 0 ] && WANTED=(nats ferretdb toxiproxy helm ceph protoc qemu shells chromium)
 
 if want nats && ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
   log "nats-server $NATS_VERSION (go install)"
@@ -82,6 +83,13 @@ if want shells && ! { command -v zsh && [ -f /usr/share/bash-completion/bash_com
   [ "$(id -u)" = 0 ] || { log "installing zsh needs root (apt-get)"; exit 1; }
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends bash-completion zsh >/dev/null
+fi
+
+if want chromium && ! command -v chromium >/dev/null 2>&1; then
+  log "chromium (Debian package: the headless browser the dashboard is tested in)"
+  [ "$(id -u)" = 0 ] || { log "installing chromium needs root (apt-get)"; exit 1; }
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
 
 echo "$TOOLS"

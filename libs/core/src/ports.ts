@@ -218,7 +218,12 @@ export interface EventBus {
   subscribe(kind: string | '*', handler: (event: BlockvaultEvent) => void): () => void;
   /** Waits until published events are delivered to the bus and subscriptions are active. */
   flush?(): Promise<void>;
+  /** The newest `limit` events published (oldest first), each with its id and time: what a dashboard shows as recent. */
+  recent?(limit: number): Promise<readonly RecentEvent[]>;
 }
+
+/** An event as the bus keeps it: its unique id (the same on a redelivery) and when it was published (RFC 3339). */
+export type RecentEvent = BlockvaultEvent & { readonly id: string; readonly time: string };
 
 /** A byte range to back up. */
 export interface BlockSource {

@@ -14,7 +14,9 @@ import { serveBlobStore, type BlobStoreServer } from '@blockvault/service-blob-s
 import { serveReader, type ReaderServer } from '@blockvault/service-reader';
 import { serveMetadata, type MetadataServer } from '@blockvault/service-metadata';
 import {
+  DashboardServer,
   JetStreamJobQueue,
+  jobReads,
   MemoryJobQueue,
   SchedulerLoop,
   serveJobApi,
@@ -64,6 +66,8 @@ export interface Running {
   readonly port: number | undefined;
   /** The /metrics port, when metrics are served. */
   readonly metricsPort: number | undefined;
+  /** The dashboard's port, when it is served (BLOCKVAULT_HTTP_LISTEN). */
+  readonly httpPort: number | undefined;
   readonly modules: readonly ModuleName[];
   /** Whether jobs go through NATS JetStream or the in-process queue. */
   readonly queue: 'jetstream' | 'in-process' | undefined;
@@ -85,6 +89,8 @@ interface Context {
   /** A reader's announcement in NATS. */
   stopAnnouncing?: () => Promise<void>;
   metrics?: MetricsServer;
+  dashboard?: DashboardServer;
+  httpPort?: number;
   /** Every module has started. */
   ready?: boolean;
 }
@@ -187,8 +193,26 @@ const REGISTRY: Record<ModuleName, Module> = {
         tickMs: config.scheduler.tickMs,
       });
       ctx.loop.start();
+      // The web dashboard and its JSON API, behind the same tokens (read permission), when asked for.
+      if (config.services.httpListen) {
+        const { DASHBOARD_DIST } = await import('@blockvault/dashboard-web');
+        const at = config.services.httpListen.lastIndexOf(':');
+        const refusals = ctx.log.child({ module: 'dashboard' });
+        ctx.dashboard = new DashboardServer({
+          reads: jobReads(repository),
+          queue: ctx.queue!,
+          events: ctx.repo!.events,
+          assets: DASHBOARD_DIST,
+          ...(security?.tokens ? { tokens: security.tokens } : {}),
+          onDenied: (e) => refusals.warn(e, 'request refused'),
+        });
+        ctx.httpPort = (
+          await ctx.dashboard.listen(config.services.httpListen.slice(0, at), Number(config.services.httpListen.slice(at + 1)))
+        ).port;
+      }
     },
     stop: async (ctx) => {
+      await ctx.dashboard?.close();
       await ctx.loop?.stop();
       await ctx.grpc?.stop();
     },
@@ -372,8 +396,8 @@ export async function serve(options: ServeOptions): Promise<Running> {
   const port = ctx.grpc?.port ?? ctx.server?.port;
   const queue = ctx.queue ? (ctx.queue instanceof MemoryJobQueue ? 'in-process' : 'jetstream') : undefined;
   const modules = order.filter((m) => m !== 'metrics' || ctx.metrics);
-  ctx.log.info({ modules, port, queue, metricsPort: ctx.metrics?.port }, 'serving');
-  return { port, metricsPort: ctx.metrics?.port, modules, queue, stop };
+  ctx.log.info({ modules, port, queue, metricsPort: ctx.metrics?.port, httpPort: ctx.httpPort }, 'serving');
+  return { port, metricsPort: ctx.metrics?.port, httpPort: ctx.httpPort, modules, queue, stop };
 }
 
 /**

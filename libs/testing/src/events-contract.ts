@@ -22,6 +22,22 @@ export function collect(bus: EventBus, kind: string, n: number, ms = 5000): { ev
 
 export function eventsContract(name: string, open: () => Promise<EventBus>): void {
   describe(`EventBus contract: ${name}`, () => {
+    it('keeps the newest events for `recent`, oldest first, each with a unique id and its time', async () => {
+      const bus = await open();
+      const before = Date.now() - 1000;
+      const marker = `recent-${Math.random().toString(36).slice(2)}`;
+      for (let i = 0; i < 5; i++) bus.publish({ kind: 'scrub.completed', versionUid: `${marker}-${i}` });
+      await bus.flush?.();
+      const recent = await bus.recent!(3);
+      assert.deepEqual(
+        recent.map((e) => [e.kind, e['versionUid']]),
+        [2, 3, 4].map((i) => ['scrub.completed', `${marker}-${i}`]),
+      );
+      assert.equal(new Set(recent.map((e) => e.id)).size, 3);
+      for (const e of recent) assert.ok(Date.parse(e.time) >= before, e.time);
+      assert.deepEqual(await bus.recent!(0), []);
+    });
+
     it('a subscriber of a kind gets that kind only, in order; a * subscriber gets everything', async () => {
       const bus = await open();
       const completed = collect(bus, 'backup.completed', 2);

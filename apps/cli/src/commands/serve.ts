@@ -35,11 +35,12 @@ export function register(program: Command, cli: Cli): void {
           modules: running.modules,
           port: running.port ?? null,
           metricsPort: running.metricsPort ?? null,
+          httpPort: running.httpPort ?? null,
           queue: running.queue ?? null,
           pid: process.pid,
         },
         () =>
-          `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.queue ? ` (jobs queued ${running.queue === 'jetstream' ? 'in NATS JetStream' : 'in process'})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}`,
+          `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.queue ? ` (jobs queued ${running.queue === 'jetstream' ? 'in NATS JetStream' : 'in process'})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}${running.httpPort ? ` (dashboard on http://localhost:${running.httpPort}/)` : ''}`,
       );
       await new Promise<void>((done) => {
         process.once('SIGINT', done);

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { context, propagation } from '@opentelemetry/api';
-import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { InvalidArgumentError, retrying, UnavailableError, type BlockvaultEvent, type EventBus } from '@blockvault/core';
 import { CLOUDEVENTS_CONTENT_TYPE, decodeEvent, encodeEvent, eventSource, type ReceivedEvent } from './cloudevents.ts';
 
@@ -133,6 +133,22 @@ export class NatsEventBus implements EventBus {
       if (event) yield { ...event, seq: m.seq };
       if (++seen >= pending) break;
     }
+  }
+
+  /** The newest `limit` events in the stream, oldest first (Blockvault's own; a foreign message is skipped). */
+  async recent(limit: number): Promise<ReceivedEvent[]> {
+    const { state } = await (await jetstreamManager(this.#nc)).streams.info(EVENTS_STREAM);
+    if (state.messages === 0 || limit <= 0) return [];
+    const start = Math.max(state.first_seq, state.last_seq - limit + 1);
+    const want = state.last_seq - start + 1;
+    const consumer = await this.#js.consumers.get(EVENTS_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start });
+    const events: ReceivedEvent[] = [];
+    for await (const m of await consumer.fetch({ max_messages: want, expires: 5000 })) {
+      const event = tryDecode(m.string());
+      if (event) events.push(event);
+      if (m.seq >= state.last_seq) break;
+    }
+    return events;
   }
 
   async close(): Promise<void> {

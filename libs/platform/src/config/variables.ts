@@ -148,6 +148,13 @@ export const VARIABLES: readonly Variable[] = [
     default: 'unset: no /metrics',
     meaning: 'serve Prometheus metrics',
   },
+  {
+    name: 'BLOCKVAULT_HTTP_LISTEN',
+    section: 'services',
+    accepts: 'host:port',
+    default: 'unset: no dashboard',
+    meaning: 'the scheduler serves the web dashboard and its JSON API here, behind the job API tokens',
+  },
 
   {
     name: 'BLOCKVAULT_NATS_URL',

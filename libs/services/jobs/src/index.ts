@@ -21,5 +21,14 @@ export {
 export { MemoryJobQueue } from './memory-queue.ts';
 export { DEFAULT_OUTAGE_RETRY_MS, Worker, type WorkerOptions } from './worker.ts';
 export { runJob } from './run-job.ts';
-export { jobService, serveJobApi, MAX_MESSAGE_BYTES, type GrpcServer, type JobServiceDeps } from './job-service.ts';
+export {
+  jobReads,
+  jobService,
+  serveJobApi,
+  MAX_MESSAGE_BYTES,
+  type GrpcServer,
+  type JobReads,
+  type JobServiceDeps,
+} from './job-service.ts';
+export { DashboardServer, type DashboardOptions } from './dashboard.ts';
 export { DEFAULT_TICK_MS, SchedulerLoop, type SchedulerOptions } from './scheduler.ts';

@@ -27,7 +27,16 @@ import {
   type Clock,
   type Repository,
 } from '@blockvault/core';
-import { JobServiceService, JobState, type JobServiceServer, reflectionDescriptors } from '@blockvault/proto';
+import {
+  JobServiceService,
+  JobState,
+  type JobServiceServer,
+  type ListSchedulesResponse,
+  type ListVersionsResponse,
+  reflectionDescriptors,
+  type Usage,
+  type VersionDetail,
+} from '@blockvault/proto';
 import { versionPb } from './job-result.ts';
 import { checkJobId, isTerminal, JOB_TYPES, jobType, type JobQueue } from './queue.ts';
 
@@ -64,8 +73,53 @@ export const JOB_API_PERMISSIONS: Readonly<Record<string, Permission>> = {
   ListSchedules: 'read',
 };
 
+/** What the job API reads, as its messages: the gRPC service and the dashboard's JSON API answer the same. */
+export interface JobReads {
+  listVersions(req: { name?: string; tag?: string }): Promise<ListVersionsResponse>;
+  getVersion(req: { uid: string }): Promise<VersionDetail>;
+  getUsage(): Promise<Usage>;
+  listSchedules(req: { name?: string }): Promise<ListSchedulesResponse>;
+}
+
+export function jobReads(repository: Repository): JobReads {
+  return {
+    listVersions: async (req) => {
+      const versions = await repository.ls({ name: req.name || undefined, tag: req.tag || undefined });
+      return {
+        versions: versions.map((v) => versionPb({ ...versionToJson(v), stats: v.stats })),
+      };
+    },
+    getVersion: async (req) => {
+      required(req.uid, 'uid');
+      const { version, complete, summary } = await repository.summary((await repository.findVersion(req.uid)).uid);
+      return { version: versionPb({ ...versionToJson(version), stats: version.stats }), complete, ...summary };
+    },
+    getUsage: async () => {
+      const { versions, total } = await repository.usage();
+      return { versions: versions.map((u) => ({ ...u })), total: { ...total } };
+    },
+    listSchedules: async (req) => ({
+      schedules: (await repository.scheduleStatuses(req.name || undefined)).map((st) => ({
+        name: st.schedule.name,
+        scheduler: st.schedule.scheduler,
+        intervalSeconds: st.schedule.intervalSeconds,
+        keep: st.schedule.keep,
+        slaSeconds: st.schedule.slaSeconds,
+        source: st.schedule.source ?? '',
+        retention: st.schedule.retention ?? '',
+        latestUid: st.latest?.uid ?? '',
+        latestDate: st.latest?.date.toISOString() ?? '',
+        nextDue: st.nextDue.toISOString(),
+        due: st.due,
+        breaches: [...st.breaches],
+      })),
+    }),
+  };
+}
+
 export function jobService(deps: JobServiceDeps): JobServiceServer {
   const { queue, repository } = deps;
+  const reads = jobReads(repository);
   return {
     submitJob: unary(async (req, call) => {
       const type = jobType(req);
@@ -156,37 +210,10 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
         }
       })();
     },
-    listVersions: unary(async (req) => {
-      const versions = await repository.ls({ name: req.name || undefined, tag: req.tag || undefined });
-      return {
-        versions: versions.map((v) => versionPb({ ...versionToJson(v), stats: v.stats })),
-      };
-    }),
-    getVersion: unary(async (req) => {
-      required(req.uid, 'uid');
-      const { version, complete, summary } = await repository.summary((await repository.findVersion(req.uid)).uid);
-      return { version: versionPb({ ...versionToJson(version), stats: version.stats }), complete, ...summary };
-    }),
-    getUsage: unary(async () => {
-      const { versions, total } = await repository.usage();
-      return { versions: versions.map((u) => ({ ...u })), total: { ...total } };
-    }),
-    listSchedules: unary(async (req) => ({
-      schedules: (await repository.scheduleStatuses(req.name || undefined)).map((st) => ({
-        name: st.schedule.name,
-        scheduler: st.schedule.scheduler,
-        intervalSeconds: st.schedule.intervalSeconds,
-        keep: st.schedule.keep,
-        slaSeconds: st.schedule.slaSeconds,
-        source: st.schedule.source ?? '',
-        retention: st.schedule.retention ?? '',
-        latestUid: st.latest?.uid ?? '',
-        latestDate: st.latest?.date.toISOString() ?? '',
-        nextDue: st.nextDue.toISOString(),
-        due: st.due,
-        breaches: [...st.breaches],
-      })),
-    })),
+    listVersions: unary((req) => reads.listVersions(req)),
+    getVersion: unary((req) => reads.getVersion(req)),
+    getUsage: unary(() => reads.getUsage()),
+    listSchedules: unary((req) => reads.listSchedules(req)),
   };
 }
 

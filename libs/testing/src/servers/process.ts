@@ -38,6 +38,12 @@ export function installHelm(): string {
   return join(toolsDir(), 'helm');
 }
 
+/** Debian's chromium (the dashboard's browser tests), installed when missing; its path. */
+export function installChromium(): string {
+  install('chromium');
+  return '/usr/bin/chromium';
+}
+
 /** bash with bash-completion, and zsh: the shells `blockvault completion` is tested in. */
 export function installShells(): void {
   install('shells');
