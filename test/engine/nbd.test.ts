@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { BLOCKVAULT_BIN, buildImage, cli, installQemu, json, overwrite, tempDir, type TempDir } from '@blockvault/testing';
+import { BLOCKVAULT_BIN, buildImage, cli, installQemu, json, overwrite, tempDir, tlsFixture, type TempDir } from '@blockvault/testing';
 
 const run = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -31,9 +32,13 @@ const bv = (...args: string[]): ReturnType<typeof cli> => cli(['--home', home(),
 
 /** `blockvault nbd` with `args`; resolves with the addresses it prints once it serves. */
 async function serveNbd(...args: string[]): Promise<{ nbd: string; http: string | null }> {
+  return serveNbdWith({}, ...args);
+}
+
+async function serveNbdWith(extraEnv: NodeJS.ProcessEnv, ...args: string[]): Promise<{ nbd: string; http: string | null }> {
   const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--home', home(), '--json', 'nbd', '--listen', '127.0.0.1:0', ...args], {
     // The embedded repository in --home: none of the stores the test servers configure.
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_'))), ...TOKEN_ENV },
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_'))), ...TOKEN_ENV, ...extraEnv },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   servers.push(child);
@@ -145,6 +150,56 @@ describe('blockvault nbd with real clients', () => {
     const after = await run('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', url, dir.file('a.img')]);
     assert.match(after.stdout, /Images are identical/);
     assert.equal((await bv('deep-scrub', uid1)).code, 0);
+  });
+
+  it('with BLOCKVAULT_TLS_*, serves over NBD STARTTLS: qemu-img reads the version through TLS with a client certificate; a client without TLS gets nothing', async () => {
+    const tls = await tlsFixture(dir);
+    const { nbd } = await serveNbdWith({
+      BLOCKVAULT_TLS_CA: tls.ca,
+      BLOCKVAULT_TLS_CERT: tls.cert,
+      BLOCKVAULT_TLS_KEY: tls.key,
+      BLOCKVAULT_TLS_CLIENT_AUTH: 'require',
+    });
+    const [host, port] = nbd.split(':') as [string, string];
+    // qemu's x509 credentials: a directory with ca-cert.pem, client-cert.pem and client-key.pem.
+    const creds = dir.file('qemu-tls');
+    await mkdir(creds, { recursive: true });
+    await copyFile(tls.ca, join(creds, 'ca-cert.pem'));
+    await copyFile(tls.cert, join(creds, 'client-cert.pem'));
+    await copyFile(tls.key, join(creds, 'client-key.pem'));
+    const out = dir.file('tls-out.img');
+    await run('qemu-img', [
+      'convert',
+      '--object',
+      `tls-creds-x509,id=tls0,dir=${creds},endpoint=client`,
+      '--image-opts',
+      `driver=nbd,host=${host},port=${port},export=${uid1},tls-creds=tls0`,
+      '-O',
+      'raw',
+      out,
+    ]);
+    assert.deepEqual(await readFile(out), img1);
+    // Without TLS: refused before any export name or byte is given out.
+    const plain = await run('qemu-img', ['info', `nbd://${nbd}/${uid1}`]).then(
+      () => undefined,
+      (err: { stderr: string }) => err.stderr,
+    );
+    assert.match(plain ?? 'it answered without TLS', /TLS/i);
+    // A client certificate from another CA: the handshake fails.
+    const rogue = dir.file('qemu-rogue');
+    await mkdir(rogue, { recursive: true });
+    await copyFile(tls.ca, join(rogue, 'ca-cert.pem'));
+    await copyFile(tls.rogueCert, join(rogue, 'client-cert.pem'));
+    await copyFile(tls.rogueKey, join(rogue, 'client-key.pem'));
+    await assert.rejects(
+      run('qemu-img', [
+        'info',
+        '--object',
+        `tls-creds-x509,id=tls0,dir=${rogue},endpoint=client`,
+        '--image-opts',
+        `driver=nbd,host=${host},port=${port},export=${uid1},tls-creds=tls0`,
+      ]),
+    );
   });
 
   it('serves byte ranges over HTTP to a token with read, and refuses a request without one', async () => {

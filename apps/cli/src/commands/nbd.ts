@@ -44,11 +44,16 @@ Examples:
       const opened = await openRepository(config);
       const warn = (message: string): void => cli.io.err(`blockvault nbd: ${message}`);
       const exports = versionCatalog(opened.repository);
+      const tls = config.security.tls;
       const nbd = new NbdServer({
         exports,
         writable: opts.writable ?? false,
         blockSize: opened.repository.ctx.config.blockSize,
         onWarning: warn,
+        // BLOCKVAULT_TLS_*: clients must upgrade with NBD_OPT_STARTTLS (mutual TLS with BLOCKVAULT_TLS_CLIENT_AUTH=require).
+        ...(tls?.cert && tls.key
+          ? { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requireClientCert: tls.requireClientCert ?? false } }
+          : {}),
       });
       const http = opts.httpListen
         ? new HttpRangeServer({ exports, ...(config.security.apiTokens ? { tokens: config.security.apiTokens } : {}), onWarning: warn })

@@ -38,6 +38,7 @@ export const REP = {
   ERR_UNSUP: 2 ** 31 + 1,
   ERR_POLICY: 2 ** 31 + 2,
   ERR_INVALID: 2 ** 31 + 3,
+  ERR_TLS_REQD: 2 ** 31 + 5,
   ERR_UNKNOWN: 2 ** 31 + 6,
   ERR_TOO_BIG: 2 ** 31 + 9,
 } as const;

@@ -5,9 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { DamagedBlocksError, type Version } from '@blockvault/core';
+import { tempDir, tlsFixture, type TempDir, type TlsFiles } from '@blockvault/testing';
 import { NbdServer, type ExportCatalog, type ExportedVersion } from './nbd-server.ts';
 import { CMD, ERR, INFO, OPT, REP, REPLY_TYPE, TFLAG } from './nbd-protocol.ts';
 
@@ -296,5 +300,92 @@ describe('NBD server', () => {
     assert.deepEqual((await d.simple(8)).data, DATA.subarray(0, 8));
     d.request(CMD.DISC, 2, 0, 0);
     await d.closed();
+  });
+});
+
+describe('NBD STARTTLS', () => {
+  let tlsServer: NbdServer;
+  let tlsPort: number;
+  let files: TlsFiles;
+  let dir: TempDir;
+  before(async () => {
+    dir = await tempDir();
+    files = await tlsFixture(dir);
+    tlsServer = new NbdServer({
+      exports: catalog,
+      blockSize: 65536,
+      tls: { cert: await readFile(files.cert), key: await readFile(files.key), ca: await readFile(files.ca), requireClientCert: true },
+    });
+    tlsPort = (await tlsServer.listen('127.0.0.1', 0)).port;
+  });
+  after(async () => {
+    await tlsServer.close();
+    await dir.remove();
+  });
+
+  it('answers every option but STARTTLS with NBD_REP_ERR_TLS_REQD, then serves over TLS with a client certificate', async () => {
+    const c = await Client.open(tlsPort);
+    await c.handshake();
+    c.option(OPT.LIST);
+    const early = await c.reply();
+    assert.equal(early.type, REP.ERR_TLS_REQD);
+    assert.match(early.data.toString(), /NBD_OPT_STARTTLS/);
+    c.option(OPT.STARTTLS, Buffer.from('x'));
+    assert.equal((await c.reply()).type, REP.ERR_INVALID, 'STARTTLS takes no data');
+    c.option(OPT.STARTTLS);
+    assert.equal((await c.reply()).type, REP.ACK);
+    const secure = await new Promise<TLSSocket>((done, fail) => {
+      const s = tlsConnect(
+        {
+          socket: c.socket,
+          servername: 'localhost',
+          ca: readFileSync(files.ca),
+          cert: readFileSync(files.cert),
+          key: readFileSync(files.key),
+        },
+        () => done(s),
+      );
+      s.once('error', fail);
+    });
+    const t = new Client(secure);
+    t.option(OPT.LIST);
+    const names: string[] = [];
+    for (;;) {
+      const r = await t.reply();
+      if (r.type === REP.ACK) break;
+      names.push(r.data.subarray(4, 4 + r.data.readUInt32BE(0)).toString());
+    }
+    assert.deepEqual(names, ['v1', 'v2']);
+    t.option(OPT.STARTTLS);
+    assert.equal((await t.reply()).type, REP.ERR_INVALID, 'TLS is already on');
+    secure.destroy();
+  });
+
+  it('refuses a client whose certificate another CA signed', async () => {
+    const c = await Client.open(tlsPort);
+    await c.handshake();
+    c.option(OPT.STARTTLS);
+    assert.equal((await c.reply()).type, REP.ACK);
+    await assert.rejects(
+      new Promise<void>((done, fail) => {
+        const s = tlsConnect(
+          {
+            socket: c.socket,
+            servername: 'localhost',
+            ca: readFileSync(files.ca),
+            cert: readFileSync(files.rogueCert),
+            key: readFileSync(files.rogueKey),
+          },
+          () => {
+            // TLS 1.3 reports the refused certificate after the handshake: the first read fails.
+            s.once('data', () => fail(new Error('served a client the CA did not sign')));
+            s.once('close', () => fail(new Error('closed')));
+            s.write(Buffer.concat([Buffer.from('IHAVEOPT', 'latin1'), u32(OPT.LIST), u32(0)]));
+          },
+        );
+        s.once('error', fail);
+        void done;
+      }),
+    );
   });
 });

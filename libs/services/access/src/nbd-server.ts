@@ -12,6 +12,7 @@
  * (https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { DamagedBlocksError, InvalidArgumentError, type VersionReader } from '@blockvault/core';
 import {
   CMD,
@@ -63,6 +64,12 @@ export interface NbdServerOptions {
   readonly concurrency?: number;
   /** Problems worth an operator's attention (a damaged block read, a client that broke the protocol). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * TLS through NBD_OPT_STARTTLS (the same certificates as gRPC): a client must upgrade before
+   * any other option (NBD_REP_ERR_TLS_REQD until it does); with requireClientCert, only clients
+   * with a certificate the CA signed.
+   */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer; readonly requireClientCert?: boolean };
 }
 
 /** A connection closed or broke the protocol: the connection ends, the server goes on. */
@@ -76,20 +83,30 @@ class Incoming {
   #ended = false;
   #want: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
 
+  readonly #onData = (chunk: Buffer): void => {
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+    if (this.#length > 2 * MAX_PAYLOAD) this.#socket.pause();
+    this.#serve();
+  };
+  readonly #onEnd = (): void => {
+    this.#ended = true;
+    this.#serve();
+  };
+
   constructor(socket: Socket) {
     this.#socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.#chunks.push(chunk);
-      this.#length += chunk.length;
-      if (this.#length > 2 * MAX_PAYLOAD) socket.pause();
-      this.#serve();
-    });
-    const end = (): void => {
-      this.#ended = true;
-      this.#serve();
-    };
-    socket.on('end', end);
-    socket.on('close', end);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onEnd);
+  }
+
+  /** Stops reading the socket (it is handed to TLS); nothing may be buffered past the last read. */
+  detach(): void {
+    if (this.#length > 0) throw new Hangup('data sent before the TLS handshake');
+    this.#socket.off('data', this.#onData);
+    this.#socket.off('end', this.#onEnd);
+    this.#socket.off('close', this.#onEnd);
   }
 
   read(n: number): Promise<Buffer> {
@@ -122,9 +139,13 @@ export class NbdServer {
   readonly #o: NbdServerOptions;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #tls: SecureContext | undefined;
 
   constructor(options: NbdServerOptions) {
     this.#o = options;
+    this.#tls =
+      options.tls &&
+      createSecureContext({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca } : {}) });
     this.#server = createServer((socket) => this.#connection(socket));
   }
 
@@ -174,12 +195,13 @@ export class NbdServer {
     const clientFlags = (await incoming.read(4)).readUInt32BE(0);
     if (!(clientFlags & FLAG_C_FIXED_NEWSTYLE)) throw new Hangup('client without the fixed newstyle handshake');
     const noZeroes = (clientFlags & FLAG_C_NO_ZEROES) !== 0;
-    const opened = await this.#haggle(socket, incoming, noZeroes);
+    const conn = { socket, incoming };
+    const opened = await this.#haggle(conn, noZeroes);
     if (!opened) return;
     const { reader, structured } = opened;
     const source: BlockSource = this.#o.writable ? await Overlay.create(reader, this.#o.blockSize, this.#o.overlayDir) : reader;
     try {
-      await this.#transmission(socket, incoming, source, structured);
+      await this.#transmission(conn.socket, conn.incoming, source, structured);
     } finally {
       if (source instanceof Overlay) await source.discard();
     }
@@ -191,24 +213,44 @@ export class NbdServer {
       : TFLAG.HAS_FLAGS | TFLAG.READ_ONLY | TFLAG.SEND_FLUSH | TFLAG.CAN_MULTI_CONN;
   }
 
+  /** Upgrades a connection to TLS after NBD_OPT_STARTTLS was acknowledged. */
+  async #startTls(conn: { socket: Socket; incoming: Incoming }): Promise<void> {
+    conn.incoming.detach();
+    const required = this.#o.tls?.requireClientCert ?? false;
+    const secure = new TLSSocket(conn.socket, {
+      isServer: true,
+      secureContext: this.#tls!,
+      requestCert: required,
+      rejectUnauthorized: required,
+    });
+    secure.on('error', () => undefined);
+    await new Promise<void>((done, fail) => {
+      secure.once('secure', done);
+      secure.once('error', (err) => fail(new Hangup(`TLS handshake failed: ${err.message}`)));
+      secure.once('close', () => fail(new Hangup('the client closed the connection during the TLS handshake')));
+    });
+    conn.socket = secure;
+    conn.incoming = new Incoming(secure);
+  }
+
   /** Option haggling; resolves with the export to transmit, or undefined when the client aborted. */
   async #haggle(
-    socket: Socket,
-    incoming: Incoming,
+    conn: { socket: Socket; incoming: Incoming },
     noZeroes: boolean,
   ): Promise<{ reader: ExportedVersion; structured: boolean } | undefined> {
     let structured = false;
+    let secured = false;
     const reply = (option: number, type: number, data: Buffer = Buffer.alloc(0)): void => {
       const head = Buffer.alloc(20);
       head.writeBigUInt64BE(OPTION_REPLY_MAGIC, 0);
       head.writeUInt32BE(option, 8);
       head.writeUInt32BE(type, 12);
       head.writeUInt32BE(data.length, 16);
-      socket.write(Buffer.concat([head, data]));
+      conn.socket.write(Buffer.concat([head, data]));
     };
     const refuse = (option: number, type: number, message: string): void => reply(option, type, Buffer.from(message, 'utf8'));
     for (;;) {
-      const head = await incoming.read(16);
+      const head = await conn.incoming.read(16);
       if (!head.subarray(0, 8).equals(IHAVEOPT)) throw new Hangup('option without the IHAVEOPT magic');
       const option = head.readUInt32BE(8);
       const length = head.readUInt32BE(12);
@@ -216,7 +258,13 @@ export class NbdServer {
         refuse(option, REP.ERR_TOO_BIG, `option data of ${length} bytes is too large`);
         throw new Hangup('option data too large');
       }
-      const data = await incoming.read(length);
+      const data = await conn.incoming.read(length);
+      // With TLS configured, nothing but STARTTLS (or ABORT) before the upgrade: no export names leak.
+      if (this.#tls && !secured && option !== OPT.STARTTLS && option !== OPT.ABORT) {
+        if (option === OPT.EXPORT_NAME) throw new Hangup('NBD_OPT_EXPORT_NAME before STARTTLS on a TLS server');
+        refuse(option, REP.ERR_TLS_REQD, 'this server requires TLS: send NBD_OPT_STARTTLS first');
+        continue;
+      }
       switch (option) {
         case OPT.EXPORT_NAME: {
           const opened = await this.#o.exports.open(data.toString('utf8'));
@@ -224,7 +272,7 @@ export class NbdServer {
           const out = Buffer.alloc(noZeroes ? 10 : 134);
           out.writeBigUInt64BE(BigInt(opened.reader.sizeBytes), 0);
           out.writeUInt16BE(this.#transmissionFlags(), 8);
-          socket.write(out);
+          conn.socket.write(out);
           return { reader: opened.reader, structured };
         }
         case OPT.ABORT:
@@ -290,7 +338,14 @@ export class NbdServer {
           }
           break;
         case OPT.STARTTLS:
-          refuse(option, REP.ERR_POLICY, 'TLS is not configured on this server');
+          if (!this.#tls) refuse(option, REP.ERR_POLICY, 'TLS is not configured on this server');
+          else if (secured || length !== 0)
+            refuse(option, REP.ERR_INVALID, secured ? 'TLS is already on' : 'NBD_OPT_STARTTLS takes no data');
+          else {
+            reply(option, REP.ACK);
+            await this.#startTls(conn);
+            secured = true;
+          }
           break;
         default:
           refuse(option, REP.ERR_UNSUP, `option ${option} is not supported`);
