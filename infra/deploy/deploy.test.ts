@@ -114,6 +114,17 @@ describe('the Dockerfile: one target per service', () => {
     }
   });
 
+  it('has an access target: NBD and HTTP ranges, probed on /readyz', () => {
+    const stage = dockerfile.get('access');
+    assert.deepEqual(stage?.cmd, ['node', 'apps/access/src/main.ts']);
+    assert.ok(existsSync(join(REPO, 'apps/access/src/main.ts')));
+    assert.equal(stage.user, 'node');
+    assert.deepEqual(stage.healthcheck, ['node', 'libs/platform/scripts/healthcheck.ts', 'access']);
+    assert.equal(stage.env.get('BLOCKVAULT_NBD_LISTEN'), '0.0.0.0:10809');
+    assert.deepEqual(stage.expose.sort(), [10809, 8080, METRICS_PORT].sort());
+    for (const name of stage.env.keys()) if (name.startsWith('BLOCKVAULT_')) assert.ok(KNOWN.has(name), name);
+  });
+
   it('has a CLI target whose entry point is the CLI package bin', () => {
     const bin = (JSON.parse(readFileSync(join(REPO, 'apps/cli/package.json'), 'utf8')) as { bin: Record<string, string> }).bin[
       'blockvault'

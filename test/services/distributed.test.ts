@@ -150,7 +150,7 @@ describe('services in separate processes', () => {
     assert.match(noNats.stderr, /BLOCKVAULT_NATS_URL/);
   });
 
-  it("blockvault nbd beside the services exports the deployment's versions, reading blobs through the blob-store service", async () => {
+  it("blockvault nbd beside the services, and serve --target access, export the deployment's versions, reading blobs through the blob-store service", async () => {
     installQemu();
     const beside = { ...env(), BLOCKVAULT_NATS_URL: nats.url };
     const listed = JSON.parse(
@@ -182,6 +182,21 @@ describe('services in separate processes', () => {
     ]);
     assert.match(compared.stdout, /Images are identical/);
     await stop(child);
+    // The same export as a service: serve --target access, configured like the other services.
+    const access = await startService('access');
+    const nbdPort = (access.info as { nbdPort?: number }).nbdPort;
+    assert.ok(nbdPort, 'serve --target access says where NBD is');
+    const again = await execFileAsync('qemu-img', [
+      'compare',
+      '-f',
+      'raw',
+      '-F',
+      'raw',
+      `nbd://127.0.0.1:${nbdPort}/${listed[0]!.uid}`,
+      dir.file('small.img'),
+    ]);
+    assert.match(again.stdout, /Images are identical/);
+    await stop(access.child);
   });
 
   it('a worker killed mid-backup leaves the job to another, which continues the same version', async () => {

@@ -30,12 +30,13 @@ describe('probe (a container health check)', () => {
     await rm(home, { recursive: true, force: true });
   });
 
-  it('refuses a worker without a metrics port and an unknown target', async () => {
+  it('refuses a worker or access target without a metrics port, and an unknown target', async () => {
     const config = loadConfig({ home: tmpdir() }, {});
     await assert.rejects(
       probe('worker', config),
       (e: unknown) => e instanceof InvalidArgumentError && /BLOCKVAULT_METRICS_LISTEN/.test(e.message),
     );
+    await assert.rejects(probe('access', config), /access target is probed on its metrics port/);
     await assert.rejects(probe('db', config), InvalidArgumentError);
   });
 

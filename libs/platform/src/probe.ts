@@ -20,10 +20,11 @@ export function loopbackOf(listen: string): string {
 export async function probe(target: string, config: BlockvaultConfig): Promise<string | undefined> {
   if (!isTarget(target)) throw new InvalidArgumentError(`unknown target ${JSON.stringify(target)}`);
   const { listen, metricsListen } = config.services;
-  if (target === 'worker' && !metricsListen)
-    throw new InvalidArgumentError('a worker is probed on its metrics port: set BLOCKVAULT_METRICS_LISTEN');
+  if ((target === 'worker' || target === 'access') && !metricsListen)
+    throw new InvalidArgumentError(`the ${target} target is probed on its metrics port: set BLOCKVAULT_METRICS_LISTEN`);
   const checks: Promise<string | undefined>[] = [];
-  if (target !== 'worker') checks.push(checkHealth(loopbackOf(listen ?? DEFAULT_LISTEN[target]), { tls: config.security.tls }));
+  if (target !== 'worker' && target !== 'access')
+    checks.push(checkHealth(loopbackOf(listen ?? DEFAULT_LISTEN[target]), { tls: config.security.tls }));
   if (metricsListen) checks.push(readyz(loopbackOf(metricsListen)));
   const reasons = (await Promise.all(checks)).filter((r) => r !== undefined);
   return reasons.length > 0 ? reasons.join('; ') : undefined;

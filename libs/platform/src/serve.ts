@@ -38,13 +38,24 @@ import { loadConfig, type BlockvaultConfig } from './config/load.ts';
 import { internalServerSecurity, jobApiSecurity } from './config/security.ts';
 import { composeBlobStore, openBlobBackend, openMetadataBackend, openRepository, type OpenRepository } from './repository.ts';
 import { localIo } from './stores.ts';
-import { DEFAULT_LISTEN, isTarget, TARGETS, type Target } from './targets.ts';
+import { DEFAULT_LISTEN, DEFAULT_NBD_LISTEN, isTarget, TARGETS, type GrpcTarget, type Target } from './targets.ts';
 
 export { startTelemetry } from '@blockvault/telemetry';
 
-export { DEFAULT_LISTEN, isTarget, TARGETS, type Target } from './targets.ts';
+export { DEFAULT_LISTEN, DEFAULT_NBD_LISTEN, isTarget, TARGETS, type GrpcTarget, type Target } from './targets.ts';
 
-export const MODULES = ['metrics', 'bus', 'repository', 'queue', 'scheduler', 'worker', 'blob-store', 'reader', 'metadata'] as const;
+export const MODULES = [
+  'metrics',
+  'bus',
+  'repository',
+  'queue',
+  'scheduler',
+  'worker',
+  'blob-store',
+  'reader',
+  'metadata',
+  'access',
+] as const;
 export type ModuleName = (typeof MODULES)[number];
 
 /** Where the scheduler and worker targets find NATS when none is configured. */
@@ -66,8 +77,10 @@ export interface Running {
   readonly port: number | undefined;
   /** The /metrics port, when metrics are served. */
   readonly metricsPort: number | undefined;
-  /** The dashboard's port, when it is served (BLOCKVAULT_HTTP_LISTEN). */
+  /** The dashboard's port (the scheduler) or the range endpoint's (access), when served (BLOCKVAULT_HTTP_LISTEN). */
   readonly httpPort: number | undefined;
+  /** The access target's NBD port. */
+  readonly nbdPort: number | undefined;
   readonly modules: readonly ModuleName[];
   /** Whether jobs go through NATS JetStream or the in-process queue. */
   readonly queue: 'jetstream' | 'in-process' | undefined;
@@ -91,6 +104,9 @@ interface Context {
   metrics?: MetricsServer;
   dashboard?: DashboardServer;
   httpPort?: number;
+  /** The access target's servers. */
+  access?: { stop(): Promise<void> };
+  nbdPort?: number;
   /** Every module has started. */
   ready?: boolean;
 }
@@ -108,7 +124,7 @@ function notReady(ctx: Context): string | undefined {
   return undefined;
 }
 
-const listen = (ctx: Context, target: Exclude<Target, 'worker'>): string => ctx.o.config.services.listen ?? DEFAULT_LISTEN[target];
+const listen = (ctx: Context, target: GrpcTarget): string => ctx.o.config.services.listen ?? DEFAULT_LISTEN[target];
 const owner = (): string => `${hostname()}:${process.pid}`;
 
 const REGISTRY: Record<ModuleName, Module> = {
@@ -311,6 +327,49 @@ const REGISTRY: Record<ModuleName, Module> = {
       await ctx.closeStore?.();
     },
   },
+  access: {
+    deps: ['repository'],
+    start: async (ctx) => {
+      // Instant access for the deployment: every valid version over NBD (STARTTLS with the gRPC
+      // certificates when set) and, with BLOCKVAULT_HTTP_LISTEN, the HTTP range endpoint.
+      const { HttpRangeServer, NbdServer, versionCatalog } = await import('@blockvault/service-access');
+      const { config } = ctx.o;
+      const repository = ctx.repo!.repository;
+      const exports = versionCatalog(repository);
+      const log = ctx.log.child({ module: 'access' });
+      const tls = config.security.tls;
+      const nbd = new NbdServer({
+        exports,
+        blockSize: repository.ctx.config.blockSize,
+        onWarning: (message) => log.warn(message),
+        ...(tls?.cert && tls.key
+          ? { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requireClientCert: tls.requireClientCert ?? false } }
+          : {}),
+      });
+      const address = config.services.nbdListen ?? config.services.listen ?? DEFAULT_NBD_LISTEN;
+      const at = address.lastIndexOf(':');
+      ctx.nbdPort = (await nbd.listen(address.slice(0, at), Number(address.slice(at + 1)))).port;
+      let http: InstanceType<typeof HttpRangeServer> | undefined;
+      if (config.services.httpListen) {
+        http = new HttpRangeServer({
+          exports,
+          ...(config.security.apiTokens ? { tokens: config.security.apiTokens } : {}),
+          onWarning: (message) => log.warn(message),
+        });
+        const h = config.services.httpListen.lastIndexOf(':');
+        ctx.httpPort = (await http.listen(config.services.httpListen.slice(0, h), Number(config.services.httpListen.slice(h + 1)))).port;
+      }
+      ctx.access = {
+        stop: async () => {
+          await http?.close();
+          await nbd.close();
+        },
+      };
+    },
+    stop: async (ctx) => {
+      await ctx.access?.stop();
+    },
+  },
   metadata: {
     deps: [],
     start: async (ctx) => {
@@ -338,6 +397,7 @@ const TARGET_MODULES: Record<Target, readonly ModuleName[]> = {
   'blob-store': ['blob-store'],
   reader: ['reader'],
   metadata: ['metadata'],
+  access: ['access'],
 };
 
 /** Refused calls go to the log (method, peer, reason; never the token). */
@@ -396,8 +456,8 @@ export async function serve(options: ServeOptions): Promise<Running> {
   const port = ctx.grpc?.port ?? ctx.server?.port;
   const queue = ctx.queue ? (ctx.queue instanceof MemoryJobQueue ? 'in-process' : 'jetstream') : undefined;
   const modules = order.filter((m) => m !== 'metrics' || ctx.metrics);
-  ctx.log.info({ modules, port, queue, metricsPort: ctx.metrics?.port, httpPort: ctx.httpPort }, 'serving');
-  return { port, metricsPort: ctx.metrics?.port, httpPort: ctx.httpPort, modules, queue, stop };
+  ctx.log.info({ modules, port, queue, metricsPort: ctx.metrics?.port, httpPort: ctx.httpPort, nbdPort: ctx.nbdPort }, 'serving');
+  return { port, metricsPort: ctx.metrics?.port, httpPort: ctx.httpPort, nbdPort: ctx.nbdPort, modules, queue, stop };
 }
 
 /**

@@ -7,7 +7,7 @@ export function register(program: Command, cli: Cli): void {
   program
     .command('serve')
     .description(
-      'run services: the job API (scheduler), a worker, both (all), or the blob-store, reader or metadata service; stops on SIGINT/SIGTERM',
+      'run services: the job API (scheduler), a worker, both (all), the blob-store, reader or metadata service, or access (every valid version over NBD, and HTTP ranges with BLOCKVAULT_HTTP_LISTEN); stops on SIGINT/SIGTERM',
     )
     .addOption(
       new Option('--target <target>', 'which modules run here: all (job API, scheduler and a worker in one process), or one service')
@@ -16,7 +16,7 @@ export function register(program: Command, cli: Cli): void {
     )
     .option(
       '--listen <host:port>',
-      'the gRPC address (default: $BLOCKVAULT_GRPC_LISTEN, else job API 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073)',
+      'the gRPC address (default: $BLOCKVAULT_GRPC_LISTEN, else job API 127.0.0.1:7070, blob-store :7071, reader :7072, metadata :7073); for access, the NBD address unless $BLOCKVAULT_NBD_LISTEN is set (else 127.0.0.1:10809)',
     )
     .option(
       '--nats <url>',
@@ -36,11 +36,12 @@ export function register(program: Command, cli: Cli): void {
           port: running.port ?? null,
           metricsPort: running.metricsPort ?? null,
           httpPort: running.httpPort ?? null,
+          nbdPort: running.nbdPort ?? null,
           queue: running.queue ?? null,
           pid: process.pid,
         },
         () =>
-          `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.queue ? ` (jobs queued ${running.queue === 'jetstream' ? 'in NATS JetStream' : 'in process'})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}${running.httpPort ? ` (dashboard on http://localhost:${running.httpPort}/)` : ''}`,
+          `serving ${running.modules.join(', ')}${running.port ? ` (gRPC on port ${running.port})` : ''}${running.queue ? ` (jobs queued ${running.queue === 'jetstream' ? 'in NATS JetStream' : 'in process'})` : ''}${running.metricsPort ? ` (metrics on port ${running.metricsPort})` : ''}${running.nbdPort ? ` (NBD on port ${running.nbdPort})` : ''}${running.httpPort ? ` (${running.nbdPort ? 'HTTP ranges' : 'dashboard'} on http://localhost:${running.httpPort}/)` : ''}`,
       );
       await new Promise<void>((done) => {
         process.once('SIGINT', done);

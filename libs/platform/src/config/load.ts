@@ -50,7 +50,12 @@ export interface BlockvaultConfig {
   readonly home: string;
   readonly stores: StoresConfig;
   readonly io: IoConfig;
-  readonly services: { readonly listen?: string; readonly metricsListen?: string; readonly httpListen?: string };
+  readonly services: {
+    readonly listen?: string;
+    readonly metricsListen?: string;
+    readonly httpListen?: string;
+    readonly nbdListen?: string;
+  };
   /** NATS; `url` undefined: `serve` runs the queue in process, the CLI uses the database's locks. */
   readonly nats: {
     readonly url?: string;
@@ -226,6 +231,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
   const listen = e.hostPort('BLOCKVAULT_GRPC_LISTEN', flags.listen, '--listen');
   const metricsListen = e.hostPort('BLOCKVAULT_METRICS_LISTEN');
   const httpListen = e.hostPort('BLOCKVAULT_HTTP_LISTEN');
+  const nbdListen = e.hostPort('BLOCKVAULT_NBD_LISTEN');
   const natsUrl = natsUrls(e, flags.natsUrl);
   const auth = natsAuthFrom(e);
   return {
@@ -247,7 +253,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
       ...(t ? { transforms: t } : {}),
     },
     io: { ...(roots ? { roots } : {}), ...(reader ? { reader } : {}), rbdPython: e.get('BLOCKVAULT_RBD_PYTHON') ?? '/usr/bin/python3' },
-    services: { ...(listen ? { listen } : {}), ...(metricsListen ? { metricsListen } : {}), ...(httpListen ? { httpListen } : {}) },
+    services: {
+      ...(listen ? { listen } : {}),
+      ...(metricsListen ? { metricsListen } : {}),
+      ...(httpListen ? { httpListen } : {}),
+      ...(nbdListen ? { nbdListen } : {}),
+    },
     nats: { ...(natsUrl ? { url: natsUrl } : {}), ...(auth ? { auth } : {}), deployment: deploymentName(e) },
     queue: {
       ackWaitMs: e.int('BLOCKVAULT_JOB_ACK_WAIT_MS', 30_000, 1000, 3_600_000),

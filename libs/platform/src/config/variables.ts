@@ -153,7 +153,14 @@ export const VARIABLES: readonly Variable[] = [
     section: 'services',
     accepts: 'host:port',
     default: 'unset: no dashboard',
-    meaning: 'the scheduler serves the web dashboard and its JSON API here, behind the job API tokens',
+    meaning: "the scheduler's web dashboard and JSON API, or the access target's HTTP range endpoint, behind the job API tokens",
+  },
+  {
+    name: 'BLOCKVAULT_NBD_LISTEN',
+    section: 'services',
+    accepts: 'host:port',
+    default: 'unset: `--listen`, else 127.0.0.1:10809',
+    meaning: 'where `serve --target access` exports the versions over NBD',
   },
 
   {
