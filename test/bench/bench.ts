@@ -2,7 +2,7 @@
  * `npm run bench`: the machine's limits, BorgBackup and Blockvault side by side in one run.
  * See README.md beside this file for what each row measures and the targets.
  *
- *   npm run bench [-- --size-gib 2] [-- --no-borg] [-- --no-restic] [-- --no-tib] [-- --keep]
+ *   npm run bench [-- --size-gib 2] [-- --no-borg] [-- --no-restic] [-- --no-tib] [-- --no-nbd] [-- --keep]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -17,6 +17,7 @@ import { addMasterKey } from '@blockvault/platform';
 import { Client as MinioClient } from 'minio';
 import { BLOCKVAULT_BIN, startCeph, startFerretDb, startNats, startOtlpReceiver, type S3Config } from '@blockvault/testing';
 import { BLOCK, changeBlocks, mixedImage, sparseFile } from './images.ts';
+import { NbdClient } from './nbd-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     'no-services': { type: 'boolean', default: false },
     'no-transforms': { type: 'boolean', default: false },
     'no-ceph': { type: 'boolean', default: false },
+    'no-nbd': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -233,7 +235,7 @@ function borg(dir: string): void {
   record({ what: 'borg: extract + sync', seconds: timed(extract), bytes: BYTES });
 }
 
-async function engine(dir: string, img1: string, img2: string, hints2: string): Promise<void> {
+async function engine(dir: string, img1: string, img2: string, hints2: string): Promise<string> {
   console.error('blockvault');
   const home = join(dir, 'bv-home');
   const fresh = worker('backup', home, img1, 'vm1');
@@ -291,6 +293,7 @@ async function engine(dir: string, img1: string, img2: string, hints2: string): 
   });
   await rm(target);
   if (!sparseSame) throw new Error('the sparse restore differs from the source');
+  return fresh.uid as string;
 }
 
 /** Bytes of every file under `dir`. */
@@ -384,7 +387,7 @@ async function incompressible(dir: string): Promise<void> {
   await rm(image);
 }
 
-async function tebibyte(dir: string): Promise<void> {
+async function tebibyte(dir: string): Promise<{ home: string; uid: string }> {
   console.error('blockvault: 1 TiB sparse volume, 0.1% of blocks changed');
   const home = join(dir, 'tib-home');
   const vol = join(dir, 'tib.img');
@@ -411,6 +414,117 @@ async function tebibyte(dir: string): Promise<void> {
     rssMiB: inc.maxRssMiB,
     note: `target <= 5 s; metadata +${((inc.metadataBytes - base.metadataBytes) / 1e6).toFixed(2)} MB; read ${inc.stats?.['blocksRead']} blocks`,
   });
+  return { home, uid: inc.uid as string };
+}
+
+/** `blockvault nbd` on `home`; resolves once it listens, with its port and the time it took. */
+async function startNbd(home: string): Promise<{ child: ChildProcess; port: number; started: number }> {
+  const t = performance.now();
+  const child = spawn(process.execPath, [BLOCKVAULT_BIN, '--home', home, '--json', 'nbd', '--listen', '127.0.0.1:0'], {
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKVAULT_'))),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((done, fail) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) done(Number((JSON.parse(out) as { nbd: string }).nbd.split(':')[1]));
+    });
+    child.once('exit', (code) => fail(new Error(`blockvault nbd exited with ${code}`)));
+  });
+  return { child, port, started: (performance.now() - t) / 1000 };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  await new Promise((done) => (child.once('exit', done), child.kill('SIGTERM')));
+}
+
+/** 4 KiB reads one at a time at `offsets`: their latencies in milliseconds, sorted. */
+async function latencies(port: number, uid: string, offsets: readonly number[]): Promise<number[]> {
+  const c = await NbdClient.open('127.0.0.1', port, uid);
+  const ms: number[] = [];
+  for (const offset of offsets) {
+    const t = performance.now();
+    await c.read(offset, 4096);
+    ms.push(performance.now() - t);
+  }
+  c.close();
+  return ms.sort((a, b) => a - b);
+}
+
+const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+
+/** Instant access (issue 15): reading a version over NBD against restoring it; first byte of 1 TiB; 4 KiB latencies. */
+async function instantAccess(dir: string, img1: string, uid: string, tib?: { home: string; uid: string }): Promise<void> {
+  console.error('blockvault: instant access over NBD');
+  const home = join(dir, 'bv-home');
+  const out = join(dir, 'nbd-out.img');
+  const server = await startNbd(home);
+  try {
+    const seconds = timed(() => {
+      execFileSync('qemu-img', ['convert', '-O', 'raw', `nbd://127.0.0.1:${server.port}/${uid}`, out]);
+      execFileSync('sync');
+    });
+    const same = spawnSync('cmp', ['-s', img1, out]).status === 0;
+    record({
+      what: 'blockvault: NBD sequential read (qemu-img convert + sync)',
+      seconds,
+      bytes: BYTES,
+      limit: 'blockvault: restore',
+      peer: 'borg: extract + sync',
+      rssMiB: peakRssMiB(server.child.pid!),
+      note: `${same ? 'verified identical' : 'DIFFERS'}; target >= 0.8x restore; server peak RSS`,
+    });
+    await rm(out);
+    if (!same) throw new Error('the NBD copy differs from the source');
+  } finally {
+    await stopChild(server.child);
+  }
+  // 4 KiB random reads: cold (a fresh server, offsets over the whole version), then warm (the
+  // same 200 offsets within 32 MiB, read twice: the second pass is measured).
+  const rand = (n: number, span: number): number[] => Array.from({ length: n }, () => Math.floor(Math.random() * (span / 4096)) * 4096);
+  const cold = await startNbd(home);
+  try {
+    const c = await latencies(cold.port, uid, rand(200, BYTES));
+    const near = rand(200, 32 * 1024 * 1024);
+    await latencies(cold.port, uid, near);
+    const w = await latencies(cold.port, uid, near);
+    const note = (ms: number[]): string => `p50 ${pct(ms, 50).toFixed(2)} ms, p99 ${pct(ms, 99).toFixed(2)} ms`;
+    record({
+      what: 'blockvault: NBD 4 KiB random reads, cold',
+      seconds: c.reduce((a, b) => a + b, 0) / 1000,
+      bytes: 200 * 4096,
+      note: `${note(c)} (target p99 <= 20 ms)`,
+    });
+    record({
+      what: 'blockvault: NBD 4 KiB random reads, warm',
+      seconds: w.reduce((a, b) => a + b, 0) / 1000,
+      bytes: 200 * 4096,
+      note: note(w),
+    });
+  } finally {
+    await stopChild(cold.child);
+  }
+  if (!tib) return;
+  // First byte of a 1 TiB version: from starting the server to the first 4 KiB read answered.
+  const t = performance.now();
+  const big = await startNbd(tib.home);
+  try {
+    const c = await NbdClient.open('127.0.0.1', big.port, tib.uid);
+    await c.read(0, 4096);
+    c.close();
+    const first = (performance.now() - t) / 1000;
+    record({
+      what: 'blockvault: NBD first 4 KiB of a 1 TiB version',
+      seconds: first,
+      bytes: 4096,
+      rssMiB: peakRssMiB(big.child.pid!),
+      note: `${first.toFixed(2)} s from starting the server (listening after ${big.started.toFixed(2)} s); target <= 1 s after it starts`,
+    });
+  } finally {
+    await stopChild(big.child);
+  }
 }
 
 /** A process's peak resident set so far (VmHWM), in MiB. */
@@ -883,13 +997,14 @@ async function main(): Promise<void> {
     else console.error('peer: borg not available, skipped');
     if (!values['no-restic'] && debianTool('restic', 'restic')) restic(dir);
     else console.error('peer: restic not available, skipped');
-    await engine(dir, img1, img2, hints2);
+    const uid = await engine(dir, img1, img2, hints2);
     if (!values['no-transforms']) await transforms(dir, img1);
     if (!values['no-services']) await services(dir, img1);
     if (!values['no-services']) await fiveServices(dir, img1, img2, hints2);
     if (!values['no-services']) await twoWorkers(dir);
     if (!values['no-services']) await tracing(dir, img1);
-    if (!values['no-tib']) await tebibyte(dir);
+    const tib = values['no-tib'] ? undefined : await tebibyte(dir);
+    if (!values['no-nbd']) await instantAccess(dir, img1, uid, tib);
     report();
   } finally {
     if (values.keep) console.error(`kept ${dir}`);
