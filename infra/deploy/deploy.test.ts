@@ -179,6 +179,13 @@ describe('the compose file: the same images, variables and ports', () => {
         if (env[name]) assert.equal(env[name], `${target}:${grpcPort(target)}`, `${service}: ${name}`);
       }
     }
+    const access = compose.services['access'];
+    assert.equal(access?.build?.target, 'access');
+    assert.deepEqual(access.profiles, ['access'], 'instant access runs on demand');
+    for (const name of ['BLOCKVAULT_NBD_LISTEN', 'BLOCKVAULT_HTTP_LISTEN'])
+      assert.equal(access.environment?.[name], dockerfile.get('access')?.env.get(name), `access: ${name} as in the image`);
+    for (const name of Object.keys(access.environment ?? {}))
+      if (name.startsWith('BLOCKVAULT_')) assert.ok(KNOWN.has(name), `access: ${name}`);
     assert.equal(compose.services['cli']?.build?.target, 'cli');
     assert.ok(dockerfile.has('cli'));
   });
@@ -287,11 +294,12 @@ describe('the Helm chart', () => {
       const workloads = manifests.filter((m) => m.kind === 'Deployment' || m.kind === 'DaemonSet');
       const tls = args.length > 0;
       const components = workloads.map((w) => w.metadata.labels?.['app.kubernetes.io/component']).sort();
-      assert.deepEqual(components, [...SERVICES].sort());
+      // The access target is off by default and on in ci/secured-values.yaml.
+      assert.deepEqual(components, [...SERVICES, ...(args.length > 0 ? ['access'] : [])].sort());
       assert.equal(workloads.find((w) => w.metadata.labels?.['app.kubernetes.io/component'] === 'reader')?.kind, 'DaemonSet');
       const chartSecret = manifests.find((m) => m.kind === 'Secret');
       for (const w of workloads) {
-        const component = w.metadata.labels!['app.kubernetes.io/component'] as Service;
+        const component = w.metadata.labels!['app.kubernetes.io/component'] as Service | 'access';
         const pod = w.spec!.template!.spec;
         assert.equal(pod.securityContext?.runAsNonRoot, true, `${component}: runAsNonRoot`);
         assert.notEqual(pod.securityContext?.runAsUser, 0);
@@ -312,10 +320,22 @@ describe('the Helm chart', () => {
           assert.equal(c.args, undefined);
           const ports = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
           assert.equal(ports.get('metrics'), METRICS_PORT, `${where}: metrics port`);
-          assert.equal(ports.get('http'), component === 'scheduler' ? DASHBOARD_PORT : undefined, `${where}: dashboard port`);
+          // The scheduler's dashboard and the access target's range endpoint share the HTTP port.
+          const servesHttp = component === 'scheduler' || component === 'access';
+          assert.equal(ports.get('http'), servesHttp ? DASHBOARD_PORT : undefined, `${where}: HTTP port`);
           const httpListen = c.env?.find((e) => e.name === 'BLOCKVAULT_HTTP_LISTEN')?.value;
-          assert.equal(httpListen, component === 'scheduler' ? `0.0.0.0:${DASHBOARD_PORT}` : undefined, `${where}: BLOCKVAULT_HTTP_LISTEN`);
-          if (component === 'worker') {
+          assert.equal(httpListen, servesHttp ? `0.0.0.0:${DASHBOARD_PORT}` : undefined, `${where}: BLOCKVAULT_HTTP_LISTEN`);
+          if (component === 'access') {
+            assert.equal(
+              ports.get('nbd'),
+              dockerfile.get('access')?.expose.find((p) => p !== DASHBOARD_PORT && p !== METRICS_PORT),
+            );
+            assert.equal(
+              c.env?.find((e) => e.name === 'BLOCKVAULT_NBD_LISTEN')?.value,
+              dockerfile.get('access')?.env.get('BLOCKVAULT_NBD_LISTEN'),
+            );
+          }
+          if (component === 'worker' || component === 'access') {
             assert.equal(ports.has('grpc'), false);
             assert.equal(c.readinessProbe.httpGet?.path, '/readyz');
             assert.equal(c.livenessProbe.httpGet?.path, '/healthz');

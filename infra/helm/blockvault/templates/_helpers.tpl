@@ -107,7 +107,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- if $v.nats.creds }}{{ $items = append $items "nats-creds" }}{{ end -}}
 {{- if $v.encryption.enabled }}{{ $items = append $items "encryption-keys" }}{{ end -}}
 {{- if $v.auth.clusterToken }}{{ $items = append $items "cluster-token" }}{{ end -}}
-{{- if and $v.auth.apiTokens (eq .component "scheduler") }}{{ $items = append $items "api-tokens" }}{{ end -}}
+{{- if and $v.auth.apiTokens (has .component (list "scheduler" "access")) }}{{ $items = append $items "api-tokens" }}{{ end -}}
 - name: tmp
   emptyDir: {}
 - name: data
@@ -137,7 +137,7 @@ app.kubernetes.io/component: {{ .component }}
   mountPath: /tmp
 - name: data
   mountPath: /data
-{{- if or $v.nats.creds $v.encryption.enabled $v.auth.clusterToken (and $v.auth.apiTokens (eq .component "scheduler")) }}
+{{- if or $v.nats.creds $v.encryption.enabled $v.auth.clusterToken (and $v.auth.apiTokens (has .component (list "scheduler" "access"))) }}
 - name: secrets
   mountPath: /etc/blockvault/secrets
   readOnly: true
@@ -155,7 +155,7 @@ plaintext only, so with TLS the metrics port's /readyz and /healthz instead); a 
 gRPC server and is probed on its metrics port.
 */}}
 {{- define "blockvault.probes" -}}
-{{- $grpc := and (ne .component "worker") (not .root.Values.tls.enabled) -}}
+{{- $grpc := and (ne .component "worker") (ne .component "access") (not .root.Values.tls.enabled) -}}
 readinessProbe:
   {{- if $grpc }}
   grpc:
