@@ -4,11 +4,10 @@
  * content of a version never changes, so its uid is its ETag. Behind the job API's tokens
  * (Authorization: Bearer, the `read` permission) when tokens are configured.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DamagedBlocksError, NotFoundError } from '@blockvault/core';
-import { allows, digestToken, type TokenGrant } from '@blockvault/grpc-edge';
+import { allows, bearerGrant, type TokenGrant } from '@blockvault/grpc-edge';
 import type { ExportCatalog, ExportedVersion } from './nbd-server.ts';
 
 export interface HttpRangeOptions {
@@ -82,12 +81,7 @@ export class HttpRangeServer {
 
   /** The grant of the request's bearer token; 'missing' or 'unknown' when refused. */
   #authorize(req: IncomingMessage): TokenGrant | 'missing' | 'unknown' | undefined {
-    const tokens = this.#o.tokens;
-    if (!tokens) return undefined;
-    const header = req.headers.authorization;
-    if (!header?.startsWith('Bearer ')) return 'missing';
-    const digest = digestToken(header.slice('Bearer '.length));
-    return tokens.find((t) => timingSafeEqual(t.sha256, digest)) ?? 'unknown';
+    return this.#o.tokens && bearerGrant(this.#o.tokens, req.headers.authorization);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -85,11 +85,14 @@ export function allows(grant: TokenGrant | undefined, permission: Permission, to
   return grant.permissions.has('admin') || grant.permissions.has(permission) || (permission === 'read' && grant.permissions.has('submit'));
 }
 
-function findGrant(tokens: readonly TokenGrant[], metadata: grpc.Metadata): TokenGrant | undefined | 'missing' {
-  const header = metadata.get('authorization')[0];
+/**
+ * The grant of an `Authorization: Bearer TOKEN` value (gRPC metadata or an HTTP header), compared
+ * by digest in constant time; 'missing' without a bearer token, 'unknown' for a token no grant has.
+ */
+export function bearerGrant(tokens: readonly TokenGrant[], header: unknown): TokenGrant | 'missing' | 'unknown' {
   if (typeof header !== 'string' || !header.startsWith('Bearer ')) return 'missing';
   const digest = digestToken(header.slice('Bearer '.length));
-  return tokens.find((t) => timingSafeEqual(t.sha256, digest));
+  return tokens.find((t) => timingSafeEqual(t.sha256, digest)) ?? 'unknown';
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & { metadata: grpc.Metadata; getPeer(): string };
@@ -112,10 +115,10 @@ export function guard<S extends grpc.UntypedServiceImplementation>(
     const method = def?.path.split('/').pop() ?? name;
     const needed = security.permissions?.[method] ?? 'admin';
     guarded[name] = (call: AnyCall, callback?: (err: grpc.ServiceError) => void) => {
-      const grant = findGrant(tokens, call.metadata);
+      const grant = bearerGrant(tokens, call.metadata.get('authorization')[0]);
       let denied: { code: grpc.status; reason: string } | undefined;
       if (grant === 'missing') denied = { code: grpc.status.UNAUTHENTICATED, reason: 'no bearer token' };
-      else if (!grant) denied = { code: grpc.status.UNAUTHENTICATED, reason: 'unknown token' };
+      else if (grant === 'unknown') denied = { code: grpc.status.UNAUTHENTICATED, reason: 'unknown token' };
       else if (!allows(grant, needed, true))
         denied = { code: grpc.status.PERMISSION_DENIED, reason: `token ${grant.name} lacks the ${needed} permission` };
       if (denied) {

@@ -8,8 +8,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
-import { allows, digestToken, type TokenGrant } from '@blockvault/grpc-edge';
+import { allows, bearerGrant, type TokenGrant } from '@blockvault/grpc-edge';
 import { ErrorCode, InvalidArgumentError, isBlockvaultError, type EventBus } from '@blockvault/core';
 import { Job, ListSchedulesResponse, ListVersionsResponse, Usage, VersionDetail } from '@blockvault/proto';
 import { JOB_TYPES, type JobQueue } from './queue.ts';
@@ -153,11 +152,9 @@ export class DashboardServer {
   #refusal(req: IncomingMessage): { status: number; reason: string } | undefined {
     const tokens = this.#o.tokens;
     if (!tokens) return undefined;
-    const header = req.headers.authorization;
-    if (!header?.startsWith('Bearer ')) return { status: 401, reason: 'a bearer token is required (the job API tokens, read permission)' };
-    const digest = digestToken(header.slice('Bearer '.length));
-    const grant = tokens.find((t) => timingSafeEqual(t.sha256, digest));
-    if (!grant) return { status: 401, reason: 'unknown token' };
+    const grant = bearerGrant(tokens, req.headers.authorization);
+    if (grant === 'missing') return { status: 401, reason: 'a bearer token is required (the job API tokens, read permission)' };
+    if (grant === 'unknown') return { status: 401, reason: 'unknown token' };
     if (!allows(grant, 'read', true)) return { status: 403, reason: `token ${grant.name} lacks the read permission` };
     return undefined;
   }
