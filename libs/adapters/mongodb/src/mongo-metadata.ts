@@ -388,15 +388,17 @@ export class MongoMetadataStore implements MetadataStore {
     await translate(() => this.#c.invalid.updateOne({ _id }, { $set: { _id } }, { upsert: true }));
     // Rare and O(metadata): scan the segments for the checksum, then the pointers for them.
     const segIds = new Set<string>();
-    for await (const seg of this.#c.segments.find({})) {
-      if (referencesAny(buf(seg.d), checksum.length, [checksum])) segIds.add(seg._id);
-    }
     const versions = new Set<string>();
-    for await (const doc of this.#c.pointers.find({})) {
-      for (const [k, value] of Object.entries(doc)) {
-        if (/^s\d+$/.test(k) && segIds.has(buf(value as Binary).toString('hex'))) versions.add(doc['v'] as string);
+    await translate(async () => {
+      for await (const seg of this.#c.segments.find({})) {
+        if (referencesAny(buf(seg.d), checksum.length, [checksum])) segIds.add(seg._id);
       }
-    }
+      for await (const doc of this.#c.pointers.find({})) {
+        for (const [k, value] of Object.entries(doc)) {
+          if (/^s\d+$/.test(k) && segIds.has(buf(value as Binary).toString('hex'))) versions.add(doc['v'] as string);
+        }
+      }
+    });
     await parallel([...versions], (v) => translate(() => this.#c.versions.updateOne({ _id: v }, { $set: { valid: false } })));
     return [...versions].sort();
   }
@@ -439,14 +441,16 @@ export class MongoMetadataStore implements MetadataStore {
 
   async referencedSegmentIds(): Promise<Buffer[]> {
     const ids = new Map<string, Buffer>();
-    for await (const doc of this.#c.pointers.find({})) {
-      for (const [k, value] of Object.entries(doc)) {
-        if (/^s\d+$/.test(k)) {
-          const id = buf(value as Binary);
-          ids.set(id.toString('hex'), id);
+    await translate(async () => {
+      for await (const doc of this.#c.pointers.find({})) {
+        for (const [k, value] of Object.entries(doc)) {
+          if (/^s\d+$/.test(k)) {
+            const id = buf(value as Binary);
+            ids.set(id.toString('hex'), id);
+          }
         }
       }
-    }
+    });
     return [...ids.values()];
   }
 
