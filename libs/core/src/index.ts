@@ -36,6 +36,7 @@ export {
   type ScheduleStatus,
 } from './summary.ts';
 export { isZero, zeroBuffer } from './zero.ts';
+export { releaseBuffer } from './buffers.ts';
 export { LocalScanner, type LocalScannerOptions } from './scanner.ts';
 export { isStaleAttempt, renewingLease } from './lease.ts';
 export { ATTR, BlockTrace, DEFAULT_BLOCK_TRACE_RATIO, failSpan, inSpan, SPAN, tracer } from './tracing.ts';

@@ -283,6 +283,11 @@ export interface BlockScanner {
 
 export interface BlockTarget {
   readonly url: string;
+  /**
+   * Writes `data` at `offset`. The bytes are the target's only until the returned promise
+   * settles: the restore engine frees them once it resolves (releaseBuffer), so a target must
+   * have copied or sent them by then, never keep a reference.
+   */
   write(offset: number, data: Uint8Array): Promise<void>;
   /**
    * Where the target can fetch blobs itself (the reader service with the deployment's blob

@@ -3,6 +3,7 @@
  * checksum. A damaged block invalidates its blob in every version that uses it, is reported, and
  * the restore goes on; the target ends at exactly the version's size.
  */
+import { releaseBuffer } from './buffers.ts';
 import { digestAt, isSparseDigest, SegmentLayout, type SegmentPointer } from './block-map.ts';
 import { jobOf, ProgressMeter, type EngineContext, type ProgressListener } from './context.ts';
 import { InvalidArgumentError, InvalidVersionStateError, isDamage, stoppedEvent, throwIfCancelled } from './errors.ts';
@@ -228,6 +229,8 @@ class RestoreRun {
     if (!ref) this.#damaged.push(id);
     // Damaged data of the right length is still the best copy there is; otherwise zeros.
     await this.#target.write(offset, data && data.length === length ? data : zeroBuffer(length));
+    // Written (the target is done with it): free its memory now rather than at a collection.
+    if (data) releaseBuffer(data);
     this.#count(length);
     return length;
   }
@@ -235,7 +238,10 @@ class RestoreRun {
   async #readVerified(id: number, checksum: Buffer, ref: BlobRef, length: number): Promise<Buffer | undefined> {
     let data: Buffer | undefined;
     try {
-      data = await this.#ctx.codec.decode(ref.uid, await this.#ctx.blobs.get(ref.uid));
+      const stored = await this.#ctx.blobs.get(ref.uid);
+      data = await this.#ctx.codec.decode(ref.uid, stored);
+      // A compressed or encrypted blob decodes into new memory; its stored form is done with.
+      if (data.buffer !== stored.buffer) releaseBuffer(stored);
     } catch (err) {
       // A missing or unsound blob is damage; a store that is down or a key we lack is not.
       if (!isDamage(err)) throw err;

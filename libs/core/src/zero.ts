@@ -10,3 +10,8 @@ export function zeroBuffer(length: number): Buffer {
 export function isZero(data: Uint8Array): boolean {
   return Buffer.from(data.buffer, data.byteOffset, data.length).equals(zeroBuffer(data.length));
 }
+
+/** True when `data` is a view of the shared zero buffer. */
+export function isZeroBufferView(data: Uint8Array): boolean {
+  return data.buffer === zeros.buffer;
+}

@@ -15,6 +15,7 @@ import {
   type BlockTarget,
   type IoRegistry,
   isDamage,
+  releaseBuffer,
   zeroBuffer,
   type BlobCodec,
   type Hasher,
@@ -166,8 +167,13 @@ function scanStream(call: Parameters<ReaderServiceServer['scan']>[0], io: IoRegi
 /** A placed blob's bytes, checked: undefined when it is missing or unsound here (the worker checks again). */
 async function fetchVerified(blobs: BlobStore, codec: BlobCodec, hasher: Hasher, m: WriteRequest): Promise<Buffer | undefined> {
   try {
-    const data = await codec.decode(m.blobUid, await blobs.get(m.blobUid));
-    return data.length === m.length && hasher.digest(data).equals(m.checksum) ? data : undefined;
+    const stored = await blobs.get(m.blobUid);
+    const data = await codec.decode(m.blobUid, stored);
+    // Freed now rather than at a collection (see releaseBuffer): decoded into new memory, or unsound.
+    if (data.buffer !== stored.buffer) releaseBuffer(stored);
+    if (data.length === m.length && hasher.digest(data).equals(m.checksum)) return data;
+    releaseBuffer(data);
+    return undefined;
   } catch (err) {
     // Missing or unsound is the worker's to judge; a store that is down or a key not handed over fails the stream.
     if (isDamage(err)) return undefined;
@@ -219,7 +225,10 @@ function writeStream(call: Parameters<ReaderServiceServer['write']>[0], io: IoRe
       const store = blobs;
       return traced(SPAN.readerWrite, m, async () => {
         const data = await fetchVerified(store, codec, hasher, m);
-        if (data) await (await open).write(m.offset, data);
+        if (data) {
+          await (await open).write(m.offset, data);
+          releaseBuffer(data);
+        }
         return { places: false, unsound: data === undefined };
       });
     }
