@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import { constants as zlibConstants, zstdCompress, zstdCompressSync, zstdDecompress } from 'node:zlib';
 import { AuthenticationError, IntegrityError, InvalidArgumentError, NotFoundError } from './errors.ts';
 import { BLOB_FORMAT_VERSION, BLOB_HEADER_LENGTH, BLOB_MAGIC, encodeBlobHeader } from './blob-format.ts';
+import { releaseBuffer } from './buffers.ts';
 import { systemClock, type BlobStore, type Clock } from './ports.ts';
 
 const compress = promisify(zstdCompress);
@@ -230,7 +231,7 @@ export class TransformCodec implements BlobCodec {
       if (packed.length < data.length) {
         payload = packed;
         flags |= TRANSFORM_ZSTD;
-      }
+      } else releaseBuffer(packed);
     }
     if (!this.#keys) return [encodeBlobHeader(payload.length, flags), payload];
     const dek = await this.#keys.current();
@@ -246,6 +247,7 @@ export class TransformCodec implements BlobCodec {
     cipher.setAAD(Buffer.concat([header.subarray(0, at), Buffer.from(uid, 'latin1')]));
     // No concatenation: the store writes the chunks in order (GCM's final() adds no bytes).
     const sealed = cipher.update(payload);
+    if (payload !== data) releaseBuffer(payload);
     const tail = cipher.final();
     cipher.getAuthTag().copy(header, at);
     return tail.length > 0 ? [header, sealed, tail] : [header, sealed];
@@ -280,11 +282,14 @@ export class TransformCodec implements BlobCodec {
       }
     }
     if (flags & TRANSFORM_ZSTD) {
+      const packed = payload;
       try {
-        payload = await decompress(payload, { maxOutputLength: this.#maxBlockSize, chunkSize: this.#maxBlockSize + ZSTD_MARGIN });
+        payload = await decompress(packed, { maxOutputLength: this.#maxBlockSize, chunkSize: this.#maxBlockSize + ZSTD_MARGIN });
       } catch (err) {
         throw new IntegrityError(`blob ${uid}: bad zstd payload: ${(err as Error).message}`);
       }
+      // Decrypted into memory of our own: done with. The stored bytes are the caller's.
+      if (packed.buffer !== stored.buffer) releaseBuffer(packed);
     }
     return payload;
   }

@@ -5,6 +5,7 @@ import { plainCodec } from './blob-codec.ts';
 import { createHasher } from './hash.ts';
 import type { BlobStore, BlockSource } from './ports.ts';
 import { LocalScanner } from './scanner.ts';
+import { DeadlineBlobStore, RetryingBlobStore } from './store-wrappers.ts';
 
 const BS = 4096;
 
@@ -29,5 +30,41 @@ describe('LocalScanner', () => {
     if (!second.sparse) second.release();
     const stored = Buffer.concat(given.get('00000000000000aa')!);
     assert.deepEqual(stored.subarray(stored.length - BS), Buffer.alloc(BS, 1), 'the first blob holds the first block, not the second');
+  });
+
+  it('frees what it stored once the put resolved, but never bytes a put abandoned at its deadline may still read', async () => {
+    const MiB4 = 4 * 1024 * 1024;
+    const image = Buffer.concat([Buffer.alloc(MiB4, 1), Buffer.alloc(MiB4, 2)]);
+    const source: BlockSource = {
+      url: 'mem:',
+      sizeBytes: image.length,
+      read: async (offset, length, into) => image.copy(into, 0, offset, offset + length),
+      close: async () => undefined,
+    };
+    const given: (readonly Uint8Array[])[] = [];
+    // The first put never answers (abandoned at the deadline, still holding its chunks); the rest answer at once.
+    const backend = {
+      put: (_key: string, chunks: readonly Uint8Array[]) => {
+        given.push(chunks);
+        return given.length === 1 ? new Promise<void>(() => undefined) : Promise.resolve();
+      },
+    } as unknown as BlobStore;
+    const blobs = new RetryingBlobStore(new DeadlineBlobStore(backend, 20, 'test store'), { initialDelayMs: 1, maxDelayMs: 1 });
+    const scanner = new LocalScanner(source, {
+      hasher: createHasher('blake3'),
+      codec: plainCodec(MiB4),
+      blobs,
+      window: 1,
+      blockSize: MiB4,
+    });
+    for (const [i, uid] of ['00000000000000aa', '00000000000000bb'].entries()) {
+      const block = await scanner.scan(i * MiB4, MiB4);
+      assert.equal(block.sparse, false);
+      if (!block.sparse) await block.store(uid);
+    }
+    assert.equal(given.length, 3, 'the first block took two puts, the second one');
+    const abandoned = Buffer.concat(given[0]!);
+    assert.deepEqual(abandoned.subarray(abandoned.length - MiB4), Buffer.alloc(MiB4, 1), 'the abandoned put still reads the first block');
+    assert.equal(given[2]!.reduce((n, c) => n + c.byteLength, 0) < MiB4, true, "the second block's bytes were freed once stored");
   });
 });

@@ -5,6 +5,7 @@
  */
 import { context, trace } from '@opentelemetry/api';
 import type { BlobCodec } from './blob-codec.ts';
+import { releaseBuffer } from './buffers.ts';
 import { InvalidArgumentError } from './errors.ts';
 import type { Hasher } from './hash.ts';
 import { BufferPool } from './pipeline.ts';
@@ -82,8 +83,12 @@ export class LocalScanner implements BlockScanner {
           } finally {
             release();
           }
+          const stored = chunks.reduce((n, c) => n + c.byteLength, 0);
           await this.#o.blobs.put(uid, chunks);
-          return chunks.reduce((n, c) => n + c.byteLength, 0);
+          // Stored: free the bytes now rather than at a collection (a put abandoned at its deadline
+          // pinned them, and they stay for the collector).
+          for (const c of chunks) releaseBuffer(c);
+          return stored;
         },
         release,
       };

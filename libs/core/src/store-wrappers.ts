@@ -3,6 +3,7 @@
  * Kopia's layers): composed once per process by the platform's store registry, in this order
  * from the backend out: a deadline on each call, then retries of unavailability.
  */
+import { pinBuffers } from './buffers.ts';
 import { isBlockvaultError, ErrorCode, UnavailableError } from './errors.ts';
 import type { BlobStore } from './ports.ts';
 
@@ -119,11 +120,17 @@ export class RetryingBlobStore extends BlobStoreWrapper {
   }
 }
 
-/** Rejects with `UnavailableError` when `promise` has not settled within `ms`. */
-export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Rejects with `UnavailableError` when `promise` has not settled within `ms`, calling
+ * `onAbandoned` first: the work behind `promise` goes on unobserved.
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string, onAbandoned?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new UnavailableError(`${what} did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      onAbandoned?.();
+      fail(new UnavailableError(`${what} did not answer within ${ms} ms`));
+    }, ms);
   });
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
@@ -131,7 +138,8 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
 /**
  * A deadline on every call, so that a hung store fails the call (and the retry wrapper above
  * tries again) instead of hanging the backup. The abandoned call may still finish later: puts are
- * idempotent by key, so that is harmless.
+ * idempotent by key, so that is harmless, as long as the bytes it reads stay as they were: an
+ * abandoned put pins its chunks (pinBuffers), so that releaseBuffer never frees them under it.
  */
 export class DeadlineBlobStore extends BlobStoreWrapper {
   readonly #ms: number;
@@ -144,7 +152,7 @@ export class DeadlineBlobStore extends BlobStoreWrapper {
   }
 
   override put(key: string, chunks: readonly Uint8Array[]): Promise<void> {
-    return withDeadline(this.inner.put(key, chunks), this.#ms, `${this.#where}: put ${key}`);
+    return withDeadline(this.inner.put(key, chunks), this.#ms, `${this.#where}: put ${key}`, () => pinBuffers(chunks));
   }
 
   override get(key: string): Promise<Buffer> {

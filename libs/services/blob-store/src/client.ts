@@ -135,11 +135,18 @@ export class RemoteBlobStore implements BlobStore {
 
   #putThrough(key: string, chunks: readonly Uint8Array[]): Promise<void> {
     return new Promise((done, fail) => {
-      const call = this.#client.put(new grpc.Metadata(), deadline(), (err) => (err ? fail(this.#error(err, key)) : done()));
+      let settled = false;
+      const call = this.#client.put(new grpc.Metadata(), deadline(), (err) => {
+        settled = true;
+        if (err) fail(this.#error(err, key));
+        else done();
+      });
       void (async () => {
         let first = true;
         for (const c of chunks) {
           for (let at = 0; at < c.length; at += CHUNK) {
+            // A call that already failed reads no more: its chunks may be freed once a retry stored them.
+            if (settled) return;
             // Backpressure: wait for the stream to drain rather than buffer the whole blob twice.
             if (!call.write({ key: first ? key : '', chunk: Buffer.from(c.buffer, c.byteOffset + at, Math.min(CHUNK, c.length - at)) }))
               await new Promise((r) => call.once('drain', r));
@@ -148,7 +155,10 @@ export class RemoteBlobStore implements BlobStore {
         }
         if (first) call.write({ key, chunk: Buffer.alloc(0) });
         call.end();
-      })();
+      })().catch((err: unknown) => {
+        call.cancel();
+        fail(err);
+      });
     });
   }
 
