@@ -102,6 +102,8 @@ async function timedAsync(fn: () => Promise<void>): Promise<number> {
 interface WorkerOut {
   uid?: string;
   seconds: number;
+  /** User and system CPU of the operation in the worker process. */
+  cpuSeconds: number;
   maxRssMiB: number;
   metadataBytes: number;
   stats?: Record<string, number>;
@@ -870,6 +872,40 @@ async function twoWorkers(dir: string): Promise<void> {
 }
 
 /** The five services apart: on files, then on FerretDB and Ceph RGW started here. */
+/**
+ * The embedded mode (one process, no services) on the same FerretDB and RGW: what the five
+ * services' CPU per GiB is compared with, store for store.
+ */
+async function embeddedOnRealStores(dir: string, img1: string, mongoUrl: string, s3Env: Record<string, string>): Promise<void> {
+  const bucket = `bench-embedded-${Date.now().toString(36)}`;
+  const env = {
+    ...s3Env,
+    BLOCKVAULT_S3_BUCKET: bucket,
+    BLOCKVAULT_MONGO_URL: mongoUrl,
+    BLOCKVAULT_MONGO_DATABASE: bucket.replaceAll('-', '_'),
+  };
+  const home = join(dir, 'embedded-real');
+  const row = (what: string, out: WorkerOut, note = ''): void => {
+    const cpu = `${(out.cpuSeconds / (BYTES / 2 ** 30)).toFixed(2)} CPU-s/GiB in its one process`;
+    record({
+      what: `embedded (FerretDB, RGW): ${what}`,
+      seconds: out.seconds,
+      bytes: BYTES,
+      rssMiB: out.maxRssMiB,
+      note: note ? `${note}; ${cpu}` : cpu,
+    });
+  };
+  const fresh = workerWith(env, 'backup', home, img1, 'vm1');
+  row('fresh backup', fresh);
+  row('unchanged backup, no hints', workerWith(env, 'backup', home, img1, 'vm1'));
+  const target = join(dir, 'embedded-real.img');
+  const restored = workerWith(env, 'restore', home, fresh.uid as string, target);
+  const same = spawnSync('cmp', ['-s', img1, target]).status === 0;
+  row('restore', restored, same ? 'verified identical' : 'RESTORE DIFFERS');
+  await rm(target, { force: true });
+  if (!same) throw new Error('the embedded restore on FerretDB and RGW differs from the source');
+}
+
 async function fiveServices(dir: string, img1: string, img2: string, hints2: string): Promise<void> {
   console.error('blockvault services, five apart (reader hashes where the data is)');
   const nats = await startNats();
@@ -893,6 +929,7 @@ async function fiveServices(dir: string, img1: string, img2: string, hints2: str
         BLOCKVAULT_S3_REGION: ceph.s3.region,
         BLOCKVAULT_S3_BUCKET: `bench-${Date.now().toString(36)}`,
       };
+      await embeddedOnRealStores(dir, img1, mongo.url, s3Env);
       // Blob bytes between the reader and RGW: straight, by URLs the blob-store service presigns
       // (the default), or through the blob-store service.
       for (const [label, presigned] of [

@@ -2,19 +2,25 @@
  * One engine operation in its own process, so that its peak RSS is its own:
  *   node worker.ts backup HOME SOURCE_PATH NAME [FROM_UID HINTS_FILE]
  *   node worker.ts restore HOME UID TARGET_PATH [sparse]
- * Prints one JSON line: {seconds, maxRssMiB, ...}. Blob transforms come from the environment
- * (BLOCKVAULT_COMPRESSION, BLOCKVAULT_ENCRYPTION_KEY_FILE).
+ * Prints one JSON line: {seconds, cpuSeconds, maxRssMiB, ...}. Blob transforms come from the
+ * environment (BLOCKVAULT_COMPRESSION, BLOCKVAULT_ENCRYPTION_KEY_FILE), and so do the stores: with
+ * BLOCKVAULT_MONGO_URL or BLOCKVAULT_S3_* set, the repository they name (the embedded mode on real
+ * stores), else the embedded ones under HOME.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseHints } from '@blockvault/core';
-import { loadConfig, openEmbedded } from '@blockvault/platform';
+import { loadConfig, openEmbedded, openRepository } from '@blockvault/platform';
 
 const [op, home, ...args] = process.argv.slice(2);
-// Compression and encryption as BLOCKVAULT_COMPRESSION / BLOCKVAULT_ENCRYPTION_KEY_FILE say.
-const transforms = loadConfig({ home: home as string }).stores.transforms;
-// None configured (BLOCKVAULT_COMPRESSION=none, no key file) is an empty setting, not the defaults.
-const repo = await openEmbedded({ home: home as string, transforms: transforms ?? {} });
+const config = loadConfig({ home: home as string });
+const { metadata, blobs } = config.stores;
+const configured = metadata.mongo !== undefined || blobs.s3 !== undefined;
+const repo = configured
+  ? await openRepository(config)
+  : // None configured (BLOCKVAULT_COMPRESSION=none, no key file) is an empty setting, not the defaults.
+    await openEmbedded({ home: home as string, transforms: config.stores.transforms ?? {} });
+const cpu0 = process.cpuUsage();
 const started = performance.now();
 let result: Record<string, unknown>;
 if (op === 'backup') {
@@ -30,7 +36,9 @@ if (op === 'backup') {
   throw new Error(`unknown op ${op}`);
 }
 const seconds = (performance.now() - started) / 1000;
-result['metadataBytes'] = repo.metadata.sizeBytes();
+const cpu = process.cpuUsage(cpu0);
+result['cpuSeconds'] = (cpu.user + cpu.system) / 1e6;
+if ('sizeBytes' in repo.metadata) result['metadataBytes'] = repo.metadata.sizeBytes();
 await repo.close();
 // VmHWM, not getrusage's maxRSS: Linux carries ru_maxrss across execve, so it would report the
 // parent's (the bench's) peak instead of this process's.
