@@ -33,10 +33,17 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
   },
 });
-const BLOCKS = Math.round(Number(values['size-gib']) * 256);
+/** A command-line number, or exit 2 naming the option (a NaN would silently measure nothing). */
+function option(name: 'size-gib' | 'rounds', ok: (n: number) => boolean, want: string): number {
+  const n = Number(values[name]);
+  if (ok(n)) return n;
+  console.error(`bench: --${name} ${JSON.stringify(values[name])}: want ${want}`);
+  process.exit(2);
+}
+const BLOCKS = Math.round(option('size-gib', (n) => n * 256 >= 1, 'a size in GiB of at least 1/256 (one 4 MiB block)') * 256);
 const BYTES = BLOCKS * BLOCK;
 /** Rounds of the rows the targets compare (dd, borg, blockvault's defaults); each row reports its median. */
-const ROUNDS = Math.max(1, Math.floor(Number(values.rounds)));
+const ROUNDS = option('rounds', (n) => Number.isInteger(n) && n >= 1 && n <= 20, 'a whole number of rounds from 1 to 20');
 const WORKER = resolve(import.meta.dirname, 'worker.ts');
 const TIB = 1024 ** 4;
 
