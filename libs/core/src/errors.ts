@@ -180,6 +180,28 @@ export function isDamage(err: unknown): boolean {
   return isBlockvaultError(err) && (err.code === ErrorCode.Integrity || err.code === ErrorCode.NotFound);
 }
 
+/** Node's socket and resolver errnos for a server that is down, restarting or not yet reachable. */
+const NETWORK_ERRNO = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTCONN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+]);
+
+/**
+ * A socket error from a server that is down or restarting: transient, to be waited out, whichever
+ * client library let it through (clients do not always wrap Node's own errors in theirs).
+ */
+export function isNetworkError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && NETWORK_ERRNO.has(code);
+}
+
 export function isBlockvaultError(err: unknown): err is BlockvaultError {
   return err instanceof BlockvaultError;
 }

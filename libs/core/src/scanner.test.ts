@@ -9,15 +9,19 @@ import { DeadlineBlobStore, RetryingBlobStore } from './store-wrappers.ts';
 
 const BS = 4096;
 
+function memorySource(image: Buffer): BlockSource {
+  return {
+    url: 'mem:',
+    sizeBytes: image.length,
+    read: async (offset, length, into) => image.copy(into, 0, offset, offset + length),
+    close: async () => undefined,
+  };
+}
+
 describe('LocalScanner', () => {
   it("a put that reads its chunks late (a call abandoned at its deadline) still stores the block's own bytes", async () => {
     const image = Buffer.concat([Buffer.alloc(BS, 1), Buffer.alloc(BS, 2)]);
-    const source: BlockSource = {
-      url: 'mem:',
-      sizeBytes: image.length,
-      read: async (offset, length, into) => image.copy(into, 0, offset, offset + length),
-      close: async () => undefined,
-    };
+    const source = memorySource(image);
     const given = new Map<string, readonly Uint8Array[]>();
     // Resolves at once and keeps the chunks, to read them "later", as an abandoned call would.
     const blobs = { put: async (key: string, chunks: readonly Uint8Array[]) => void given.set(key, chunks) } as unknown as BlobStore;
@@ -35,12 +39,7 @@ describe('LocalScanner', () => {
   it('frees what it stored once the put resolved, but never bytes a put abandoned at its deadline may still read', async () => {
     const MiB4 = 4 * 1024 * 1024;
     const image = Buffer.concat([Buffer.alloc(MiB4, 1), Buffer.alloc(MiB4, 2)]);
-    const source: BlockSource = {
-      url: 'mem:',
-      sizeBytes: image.length,
-      read: async (offset, length, into) => image.copy(into, 0, offset, offset + length),
-      close: async () => undefined,
-    };
+    const source = memorySource(image);
     const given: (readonly Uint8Array[])[] = [];
     // The first put never answers (abandoned at the deadline, still holding its chunks); the rest answer at once.
     const backend = {

@@ -15,6 +15,7 @@ import {
   InvalidArgumentError,
   UnavailableError,
   isBlockvaultError,
+  isNetworkError,
   type BlobStore,
 } from '@blockvault/core';
 
@@ -37,8 +38,6 @@ const BLOB_KEY = /^[0-9a-f]{8,64}$/;
 const META_KEY = /^(versions|keys)\/[A-Za-z0-9_.:-]{1,128}$/;
 const AUTH_CODES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken']);
 const TRANSIENT_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed']);
-const TRANSIENT_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
-
 function objectName(key: string): string {
   if (BLOB_KEY.test(key)) return `blocks/${key.slice(0, 2)}/${key}`;
   if (META_KEY.test(key)) return key;
@@ -52,7 +51,7 @@ function keyOf(name: string): string {
 function isTransient(err: unknown): boolean {
   const e = err as { code?: string; $metadata?: unknown; statusCode?: number };
   if (err instanceof S3Error) return TRANSIENT_CODES.has(e.code ?? '') || (e.statusCode ?? 0) >= 500;
-  return TRANSIENT_ERRNO.has(e.code ?? '');
+  return isNetworkError(err);
 }
 
 export class S3BlobStore implements BlobStore {
