@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 import { AuthenticationError, BlobNotFoundError, UnavailableError, type BlobStore } from '@blockvault/core';
-import { channelCredentials, clientOptions, encodeWithBytes, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
+import { channelCredentials, clientOptions, encodeWithBytes, fromServiceError, send, type ClientSecurity } from '@blockvault/grpc-edge';
 import { BlobStoreServiceClient, BlobStoreServiceService, type BlobChunk, type ListedBlob, type PutBlobRequest } from '@blockvault/proto';
 
 const CHUNK = 1024 * 1024;
@@ -148,8 +148,8 @@ export class RemoteBlobStore implements BlobStore {
             // A call that already failed reads no more: its chunks may be freed once a retry stored them.
             if (settled) return;
             // Backpressure: wait for the stream to drain rather than buffer the whole blob twice.
-            if (!call.write({ key: first ? key : '', chunk: Buffer.from(c.buffer, c.byteOffset + at, Math.min(CHUNK, c.length - at)) }))
-              await new Promise((r) => call.once('drain', r));
+            const chunk = Buffer.from(c.buffer, c.byteOffset + at, Math.min(CHUNK, c.length - at));
+            if (!(await send(call, { key: first ? key : '', chunk }))) return; // failed: its callback says why
             first = false;
           }
         }

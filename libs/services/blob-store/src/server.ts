@@ -3,6 +3,7 @@ import { ConflictError, InvalidArgumentError, type BlobStore } from '@blockvault
 import {
   encodeWithBytes,
   MESSAGE_LIMIT_BYTES,
+  send,
   startServer,
   toServiceError,
   type ServerSecurity,
@@ -61,7 +62,7 @@ export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
         async (data) => {
           for (let at = 0; at < data.length || at === 0; at += CHUNK) {
             // Respect flow control: wait for the client to drain before the next chunk.
-            if (!call.write({ chunk: data.subarray(at, at + CHUNK) })) await new Promise((r) => call.once('drain', r));
+            if (!(await send(call, { chunk: data.subarray(at, at + CHUNK) }))) return; // the client went away
             if (data.length === 0) break;
           }
           call.end();
@@ -103,7 +104,7 @@ export function blobStoreService(store: BlobStore): BlobStoreServiceServer {
       void (async () => {
         try {
           for await (const { key, modified } of store.listWithDates(call.request.prefix)) {
-            if (!call.write({ key, modified: modified.toISOString() })) await new Promise((r) => call.once('drain', r));
+            if (!(await send(call, { key, modified: modified.toISOString() }))) return; // the client went away
           }
           call.end();
         } catch (err) {

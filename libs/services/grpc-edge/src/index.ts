@@ -125,6 +125,7 @@ export * from './security.ts';
 export { checkHealth } from './health-client.ts';
 export { encodeWithBytes, fillBytesMessage, type SmallField } from './wire.ts';
 export { instrument, traceInterceptor } from './observe.ts';
+export { send, type MessageStream } from './streams.ts';
 import { instrument, traceInterceptor } from './observe.ts';
 import { guard, serverCredentials, tokenInterceptor, type ClientSecurity, type ServerSecurity } from './security.ts';
 

@@ -1,7 +1,7 @@
 /** Serves a MetadataStore (MongoDB or SQLite) over gRPC: proto/blockvault/v1/metadata.proto. */
 import type * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, type MetadataStore, type SegmentEntry, type BlobRef, type CommitFence } from '@blockvault/core';
-import { startServer, toServiceError, unaryHandler as unary, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
+import { send, startServer, toServiceError, unaryHandler as unary, type ServerSecurity, type StartedServer } from '@blockvault/grpc-edge';
 import { MetadataServiceService, type MetadataServiceServer, type metadataPb as pb, reflectionDescriptors } from '@blockvault/proto';
 import {
   blobFromPb,
@@ -28,7 +28,7 @@ function stream<Req, Res>(fn: (req: Req) => AsyncIterable<Res> | Iterable<Res>):
       try {
         for await (const item of fn(call.request)) {
           if (call.cancelled) return;
-          if (!call.write(item)) await new Promise((r) => call.once('drain', r));
+          if (!(await send(call, item))) return; // the client went away
         }
         call.end();
       } catch (err) {

@@ -15,7 +15,7 @@ import {
   type ScannedBlock,
   type ScanSpec,
 } from '@blockvault/core';
-import { channelCredentials, clientOptions, encodeWithBytes, fromServiceError, type ClientSecurity } from '@blockvault/grpc-edge';
+import { channelCredentials, clientOptions, encodeWithBytes, fromServiceError, send, type ClientSecurity } from '@blockvault/grpc-edge';
 import {
   ReaderServiceClient,
   ReaderServiceService,
@@ -86,7 +86,7 @@ class Pipeline<Req, Res> {
   async request(req: Req): Promise<Res> {
     if (this.#error) throw this.#error;
     const answer = new Promise<Res>((resolve, reject) => this.#pending.push({ resolve, reject }));
-    if (!this.#call.write(req)) await new Promise((r) => this.#call.once('drain', r));
+    await send(this.#call, req); // a stream that failed rejects the answer
     return answer;
   }
 
@@ -210,7 +210,7 @@ export class RemoteIo implements IoModule {
     const request = async (id: number, req: ScanRequest): Promise<ScanResponse> => {
       if (error) throw error;
       const answer = new Promise<ScanResponse>((resolve, reject) => waiting.set(id, { resolve, reject }));
-      if (!call.write(req)) await new Promise((r) => call.once('drain', r));
+      await send(call, req); // a stream that failed rejects the answer
       return answer;
     };
     let opened: ScanResponse;

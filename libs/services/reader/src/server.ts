@@ -26,6 +26,7 @@ import {
   encodeWithBytes,
   fillBytesMessage,
   MESSAGE_LIMIT_BYTES,
+  send,
   startServer,
   toServiceError,
   type ServerSecurity,
@@ -111,9 +112,8 @@ function scanStream(call: Parameters<ReaderServiceServer['scan']>[0], io: IoRegi
     failed = true;
     call.emit('error', toServiceError(err));
   };
-  const answer = async (m: ScanResponse): Promise<void> => {
-    if (!call.write(m)) await new Promise((r) => call.once('drain', r));
-  };
+  // A worker that went away (killed, cancelled) reads no more answers: nothing waits for it.
+  const answer = async (m: ScanResponse): Promise<void> => void (await send(call, m));
   const handle = async (m: ScanRequest): Promise<void> => {
     if (m.open) {
       if (scanner) throw new InvalidArgumentError('a Scan stream opens one source, in its first request');
@@ -259,7 +259,7 @@ function writeStream(call: Parameters<ReaderServiceServer['write']>[0], io: IoRe
       if (failed) return;
       try {
         const answer = await done;
-        if (!call.write(answer)) await new Promise((r) => call.once('drain', r));
+        await send(call, answer);
       } catch (err) {
         fail(err);
       }
@@ -294,7 +294,7 @@ export function readerService(io: IoRegistry, blobs?: BlobStore): ReaderServiceS
           const message = await traced(SPAN.readerRead, m, () =>
             fillBytesMessage(2, m.length, (into) => open.read(m.offset, m.length, into)),
           );
-          if (!call.write(message as unknown as ReadResponse)) await new Promise((r) => call.once('drain', r));
+          await send(call, message as unknown as ReadResponse);
         }, fail),
       );
       call.on('end', () => void (source?.close() ?? Promise.resolve()).finally(() => call.end()));
