@@ -19,6 +19,29 @@ export function buildImage(specs: readonly BlockSpec[], blockSize: number, tailB
   return image;
 }
 
+/**
+ * Where `actual` differs from `expected`, block by block, for an assertion's message: each block
+ * that differs, and whether it reads as zeros or as another block of `expected` (a hole left
+ * unwritten, a block written at the wrong place). Empty when they are equal.
+ */
+export function differingBlocks(expected: Buffer, actual: Buffer, blockSize: number, limit = 16): string[] {
+  const out: string[] = [];
+  const blocks = Math.ceil(Math.max(expected.length, actual.length) / blockSize);
+  const block = (b: Buffer, i: number): Buffer => b.subarray(i * blockSize, (i + 1) * blockSize);
+  for (let i = 0; i < blocks && out.length < limit; i++) {
+    const [want, got] = [block(expected, i), block(actual, i)];
+    if (want.equals(got)) continue;
+    let what = 'other bytes';
+    if (got.length !== want.length) what = `${got.length} of ${want.length} bytes`;
+    else if (got.every((v) => v === 0)) what = 'zeros';
+    else {
+      for (let j = 0; j < blocks; j++) if (j !== i && block(expected, j).equals(got)) what = `block ${j}'s bytes`;
+    }
+    out.push(`block ${i}: ${what}`);
+  }
+  return out;
+}
+
 export interface TempDir {
   readonly path: string;
   file(name: string): string;

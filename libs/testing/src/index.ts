@@ -1,4 +1,4 @@
-export { buildImage, overwrite, tempDir, type BlockSpec, type TempDir } from './data.ts';
+export { buildImage, differingBlocks, overwrite, tempDir, type BlockSpec, type TempDir } from './data.ts';
 export { Faults, type FaultOptions } from './faults.ts';
 export { Gate, type Pause } from './gated.ts';
 export { metadataContract } from './metadata-contract.ts';
