@@ -1,12 +1,14 @@
 /**
  * BlobStore on the local filesystem: `<root>/<uid[0:2]>/<uid[2:4]>/<uid>`. A put writes a
  * temporary file, fsyncs it, renames it into place and fsyncs the directory, so a blob that a
- * put resolved for survives a crash.
+ * put resolved for survives a crash. Block-sized blobs are written with O_DIRECT where the file
+ * system allows (direct-write.ts), so that a backup does not fill the page cache.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobNotFoundError, InvalidArgumentError, UnavailableError, type BlobStore } from '@blockvault/core';
+import { DIRECT_MIN_BYTES, DirectUnsupportedError, writeFileDirect } from './direct-write.ts';
 
 const KEY_PATTERN = /^[0-9a-f]{8,64}$/;
 /** Documents beside the blocks: version metadata copies and wrapped data keys. */
@@ -17,9 +19,12 @@ const SHARD = /^[0-9a-f]{2}$/;
 export class FsBlobStore implements BlobStore {
   readonly root: string;
   readonly #dirs = new Set<string>();
+  /** Whether blobs are written past the page cache (see direct-write.ts); off once the file system refuses. */
+  #direct: boolean;
 
-  constructor(root: string) {
+  constructor(root: string, options: { direct?: boolean } = {}) {
     this.root = root;
+    this.#direct = options.direct ?? true;
   }
 
   #dir(key: string): string {
@@ -40,15 +45,11 @@ export class FsBlobStore implements BlobStore {
         this.#dirs.add(dir);
       }
       const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
-      const fh = await open(tmp, 'w', 0o600);
       try {
-        await fh.writev(chunks as Uint8Array[]);
-        await fh.sync();
-        await fh.close();
+        await this.#write(tmp, chunks);
         await rename(tmp, this.#path(key));
       } catch (err) {
         // A partial file (a full disk, say) would hold its space until someone found it.
-        await fh.close().catch((_closed: unknown) => undefined);
         await unlink(tmp).catch((_gone: unknown) => undefined);
         throw err;
       }
@@ -64,6 +65,26 @@ export class FsBlobStore implements BlobStore {
         ? `the file system is full (${(err as NodeJS.ErrnoException).code}); free space, then continue the backup`
         : (err as Error).message;
       throw new UnavailableError(`cannot store blob ${key} under ${this.root}: ${why}`, { cause: err });
+    }
+  }
+
+  /** Creates `path` holding `chunks`, durable once it resolves: block-sized blobs past the page cache where the file system allows. */
+  async #write(path: string, chunks: readonly Uint8Array[]): Promise<void> {
+    if (this.#direct && chunks.reduce((n, c) => n + c.byteLength, 0) >= DIRECT_MIN_BYTES) {
+      try {
+        return await writeFileDirect(path, chunks);
+      } catch (err) {
+        if (!(err instanceof DirectUnsupportedError)) throw err;
+        this.#direct = false;
+        await unlink(path).catch((_gone: unknown) => undefined);
+      }
+    }
+    const fh = await open(path, 'w', 0o600);
+    try {
+      await fh.writev(chunks as Uint8Array[]);
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
   }
 
