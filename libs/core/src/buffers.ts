@@ -14,6 +14,11 @@ export function pinBuffers(chunks: readonly Uint8Array[]): void {
   for (const c of chunks) if (c.buffer instanceof ArrayBuffer) pinned.add(c.buffer);
 }
 
+/** Whether `data`'s memory was pinned (pinBuffers): a call given up on may still read it. */
+export function isPinned(data: Uint8Array): boolean {
+  return data.buffer instanceof ArrayBuffer && pinned.has(data.buffer);
+}
+
 /**
  * Frees a large buffer's memory now, by detaching its ArrayBuffer, instead of at a later garbage
  * collection. V8 starts a full collection for about every 64 MiB of new off-heap memory, and a

@@ -5,7 +5,7 @@
  */
 import { context, trace } from '@opentelemetry/api';
 import type { BlobCodec } from './blob-codec.ts';
-import { releaseBuffer } from './buffers.ts';
+import { isPinned, releaseBuffer } from './buffers.ts';
 import { InvalidArgumentError } from './errors.ts';
 import type { Hasher } from './hash.ts';
 import { BufferPool } from './pipeline.ts';
@@ -54,6 +54,11 @@ export class LocalScanner implements BlockScanner {
       if (held) this.#pool.release(buf);
       held = false;
     };
+    /** The pool gets a new buffer instead of this one, which is left to whatever may still read it. */
+    const retire = (): void => {
+      if (held) this.#pool.release(Buffer.allocUnsafeSlow(this.#o.blockSize));
+      held = false;
+    };
     try {
       const got = await this.#source.read(offset, length, buf);
       if (got !== length) {
@@ -74,21 +79,22 @@ export class LocalScanner implements BlockScanner {
         sparse: false,
         digest,
         store: async (uid) => {
-          let chunks: Uint8Array[];
+          // The put reads the block where it was read (no copy), so the buffer stays the block's
+          // until the put settles. Then it goes back to the pool, unless a call of the put that
+          // was abandoned at its deadline may still read it (pinBuffers): refilled by the next
+          // block, it would store that block under this uid. A failed put gets the same care.
+          let stored = false;
           try {
-            // The put gets bytes of its own, and the block's buffer goes back to the pool now. A call
-            // abandoned at its deadline (and retried) may still read its chunks later: were they the
-            // pool's buffer, refilled by the next block, it would store that block under this uid.
-            chunks = (await this.#o.codec.encode(uid, data)).map((c) => (c.buffer === buf.buffer ? Buffer.from(c) : c));
+            const chunks = await this.#o.codec.encode(uid, data);
+            await this.#o.blobs.put(uid, chunks);
+            stored = true;
+            // Our own memory (compressed or encrypted output): freed now rather than at a collection.
+            for (const c of chunks) if (c.buffer !== buf.buffer) releaseBuffer(c);
+            return chunks.reduce((n, c) => n + c.byteLength, 0);
           } finally {
-            release();
+            if (stored && !isPinned(buf)) release();
+            else retire();
           }
-          const stored = chunks.reduce((n, c) => n + c.byteLength, 0);
-          await this.#o.blobs.put(uid, chunks);
-          // Stored: free the bytes now rather than at a collection (a put abandoned at its deadline
-          // pinned them, and they stay for the collector).
-          for (const c of chunks) releaseBuffer(c);
-          return stored;
         },
         release,
       };
