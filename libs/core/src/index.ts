@@ -37,6 +37,7 @@ export {
 } from './summary.ts';
 export { isZero, zeroBuffer } from './zero.ts';
 export { releaseBuffer } from './buffers.ts';
+export { alignedSlots, DIRECT_ALIGN, DIRECT_MIN_BYTES, roundUp } from './aligned.ts';
 export { LocalScanner, type LocalScannerOptions } from './scanner.ts';
 export { isStaleAttempt, renewingLease } from './lease.ts';
 export { ATTR, BlockTrace, DEFAULT_BLOCK_TRACE_RATIO, failSpan, inSpan, SPAN, tracer } from './tracing.ts';

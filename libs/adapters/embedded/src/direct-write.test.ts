@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { tempDir, type TempDir } from '@blockvault/testing';
-import { DIRECT_MIN_BYTES, writeFileDirect } from './direct-write.ts';
+import { DIRECT_MIN_BYTES } from '@blockvault/core';
+import { writeFileDirect } from './direct-write.ts';
 import { FsBlobStore } from './fs-blob-store.ts';
 
 let dir: TempDir;

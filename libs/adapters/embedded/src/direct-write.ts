@@ -8,45 +8,12 @@
  * job and skips a copy into the cache.
  *
  * O_DIRECT wants the buffer, the offset and the length aligned to the device's logical block:
- * the bytes are copied into a slot of WebAssembly memory (page aligned; a Node Buffer is not),
- * padded with zeros to a multiple of ALIGN, written, and the file is cut back to its true size.
+ * the bytes are copied into an aligned slot (core's alignedSlots), padded with zeros to a
+ * multiple of DIRECT_ALIGN, written, and the file is cut back to its true size.
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-
-/** The one part of the WebAssembly API used here (the project's lib has no WebAssembly types). */
-declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer } };
-
-/** The alignment O_DIRECT needs: 4 KiB covers 512-byte and 4 KiB logical blocks. */
-const ALIGN = 4096;
-const WASM_PAGE = 65536;
-/** Smaller files go through the cache: the gain is for block-sized blobs. */
-export const DIRECT_MIN_BYTES = 256 * 1024;
-/** Idle slots kept for reuse, per size. */
-const POOL_LIMIT = 16;
-
-const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
-
-/** Aligned slots, pooled by size (slots of a block size's blobs are reused by the next). */
-class SlotPool {
-  readonly #free = new Map<number, Uint8Array[]>();
-
-  acquire(bytes: number): Uint8Array {
-    const size = roundUp(bytes, WASM_PAGE);
-    const slot = this.#free.get(size)?.pop();
-    if (slot) return slot;
-    // Each slot is its own memory, so that the collector frees the ones the pool lets go.
-    return new Uint8Array(new WebAssembly.Memory({ initial: size / WASM_PAGE, maximum: size / WASM_PAGE }).buffer);
-  }
-
-  release(slot: Uint8Array): void {
-    const list = this.#free.get(slot.byteLength) ?? [];
-    if (list.length < POOL_LIMIT) list.push(slot);
-    this.#free.set(slot.byteLength, list);
-  }
-}
-
-const slots = new SlotPool();
+import { alignedSlots as slots, DIRECT_ALIGN as ALIGN, roundUp } from '@blockvault/core';
 
 /** The file system refuses O_DIRECT (tmpfs, some FUSE and network file systems). */
 export class DirectUnsupportedError extends Error {}

@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobNotFoundError, InvalidArgumentError, UnavailableError, type BlobStore } from '@blockvault/core';
-import { DIRECT_MIN_BYTES, DirectUnsupportedError, writeFileDirect } from './direct-write.ts';
+import { BlobNotFoundError, DIRECT_MIN_BYTES, InvalidArgumentError, UnavailableError, type BlobStore } from '@blockvault/core';
+import { DirectUnsupportedError, writeFileDirect } from './direct-write.ts';
 
 const KEY_PATTERN = /^[0-9a-f]{8,64}$/;
 /** Documents beside the blocks: version metadata copies and wrapped data keys. */
