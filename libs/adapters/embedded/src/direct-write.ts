@@ -20,12 +20,14 @@ export class DirectUnsupportedError extends Error {}
 
 /**
  * Creates `path` (it must not exist) holding `chunks`, written with O_DIRECT, and fsyncs it.
+ * False when no aligned memory could be had (nothing was created: write it through the cache).
  * @throws DirectUnsupportedError when the file system refuses O_DIRECT (the file may exist then)
  */
-export async function writeFileDirect(path: string, chunks: readonly Uint8Array[]): Promise<void> {
+export async function writeFileDirect(path: string, chunks: readonly Uint8Array[]): Promise<boolean> {
   const length = chunks.reduce((n, c) => n + c.byteLength, 0);
   const padded = roundUp(length, ALIGN);
   const slot = slots.acquire(padded);
+  if (!slot) return false; // no aligned memory to be had now: nothing was created
   try {
     let at = 0;
     for (const c of chunks) {
@@ -61,6 +63,7 @@ export async function writeFileDirect(path: string, chunks: readonly Uint8Array[
     } finally {
       await fh.close();
     }
+    return true;
   } finally {
     slots.release(slot);
   }

@@ -72,7 +72,7 @@ export class FsBlobStore implements BlobStore {
   async #write(path: string, chunks: readonly Uint8Array[]): Promise<void> {
     if (this.#direct && chunks.reduce((n, c) => n + c.byteLength, 0) >= DIRECT_MIN_BYTES) {
       try {
-        return await writeFileDirect(path, chunks);
+        if (await writeFileDirect(path, chunks)) return;
       } catch (err) {
         if (!(err instanceof DirectUnsupportedError)) throw err;
         this.#direct = false;

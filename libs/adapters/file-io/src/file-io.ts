@@ -120,10 +120,12 @@ class FileTarget implements BlockTarget {
    * A block restored past the page cache: copying 2 GiB into new page-cache pages is what bounds a
    * restore through the cache on this project's VMs (see test/bench/README.md), and nobody reads the
    * restored blocks soon. The block is copied into aligned memory first, as O_DIRECT needs.
-   * False when the file system refuses the write (it is written through the cache then, and so is every later one).
+   * False when the file system refuses the write (every later one goes through the cache too) or
+   * no aligned memory could be had: the caller writes it through the cache.
    */
   async #writeDirect(fh: FileHandle, offset: number, data: Uint8Array): Promise<boolean> {
     const slot = alignedSlots.acquire(data.length);
+    if (!slot) return false; // no aligned memory to be had now: this one goes through the cache
     try {
       slot.set(data);
       await writeAll(fh, offset, slot.subarray(0, data.length));
