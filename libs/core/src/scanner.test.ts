@@ -1,7 +1,8 @@
 /** LocalScanner: what a blob store is given stays the block's bytes, whatever the scanner reads next. */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { plainCodec } from './blob-codec.ts';
+import { plainCodec, TransformCodec } from './blob-codec.ts';
 import { createHasher } from './hash.ts';
 import type { BlobStore, BlockSource } from './ports.ts';
 import { LocalScanner } from './scanner.ts';
@@ -57,6 +58,29 @@ describe('LocalScanner', () => {
     const next = await second;
     assert.equal(next.sparse, false);
     if (!next.sparse) next.release();
+  });
+
+  it('returns the size of what it stored, compressed or not', async () => {
+    const MiB = 4 * 1024 * 1024;
+    // Half random, half text: it compresses to about half, into memory large enough to be freed.
+    const image = Buffer.concat([Buffer.alloc(MiB, 'text-like '), randomBytes(MiB)]);
+    for (let at = 0; at < MiB; at += 4096) randomBytes(2048).copy(image, at);
+    const sizes = new Map<string, number>();
+    const blobs = {
+      put: async (key: string, chunks: readonly Uint8Array[]) =>
+        void sizes.set(
+          key,
+          chunks.reduce((n, c) => n + c.byteLength, 0),
+        ),
+    } as unknown as BlobStore;
+    const codec = new TransformCodec({ compressionLevel: 1, maxBlockSize: MiB });
+    const scanner = new LocalScanner(memorySource(image), { hasher: createHasher('blake3'), codec, blobs, window: 1, blockSize: MiB });
+    for (const [i, uid] of ['00000000000000aa', '00000000000000bb'].entries()) {
+      const block = await scanner.scan(i * MiB, MiB);
+      assert.equal(block.sparse, false);
+      if (!block.sparse) assert.equal(await block.store(uid), sizes.get(uid), `block ${i}: what the store was given`);
+    }
+    assert.ok(sizes.get('00000000000000aa')! < MiB * 0.6, 'the first block was compressed');
   });
 
   it('never reuses the buffer of a put that failed: it may still be reading', async () => {

@@ -86,11 +86,13 @@ export class LocalScanner implements BlockScanner {
           let stored = false;
           try {
             const chunks = await this.#o.codec.encode(uid, data);
+            const size = chunks.reduce((n, c) => n + c.byteLength, 0);
             await this.#o.blobs.put(uid, chunks);
             stored = true;
-            // Our own memory (compressed or encrypted output): freed now rather than at a collection.
+            // Our own memory (compressed or encrypted output): freed now rather than at a collection
+            // (a freed chunk reads as empty from here on).
             for (const c of chunks) if (c.buffer !== buf.buffer) releaseBuffer(c);
-            return chunks.reduce((n, c) => n + c.byteLength, 0);
+            return size;
           } finally {
             if (stored && !isPinned(buf)) release();
             else retire();
