@@ -93,7 +93,9 @@ class FileTarget implements BlockTarget {
    * past the page cache (see writeDirect). Writes through either descriptor reach the same file;
    * the kernel keeps the page cache coherent with direct writes.
    */
-  #direct: FileHandle | undefined;
+  readonly #direct: FileHandle | undefined;
+  /** The file system refused a direct write: every later one goes through the cache. */
+  #directRefused = false;
 
   constructor(url: string, fh: FileHandle, regular: boolean, empty: boolean, direct: FileHandle | undefined) {
     this.url = url;
@@ -110,7 +112,13 @@ class FileTarget implements BlockTarget {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.#direct && data.length >= DIRECT_MIN_BYTES && offset % DIRECT_ALIGN === 0 && data.length % DIRECT_ALIGN === 0) {
+    if (
+      this.#direct &&
+      !this.#directRefused &&
+      data.length >= DIRECT_MIN_BYTES &&
+      offset % DIRECT_ALIGN === 0 &&
+      data.length % DIRECT_ALIGN === 0
+    ) {
       if (await this.#writeDirect(this.#direct, offset, data)) return;
     }
     await writeAll(this.#fh, offset, data);
@@ -132,8 +140,8 @@ class FileTarget implements BlockTarget {
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      this.#direct = undefined;
-      await fh.close();
+      // Other writes may be running on it: it is closed with the target, not now.
+      this.#directRefused = true;
       return false;
     } finally {
       alignedSlots.release(slot);
