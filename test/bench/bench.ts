@@ -878,7 +878,6 @@ async function twoWorkers(dir: string): Promise<void> {
   }
 }
 
-/** The five services apart: on files, then on FerretDB and Ceph RGW started here. */
 /**
  * The embedded mode (one process, no services) on the same FerretDB and RGW: what the five
  * services' CPU per GiB is compared with, store for store.
@@ -913,6 +912,7 @@ async function embeddedOnRealStores(dir: string, img1: string, mongoUrl: string,
   if (!same) throw new Error('the embedded restore on FerretDB and RGW differs from the source');
 }
 
+/** The five services apart: on files, then on FerretDB and Ceph RGW started here. */
 async function fiveServices(dir: string, img1: string, img2: string, hints2: string): Promise<void> {
   console.error('blockvault services, five apart (reader hashes where the data is)');
   const nats = await startNats();

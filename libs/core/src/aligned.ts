@@ -23,11 +23,9 @@ export const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to
  * rather than one per slot, and an arena's pages become resident only as slots are written.
  */
 class Arena {
-  readonly slotSize: number;
   readonly #free: Uint8Array[] = [];
 
   constructor(slotSize: number, slots: number) {
-    this.slotSize = slotSize;
     const pages = (slotSize * slots) / WASM_PAGE;
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer;
     for (let i = slots - 1; i >= 0; i--) this.#free.push(new Uint8Array(memory, i * slotSize, slotSize));

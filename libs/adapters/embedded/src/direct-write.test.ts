@@ -22,7 +22,7 @@ describe('writing past the page cache', () => {
 
   it('a reused slot carries nothing of the file written from it before', async () => {
     const long = randomBytes(DIRECT_MIN_BYTES + 60_000);
-    const short = randomBytes(DIRECT_MIN_BYTES + 100); // the same 64 KiB slot size
+    const short = randomBytes(DIRECT_MIN_BYTES + 100); // the same 512 KiB slot size
     await writeFileDirect(dir.file('long'), [long]);
     await writeFileDirect(dir.file('short'), [short]);
     assert.deepEqual(await readFile(dir.file('short')), short);
